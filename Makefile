@@ -1,0 +1,28 @@
+# topup: the two commands of the README, and a few more for developers.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test test-fast lint bench clean
+
+$(STAMP): requirements.txt requirements-dev.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@touch $(STAMP)
+
+## run: all four services (web and workers) on the embedded default, or on AMQP_URL/*_DATABASE_URL
+run: $(STAMP)
+	$(BIN)/python -m deploy.run
+
+## test: the whole suite on real RabbitMQ + PostgreSQL (local ones, or testcontainers)
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+## lint: ruff and mypy
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy shared services deploy
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,122 @@
+"""Configuration, read once from the environment.
+
+Every setting the services understand is listed here with its default, so that the README's
+configuration table and the code cannot drift apart. Defaults are the embedded development
+setup of `make run`: SQLite under var/, kombu's in-memory transport, and secrets that are
+printed at start so nobody mistakes them for production values.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+SERVICES = ("order", "payment", "wallet", "notify")
+DEFAULT_PORTS = {"order": 8001, "payment": 8002, "wallet": 8003, "notify": 8004}
+DEV_SECRETS = {
+    "OPERATOR_TOKEN": "dev-operator-token",
+    "WEBHOOK_SECRET": "dev-webhook-secret",
+    "JWT_SECRET": "dev-jwt-secret-change-me-in-production",
+}
+
+
+def _int(env: Mapping[str, str], key: str, default: int) -> int:
+    return int(env.get(key, default))
+
+
+def _float(env: Mapping[str, str], key: str, default: float) -> float:
+    return float(env.get(key, default))
+
+
+def _bool(env: Mapping[str, str], key: str, default: bool) -> bool:
+    value = env.get(key)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_urls: dict[str, str]
+    amqp_url: str = "memory://"
+    amqp_namespace: str = "topup"
+    amqp_heartbeat: int = 30
+    amqp_prefetch: int = 32
+    ports: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_PORTS))
+    host: str = "127.0.0.1"
+    operator_token: str = DEV_SECRETS["OPERATOR_TOKEN"]
+    webhook_secret: str = DEV_SECRETS["WEBHOOK_SECRET"]
+    jwt_secret: str = DEV_SECRETS["JWT_SECRET"]
+    jwt_ttl_seconds: int = 3600
+    payment_public_url: str = "http://127.0.0.1:8002"
+    sandbox_enabled: bool = True
+    sandbox_webhook_url: str = "http://127.0.0.1:8002/v1/webhooks/sandbox"
+    webhook_tolerance_seconds: int = 300
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_from: str = "receipts@topup.example"
+    outbox_poll_seconds: float = 0.05
+    retry_max_attempts: int = 5
+    retry_base_seconds: float = 1.0
+    quote_ttl_seconds: int = 900
+    order_payment_timeout_seconds: int = 900
+    credit_validity_days: int = 365
+    wallet_balance_cap_major: int = 10_000
+    var_dir: str = "var"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        var_dir = env.get("VAR_DIR", "var")
+        ports = {name: _int(env, f"{name.upper()}_PORT", port) for name, port in DEFAULT_PORTS.items()}
+        host = env.get("HOST", "127.0.0.1")
+        payment_url = env.get("PAYMENT_PUBLIC_URL", f"http://{host}:{ports['payment']}")
+        embedded = "AMQP_URL" not in env
+        return cls(
+            database_urls={
+                name: env.get(f"{name.upper()}_DATABASE_URL", f"sqlite:///{var_dir}/{name}.db")
+                for name in SERVICES
+            },
+            amqp_url=env.get("AMQP_URL", "memory://"),
+            amqp_namespace=env.get("AMQP_NAMESPACE", "topup"),
+            amqp_heartbeat=_int(env, "AMQP_HEARTBEAT", 30),
+            amqp_prefetch=_int(env, "AMQP_PREFETCH", 32),
+            ports=ports,
+            host=host,
+            operator_token=env.get("OPERATOR_TOKEN", DEV_SECRETS["OPERATOR_TOKEN"]),
+            webhook_secret=env.get("WEBHOOK_SECRET", DEV_SECRETS["WEBHOOK_SECRET"]),
+            jwt_secret=env.get("JWT_SECRET", DEV_SECRETS["JWT_SECRET"]),
+            jwt_ttl_seconds=_int(env, "JWT_TTL_SECONDS", 3600),
+            payment_public_url=payment_url,
+            sandbox_enabled=_bool(env, "SANDBOX_ENABLED", embedded),
+            sandbox_webhook_url=env.get("SANDBOX_WEBHOOK_URL", f"{payment_url}/v1/webhooks/sandbox"),
+            webhook_tolerance_seconds=_int(env, "WEBHOOK_TOLERANCE_SECONDS", 300),
+            smtp_host=env.get("SMTP_HOST") or None,
+            smtp_port=_int(env, "SMTP_PORT", 25),
+            smtp_from=env.get("SMTP_FROM", "receipts@topup.example"),
+            outbox_poll_seconds=_float(env, "OUTBOX_POLL_SECONDS", 0.05),
+            retry_max_attempts=_int(env, "RETRY_MAX_ATTEMPTS", 5),
+            retry_base_seconds=_float(env, "RETRY_BASE_SECONDS", 1.0),
+            quote_ttl_seconds=_int(env, "QUOTE_TTL_SECONDS", 900),
+            order_payment_timeout_seconds=_int(env, "ORDER_PAYMENT_TIMEOUT", 900),
+            credit_validity_days=_int(env, "CREDIT_VALIDITY_DAYS", 365),
+            wallet_balance_cap_major=_int(env, "WALLET_BALANCE_CAP", 10_000),
+            var_dir=var_dir,
+        )
+
+    def database_url(self, service: str) -> str:
+        return self.database_urls[service]
+
+    def with_changes(self, **changes: Any) -> Settings:
+        return replace(self, **changes)
+
+    def dev_secrets_in_use(self) -> list[str]:
+        """Names of secrets still at their development default, to be printed at start."""
+        current = {
+            "OPERATOR_TOKEN": self.operator_token,
+            "WEBHOOK_SECRET": self.webhook_secret,
+            "JWT_SECRET": self.jwt_secret,
+        }
+        return [name for name, value in current.items() if value == DEV_SECRETS[name]]

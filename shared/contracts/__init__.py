@@ -1,0 +1,59 @@
+"""The services' common language: one marshmallow schema per message type.
+
+A message type is owned by the service that publishes it (it is routed through that
+service's exchange). Commands are imperative (`wallet.credit`), events past tense
+(`payment.captured`). Both ends validate: the publisher before the message enters its
+outbox, the consumer before its handler runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from marshmallow import Schema, ValidationError
+
+from shared.contracts import order, payment, wallet, notify
+
+
+class ContractViolation(ValueError):
+    """A payload that does not match its message type's schema."""
+
+
+@dataclass(frozen=True)
+class Contract:
+    type: str
+    publisher: str
+    schema: type[Schema]
+
+
+CONTRACTS: dict[str, Contract] = {
+    c.type: c
+    for module, publisher in ((order, "order"), (payment, "payment"), (wallet, "wallet"), (notify, "notify"))
+    for c in (Contract(t, publisher, s) for t, s in module.MESSAGES.items())
+}
+
+
+def contract(message_type: str) -> Contract:
+    try:
+        return CONTRACTS[message_type]
+    except KeyError:
+        raise ContractViolation(f"unknown message type {message_type!r}") from None
+
+
+def dump_payload(message_type: str, payload: dict[str, Any]) -> dict[str, Any]:
+    """Serialize a payload for the wire, refusing one that would not load on the other end."""
+    schema = contract(message_type).schema()
+    data: dict[str, Any] = schema.dump(payload)
+    errors = schema.validate(data)
+    if errors:
+        raise ContractViolation(f"{message_type}: {errors}")
+    return data
+
+
+def load_payload(message_type: str, data: Any) -> dict[str, Any]:
+    try:
+        loaded: dict[str, Any] = contract(message_type).schema().load(data)
+    except ValidationError as exc:
+        raise ContractViolation(f"{message_type}: {exc.messages}") from exc
+    return loaded

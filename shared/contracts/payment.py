@@ -1,0 +1,45 @@
+"""Messages the payment service publishes: what happened to a payment at its gateway."""
+
+from marshmallow import Schema, fields
+
+from shared.contracts.fields import Amount, Currency, Id, Method, Reason
+
+
+class PaymentCreated(Schema):
+    order_id = Id()
+    payment_id = Id()
+    method = Method()
+    redirect_url = fields.Url(required=True, require_tld=False)
+
+
+class PaymentCaptured(Schema):
+    order_id = Id()
+    payment_id = Id()
+    amount = Amount()
+    currency = Currency()
+    method = Method()
+    card_brand = fields.String(load_default=None, allow_none=True)
+    card_last4 = fields.String(load_default=None, allow_none=True)
+    captured_at = fields.DateTime(required=True)
+
+
+class PaymentFailed(Schema):
+    order_id = Id()
+    payment_id = fields.String(load_default=None, allow_none=True)
+    reason = Reason()
+
+
+class PaymentRefunded(Schema):
+    order_id = Id()
+    payment_id = Id()
+    amount = Amount()
+    currency = Currency()
+    refunded_at = fields.DateTime(required=True)
+
+
+MESSAGES = {
+    "payment.created": PaymentCreated,
+    "payment.captured": PaymentCaptured,
+    "payment.failed": PaymentFailed,
+    "payment.refunded": PaymentRefunded,
+}

@@ -1,0 +1,102 @@
+"""Database plumbing shared by the services: engines, units of work and migrations.
+
+Each service owns its database; this module only knows how to open one. Users write plain
+`postgresql://user@host/db` URLs, so the driver (psycopg 3) is filled in here.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, MetaData, create_engine, event
+from sqlalchemy.orm import Session, sessionmaker
+
+# Stable constraint names, so that Alembic migrations name things the same on every backend.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def new_metadata() -> MetaData:
+    return MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def normalize_url(url: str) -> str:
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def is_sqlite(url: str) -> bool:
+    return url.startswith("sqlite")
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    url = normalize_url(url)
+    if not is_sqlite(url):
+        if "poolclass" not in kwargs:
+            kwargs.update(pool_size=10, max_overflow=20)
+        return create_engine(url, pool_pre_ping=True, **kwargs)
+    path = url.split("///", 1)[-1]
+    if path and path != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
+    _serialize_sqlite_writers(engine)
+    return engine
+
+
+def _serialize_sqlite_writers(engine: Engine) -> None:
+    """Begin every SQLite transaction IMMEDIATE.
+
+    pysqlite starts transactions lazily and upgrades read locks to write locks, which under
+    concurrent threads fails with 'database is locked' instead of waiting. Taking the write
+    lock up front makes SQLite behave like the row locks we take on PostgreSQL: one writer
+    at a time, the others wait.
+    """
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+@contextmanager
+def unit_of_work(sessions: sessionmaker[Session]) -> Iterator[Session]:
+    """One database transaction: commit on success, roll back on any error."""
+    with sessions() as session, session.begin():
+        yield session
+
+
+def migrate(url: str, migrations_dir: str | os.PathLike[str]) -> None:
+    """Bring a service's database to the newest migration (run at every start)."""
+    config = Config()
+    config.set_main_option("script_location", str(migrations_dir))
+    config.set_main_option("sqlalchemy.url", normalize_url(url).replace("%", "%%"))
+    if is_sqlite(url):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+    command.upgrade(config, "head")

@@ -1,0 +1,35 @@
+"""Structured logs (structlog), one JSON object a line in production, readable in a terminal.
+
+Log lines carry ids (order, payment, message), never card numbers, CVCs, passwords,
+tokens or signatures.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+import structlog
+
+
+def configure_logging(level: str | None = None) -> None:
+    level_name = (level or os.environ.get("LOG_LEVEL", "INFO")).upper()
+    renderer: structlog.typing.Processor
+    if os.environ.get("LOG_FORMAT", "console" if sys.stderr.isatty() else "json") == "json":
+        renderer = structlog.processors.JSONRenderer()
+    else:
+        renderer = structlog.dev.ConsoleRenderer(colors=False)
+    logging.basicConfig(format="%(message)s", stream=sys.stderr, level=level_name)
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[level_name]),
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        cache_logger_on_first_use=True,
+    )

@@ -1,0 +1,38 @@
+"""The inbox: a note of every message a handler has processed, committed with its effect.
+
+A message redelivered (broker retry, relay republish after a crash) finds its note and
+changes nothing twice.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import DateTime, String
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from shared.clock import utcnow
+
+
+class InboxMixin:
+    """Mix into a service's declarative Base as `class InboxMessage(InboxMixin, Base)`."""
+
+    __tablename__ = "inbox"
+
+    handler: Mapped[str] = mapped_column(String(64), primary_key=True)
+    message_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    type: Mapped[str] = mapped_column(String(64))
+    processed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+def first_time(session: Session, model: type[InboxMixin], handler: str, message_id: str, type: str) -> bool:
+    """Record the message as processed by `handler`; False if it already was.
+
+    Two workers racing on one message both pass the check; the loser fails on the primary
+    key at commit, is retried, and then finds the note.
+    """
+    if session.get(model, (handler, message_id)) is not None:
+        return False
+    session.add(model(handler=handler, message_id=message_id, type=type))  # type: ignore[call-arg]
+    session.flush()
+    return True

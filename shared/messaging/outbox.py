@@ -1,0 +1,52 @@
+"""The transactional outbox: messages are rows, written in the same transaction as the state
+change that causes them, so a state change is never committed without its messages (nor a
+message sent for a change that rolled back)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, DateTime, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, Session, declared_attr, mapped_column
+
+from shared.clock import utcnow
+from shared.messaging.envelope import Envelope
+
+
+class OutboxMixin:
+    """Mix into a service's declarative Base as `class OutboxMessage(OutboxMixin, Base)`."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    message_id: Mapped[str] = mapped_column(String(36), unique=True)
+    type: Mapped[str] = mapped_column(String(64))
+    correlation_id: Mapped[str | None] = mapped_column(String(64))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    @declared_attr.directive
+    def __table_args__(cls) -> tuple[Index, ...]:
+        return (
+            Index(
+                "ix_outbox_unpublished",
+                "id",
+                postgresql_where="published_at IS NULL",
+                sqlite_where="published_at IS NULL",
+            ),
+        )
+
+
+def put(session: Session, model: type[OutboxMixin], *envelopes: Envelope) -> None:
+    for envelope in envelopes:
+        session.add(
+            model(  # type: ignore[call-arg]
+                message_id=envelope.message_id,
+                type=envelope.type,
+                correlation_id=envelope.correlation_id,
+                body=envelope.to_json(),
+            )
+        )

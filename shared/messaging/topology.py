@@ -1,0 +1,104 @@
+"""All exchanges, queues and bindings, declared in one place.
+
+Naming (by owner): one topic exchange per publishing service, `<ns>.<service>`; routing key
+= message type; one queue per handler, `<ns>.<consumer service>.<handler>`. Every queue has
+a retry queue (`.retry`, messages wait there for their backoff, then dead-letter back) and
+a parking queue (`.dlq`) for messages that failed every attempt or cannot be read at all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kombu import Exchange, Queue
+
+from shared.contracts import contract
+
+
+@dataclass(frozen=True)
+class Subscription:
+    service: str
+    handler: str
+    message_type: str
+
+
+SUBSCRIPTIONS: tuple[Subscription, ...] = (
+    # wallet: accounts and the ledger
+    Subscription("wallet", "open_account", "customer.registered"),
+    Subscription("wallet", "authorize_credit", "wallet.authorize_credit"),
+    Subscription("wallet", "credit", "wallet.credit"),
+    # payment: talks to the gateways
+    Subscription("payment", "create_payment", "payment.create"),
+    Subscription("payment", "refund_payment", "payment.refund"),
+    Subscription("payment", "cancel_payment", "payment.cancel"),
+    # order: the saga and the balance read model
+    Subscription("order", "credit_authorized", "wallet.credit_authorized"),
+    Subscription("order", "credit_refused", "wallet.credit_refused"),
+    Subscription("order", "payment_created", "payment.created"),
+    Subscription("order", "payment_captured", "payment.captured"),
+    Subscription("order", "payment_failed", "payment.failed"),
+    Subscription("order", "payment_refunded", "payment.refunded"),
+    Subscription("order", "credited", "wallet.credited"),
+    Subscription("order", "credit_failed", "wallet.credit_failed"),
+    Subscription("order", "receipt_sent", "receipt.sent"),
+    Subscription("order", "account_updated", "wallet.account_updated"),
+    # notify: receipts
+    Subscription("notify", "send_receipt", "order.completed"),
+    Subscription("notify", "send_reversal_notice", "order.reversed"),
+)
+
+
+@dataclass(frozen=True)
+class Topology:
+    namespace: str
+
+    def exchange(self, service: str) -> Exchange:
+        return Exchange(f"{self.namespace}.{service}", type="topic", durable=True)
+
+    @property
+    def dead_letter_exchange(self) -> Exchange:
+        return Exchange(f"{self.namespace}.dead", type="direct", durable=True)
+
+    def queue_name(self, sub: Subscription) -> str:
+        return f"{self.namespace}.{sub.service}.{sub.handler}"
+
+    def queue(self, sub: Subscription) -> Queue:
+        name = self.queue_name(sub)
+        return Queue(
+            name,
+            exchange=self.exchange(contract(sub.message_type).publisher),
+            routing_key=sub.message_type,
+            durable=True,
+            queue_arguments={
+                "x-dead-letter-exchange": self.dead_letter_exchange.name,
+                "x-dead-letter-routing-key": name,
+            },
+        )
+
+    def retry_queue(self, sub: Subscription) -> Queue:
+        """Where a failed message waits out its backoff, then dead-letters back to its queue."""
+        name = self.queue_name(sub)
+        return Queue(
+            f"{name}.retry",
+            durable=True,
+            queue_arguments={"x-dead-letter-exchange": "", "x-dead-letter-routing-key": name},
+        )
+
+    def parking_queue(self, sub: Subscription) -> Queue:
+        name = self.queue_name(sub)
+        return Queue(f"{name}.dlq", exchange=self.dead_letter_exchange, routing_key=name, durable=True)
+
+    def subscriptions(self, service: str) -> list[Subscription]:
+        return [s for s in SUBSCRIPTIONS if s.service == service]
+
+    def all_queues(self) -> list[Queue]:
+        return [q for s in SUBSCRIPTIONS for q in (self.queue(s), self.retry_queue(s), self.parking_queue(s))]
+
+    def declare(self, channel: object) -> None:
+        """Declare everything (idempotent). Every worker does it at start, so no message is
+        ever published before the queue that must keep it exists."""
+        for service in ("order", "payment", "wallet", "notify"):
+            self.exchange(service)(channel).declare()
+        self.dead_letter_exchange(channel).declare()
+        for queue in self.all_queues():
+            queue(channel).declare()

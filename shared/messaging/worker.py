@@ -1,0 +1,98 @@
+"""A service's worker process: its consumer runner, its outbox relay and any other loops,
+each on a thread, all stopped together on SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import structlog
+from kombu import Connection
+from sqlalchemy.orm import Session, sessionmaker
+
+from shared.config import Settings
+from shared.messaging.broker import connect
+from shared.messaging.consumer import ConsumerRunner, Handler, RetryPolicy
+from shared.messaging.inbox import InboxMixin
+from shared.messaging.outbox import OutboxMixin
+from shared.messaging.relay import OutboxRelay
+from shared.messaging.topology import Topology
+
+log = structlog.get_logger(__name__)
+
+Loop = Callable[[threading.Event], None]
+
+
+def declare_topology(settings: Settings) -> None:
+    """Declare every exchange and queue now (e.g. before the first message is published)."""
+    with connect(settings.amqp_url, settings.amqp_heartbeat) as conn:
+        conn.ensure_connection(max_retries=3)
+        Topology(settings.amqp_namespace).declare(conn.default_channel)
+
+
+def messaging_loops(
+    service: str,
+    settings: Settings,
+    sessions: sessionmaker[Session],
+    outbox: type[OutboxMixin],
+    inbox: type[InboxMixin],
+    handlers: dict[str, Handler],
+) -> list[Loop]:
+    """The relay and the consumer runner of one service, wired to each other so that a
+    handler's outbox rows go out as soon as it commits."""
+    topology = Topology(settings.amqp_namespace)
+
+    def conn() -> Connection:
+        return connect(settings.amqp_url, settings.amqp_heartbeat)
+
+    relay = OutboxRelay(service, sessions, outbox, conn(), topology, settings.outbox_poll_seconds)
+    consumer = ConsumerRunner(
+        service,
+        sessions,
+        inbox,
+        handlers,
+        conn(),
+        topology,
+        RetryPolicy(settings.retry_max_attempts, settings.retry_base_seconds),
+        prefetch=settings.amqp_prefetch,
+        on_committed=relay.wake,
+    )
+    return [relay.run, consumer.run]
+
+
+@dataclass
+class Worker:
+    name: str
+    loops: list[Loop]
+    stop_event: threading.Event = field(default_factory=threading.Event)
+    threads: list[threading.Thread] = field(default_factory=list)
+
+    def start(self) -> None:
+        for i, loop in enumerate(self.loops):
+            thread = threading.Thread(target=self._guard, args=(loop,), name=f"{self.name}-{i}", daemon=True)
+            thread.start()
+            self.threads.append(thread)
+
+    def _guard(self, loop: Loop) -> None:
+        try:
+            loop(self.stop_event)
+        except Exception:  # noqa: BLE001 - a dead loop must be seen, and stops the worker
+            log.exception("worker_loop_crashed", worker=self.name)
+            self.stop_event.set()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self.stop_event.set()
+        for thread in self.threads:
+            thread.join(timeout)
+
+    def run_forever(self) -> None:
+        """The body of `python -m services.<name>.worker`."""
+        signal.signal(signal.SIGTERM, lambda *_: self.stop_event.set())
+        signal.signal(signal.SIGINT, lambda *_: self.stop_event.set())
+        self.start()
+        log.info("worker_started", worker=self.name)
+        self.stop_event.wait()
+        self.stop()
+        log.info("worker_stopped", worker=self.name)

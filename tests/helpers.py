@@ -1,0 +1,48 @@
+"""Small tools the tests share: publish a raw message with pika, wait for a condition."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+import pika
+
+from shared.contracts import contract
+from shared.messaging.envelope import Envelope
+
+T = TypeVar("T")
+
+
+def publish_raw(amqp_url: str, namespace: str, envelope: Envelope | None = None, *,
+                body: bytes | None = None, message_type: str | None = None) -> None:
+    """Publish with pika, not kombu: the wire contract must not depend on our client library."""
+    message_type = message_type or (envelope.type if envelope else None)
+    assert message_type
+    exchange = f"{namespace}.{contract(message_type).publisher}"
+    payload = body if body is not None else envelope.to_json().encode()  # type: ignore[union-attr]
+    connection = pika.BlockingConnection(pika.URLParameters(amqp_url))
+    try:
+        channel = connection.channel()
+        channel.confirm_delivery()
+        channel.basic_publish(
+            exchange=exchange,
+            routing_key=message_type,
+            body=payload,
+            properties=pika.BasicProperties(content_type="application/json", delivery_mode=2,
+                                            message_id=envelope.message_id if envelope else None),
+            mandatory=True,
+        )
+    finally:
+        connection.close()
+
+
+def wait_for(check: Callable[[], T | None], timeout: float = 10.0, interval: float = 0.02, what: str = "") -> T:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what or check}")
+        time.sleep(interval)

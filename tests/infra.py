@@ -1,0 +1,103 @@
+"""Real PostgreSQL and RabbitMQ for the tests.
+
+Order of preference: TEST_DATABASE_URL / TEST_AMQP_URL; the local servers on their
+standard ports (this machine has both); otherwise testcontainers starts them in Docker.
+Each test gets its own databases and its own AMQP namespace, so tests never see each
+other's rows or messages.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+from kombu import Connection
+
+from shared.messaging.topology import Topology
+
+
+def _reachable(host: str, port: int) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.5):
+        return True
+    return False
+
+
+@contextlib.contextmanager
+def postgres_server() -> Iterator[str]:
+    """A URL of a PostgreSQL server where we may create databases."""
+    if url := os.environ.get("TEST_DATABASE_URL"):
+        yield url
+    elif _reachable("127.0.0.1", 5432):
+        yield "postgresql://postgres@127.0.0.1:5432/postgres"
+    else:
+        from testcontainers.postgres import PostgresContainer
+
+        with PostgresContainer("postgres:16-alpine", driver=None) as pg:
+            yield pg.get_connection_url()
+
+
+@contextlib.contextmanager
+def rabbitmq_server() -> Iterator[str]:
+    if url := os.environ.get("TEST_AMQP_URL"):
+        yield url
+    elif _reachable("127.0.0.1", 5672):
+        yield "amqp://guest:guest@127.0.0.1:5672/%2F"
+    else:
+        from testcontainers.rabbitmq import RabbitMqContainer
+
+        with RabbitMqContainer("rabbitmq:3.13-alpine") as mq:
+            params = mq.get_connection_params()
+            yield f"amqp://guest:guest@{params.host}:{params.port}/%2F"
+
+
+def _with_db(server_url: str, name: str) -> str:
+    parts = urlsplit(server_url)
+    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
+
+
+class Databases:
+    """Creates throw-away databases on one server and drops them afterwards."""
+
+    def __init__(self, server_url: str) -> None:
+        self.server_url = server_url
+        self.created: list[str] = []
+
+    def _admin(self) -> psycopg.Connection:  # type: ignore[type-arg]
+        return psycopg.connect(self.server_url, autocommit=True)
+
+    def create(self, label: str) -> str:
+        name = f"t_{label}_{uuid.uuid4().hex[:10]}"
+        with self._admin() as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        self.created.append(name)
+        return _with_db(self.server_url, name)
+
+    def drop_all(self) -> None:
+        with self._admin() as conn:
+            for name in self.created:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        self.created.clear()
+
+
+def new_namespace() -> str:
+    return f"t{uuid.uuid4().hex[:10]}"
+
+
+def delete_namespace(amqp_url: str, namespace: str) -> None:
+    """Remove a test's queues and exchanges from the shared broker."""
+    topology = Topology(namespace)
+    with Connection(amqp_url) as conn:
+        channel = conn.channel()
+        for queue in topology.all_queues():
+            with contextlib.suppress(Exception):
+                channel.queue_delete(queue.name)
+        for service in ("order", "payment", "wallet", "notify"):
+            with contextlib.suppress(Exception):
+                channel.exchange_delete(topology.exchange(service).name)
+        with contextlib.suppress(Exception):
+            channel.exchange_delete(topology.dead_letter_exchange.name)
