@@ -46,3 +46,29 @@ def wait_for(check: Callable[[], T | None], timeout: float = 10.0, interval: flo
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what or check}")
         time.sleep(interval)
+
+
+class ServedApp:
+    """A Flask app on a real port (werkzeug, threaded), for tests that need real HTTP."""
+
+    def __init__(self, app: object, host: str = "127.0.0.1", port: int = 0) -> None:
+        import threading
+
+        from werkzeug.serving import make_server
+
+        self.server = make_server(host, port, app, threaded=True)  # type: ignore[arg-type]
+        self.url = f"http://{host}:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.thread.join(5)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

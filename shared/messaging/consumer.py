@@ -21,6 +21,7 @@ from kombu.message import Message
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared.db import unit_of_work
+from shared.loops import backoff
 from shared.messaging.broker import is_memory
 from shared.messaging.envelope import Envelope, InvalidMessage
 from shared.messaging.inbox import InboxMixin, first_time
@@ -40,7 +41,7 @@ class RetryPolicy:
 
     def delay(self, attempt: int) -> float:
         """Backoff before attempt number `attempt + 1` (attempts count from 1)."""
-        return float(min(self.base_seconds * 2 ** (attempt - 1), self.cap_seconds))
+        return backoff(attempt, self.base_seconds, self.cap_seconds)
 
 
 class ConsumerRunner:
@@ -191,7 +192,7 @@ class ConsumerRunner:
                     self.connection.heartbeat_check()
             except Exception as exc:  # noqa: BLE001 - reconnect with backoff, forever but loudly
                 failures += 1
-                delay = min(0.5 * 2 ** min(failures, 6), 30.0)
+                delay = backoff(failures)
                 log.warning("consumer_connection_lost", service=self.service, error=repr(exc), retry_in=delay)
                 self._producer = None
                 try:

@@ -7,7 +7,6 @@ can run at once: on PostgreSQL each takes its rows with SKIP LOCKED.
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import structlog
@@ -17,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from shared.clock import utcnow
 from shared.db import unit_of_work
+from shared.loops import PollLoop
 from shared.messaging.outbox import OutboxMixin
 from shared.messaging.topology import Topology
 
@@ -41,12 +41,7 @@ class OutboxRelay:
         self.exchange = topology.exchange(service)
         self.poll_seconds = poll_seconds
         self.batch_size = batch_size
-        self._wake = threading.Event()
         self._producer: Producer | None = None
-
-    def wake(self) -> None:
-        """Publish now rather than at the next poll (called after a handler commits)."""
-        self._wake.set()
 
     def publish_pending(self) -> int:
         """Publish one batch; returns how many messages went out."""
@@ -93,20 +88,6 @@ class OutboxRelay:
             pass
         self.connection = self.connection.clone()
 
-    def run(self, stop: threading.Event) -> None:
-        failures = 0
-        while not stop.is_set():
-            try:
-                published = self.publish_pending()
-                failures = 0
-            except Exception as exc:  # noqa: BLE001 - the relay must outlive broker and DB outages
-                failures += 1
-                delay = min(0.5 * 2 ** min(failures, 6), 30.0)
-                log.warning("outbox_relay_failed", service=self.service, error=str(exc), retry_in=delay)
-                self._reset()
-                stop.wait(delay)
-                continue
-            if published < self.batch_size:
-                self._wake.wait(self.poll_seconds)
-                self._wake.clear()
-        self._reset()
+    def loop(self) -> PollLoop:
+        """The relay as a background loop; its `wake` publishes at once instead of at the next poll."""
+        return PollLoop(f"{self.service}.relay", self.publish_pending, self.poll_seconds, on_error=self._reset)

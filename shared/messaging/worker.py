@@ -48,6 +48,7 @@ def messaging_loops(
         return connect(settings.amqp_url, settings.amqp_heartbeat)
 
     relay = OutboxRelay(service, sessions, outbox, conn(), topology, settings.outbox_poll_seconds)
+    relay_loop = relay.loop()
     consumer = ConsumerRunner(
         service,
         sessions,
@@ -57,9 +58,9 @@ def messaging_loops(
         topology,
         RetryPolicy(settings.retry_max_attempts, settings.retry_base_seconds),
         prefetch=settings.amqp_prefetch,
-        on_committed=relay.wake,
+        on_committed=relay_loop.wake,
     )
-    return [relay.run, consumer.run]
+    return [relay_loop, consumer.run]
 
 
 @dataclass
