@@ -30,7 +30,12 @@ def main(service: str, message: str) -> None:
         config = Config()
         config.set_main_option("script_location", str(migrations))
         config.set_main_option("sqlalchemy.url", url)
-        command.revision(config, message=message, autogenerate=True)
+        script = command.revision(config, message=message, autogenerate=True)
+    # Migrations use plain SQLAlchemy types, so they never depend on our Python code.
+    for revision in script if isinstance(script, list) else [script]:
+        if revision is not None:
+            path = Path(revision.path)
+            path.write_text(path.read_text().replace("shared.db.UTCDateTime(timezone=True)", "sa.DateTime(timezone=True)"))
 
 
 if __name__ == "__main__":

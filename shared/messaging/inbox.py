@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, String
+from sqlalchemy import String
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from shared.clock import utcnow
+from shared.db import UTCDateTime
 
 
 class InboxMixin:
@@ -22,7 +23,7 @@ class InboxMixin:
     handler: Mapped[str] = mapped_column(String(64), primary_key=True)
     message_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     type: Mapped[str] = mapped_column(String(64))
-    processed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    processed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 def first_time(session: Session, model: type[InboxMixin], handler: str, message_id: str, type: str) -> bool:

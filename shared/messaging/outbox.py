@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, DateTime, Index, Integer, String, Text
+from sqlalchemy import BigInteger, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, Session, declared_attr, mapped_column
 
 from shared.clock import utcnow
+from shared.db import UTCDateTime
 from shared.messaging.envelope import Envelope
 
 
@@ -25,8 +26,8 @@ class OutboxMixin:
     type: Mapped[str] = mapped_column(String(64))
     correlation_id: Mapped[str | None] = mapped_column(String(64))
     body: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     @declared_attr.directive
     def __table_args__(cls) -> tuple[Index, ...]:
@@ -34,8 +35,8 @@ class OutboxMixin:
             Index(
                 "ix_outbox_unpublished",
                 "id",
-                postgresql_where="published_at IS NULL",
-                sqlite_where="published_at IS NULL",
+                postgresql_where=text("published_at IS NULL"),
+                sqlite_where=text("published_at IS NULL"),
             ),
         )
 

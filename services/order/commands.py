@@ -1,0 +1,81 @@
+"""The messages a saga action sends, built from the order they concern."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from shared.clock import utcnow
+from shared.messaging.envelope import Envelope
+from services.order.domain.saga import Action
+from services.order.models import Customer, Order
+
+Message = tuple[str, dict[str, Any]]
+
+
+def _authorize_credit(order: Order, _: Customer) -> Message:
+    return ("wallet.authorize_credit", {
+        "order_id": order.id, "customer_id": order.customer_id,
+        "amount": order.credit_minor, "currency": order.currency})
+
+
+def _create_payment(order: Order, _: Customer) -> Message:
+    return ("payment.create", {
+        "order_id": order.id, "customer_id": order.customer_id, "amount": order.charge_minor,
+        "currency": order.currency, "method": order.method,
+        "description": f"Balance top-up {order.id}"})
+
+
+def _credit_wallet(order: Order, _: Customer) -> Message:
+    return ("wallet.credit", {
+        "order_id": order.id, "customer_id": order.customer_id, "amount": order.credit_minor,
+        "charge_amount": order.charge_minor, "currency": order.currency,
+        "validity_days": order.validity_days})
+
+
+def _refund_payment(order: Order, _: Customer) -> Message:
+    return ("payment.refund", {
+        "order_id": order.id, "payment_id": order.payment_id,
+        "reason": order.failure_reason or "order_not_fulfilled"})
+
+
+def _cancel_payment(order: Order, _: Customer) -> Message:
+    return ("payment.cancel", {"order_id": order.id, "reason": order.failure_reason or "expired"})
+
+
+def _announce_completed(order: Order, customer: Customer) -> Message:
+    return ("order.completed", {
+        "order_id": order.id, "customer_id": order.customer_id, "email": customer.email,
+        "credit_amount": order.credit_minor, "charge_amount": order.charge_minor, "currency": order.currency,
+        "method": order.method, "card_brand": order.card_brand, "card_last4": order.card_last4,
+        "completed_at": utcnow(), "balance_after": order.balance_after_minor or 0})
+
+
+def _announce_reversed(order: Order, customer: Customer) -> Message:
+    return ("order.reversed", {
+        "order_id": order.id, "customer_id": order.customer_id, "email": customer.email,
+        "charge_amount": order.charge_minor, "currency": order.currency, "method": order.method,
+        "reason": order.failure_reason or "credit_failed", "reversed_at": utcnow()})
+
+
+BUILDERS: dict[Action, Callable[[Order, Customer], Message]] = {
+    Action.AUTHORIZE_CREDIT: _authorize_credit,
+    Action.CREATE_PAYMENT: _create_payment,
+    Action.CREDIT_WALLET: _credit_wallet,
+    Action.REFUND_PAYMENT: _refund_payment,
+    Action.CANCEL_PAYMENT: _cancel_payment,
+    Action.ANNOUNCE_COMPLETED: _announce_completed,
+    Action.ANNOUNCE_REVERSED: _announce_reversed,
+}
+
+
+def messages_for(session: Session, order: Order, actions: tuple[Action, ...],
+                 caused_by: Envelope | None) -> list[Envelope]:
+    customer = session.get(Customer, order.customer_id)
+    assert customer is not None
+    return [
+        Envelope.new(*BUILDERS[action](order, customer), correlation_id=order.id, caused_by=caused_by)
+        for action in actions
+    ]

@@ -1,0 +1,108 @@
+"""The top-up saga: every status an order can have and every way it moves, in one table.
+
+The order service orchestrates; the wallet, payment and notify services answer with events.
+Messages may arrive twice, late or out of order, so the table is total in one direction:
+an event with no row for the current status changes nothing (a duplicate, or news that an
+earlier step overtook). A terminal status never changes; the rows that start from one only
+send a compensating command (a payment captured after expiry is refunded) or note something
+for the timeline.
+
+    pending --credit_authorized--> pending (create payment)
+    pending --payment_created----> awaiting_payment
+    awaiting_payment --payment_captured--> paid (credit the wallet)
+    paid --credited--> completed (announce: receipt)
+    paid --credit_failed--> paid (refund) --payment_refunded--> refunded (announce reversal)
+    pending/awaiting_payment --credit_refused / payment_failed--> failed
+    pending/awaiting_payment --payment_deadline_passed--> expired (cancel payment)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Status(StrEnum):
+    PENDING = "pending"
+    AWAITING_PAYMENT = "awaiting_payment"
+    PAID = "paid"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    EXPIRED = "expired"
+    REFUNDED = "refunded"
+
+
+TERMINAL = frozenset({Status.COMPLETED, Status.FAILED, Status.EXPIRED, Status.REFUNDED})
+
+
+class Event(StrEnum):
+    PLACED = "placed"
+    CREDIT_AUTHORIZED = "credit_authorized"
+    CREDIT_REFUSED = "credit_refused"
+    PAYMENT_CREATED = "payment_created"
+    PAYMENT_CAPTURED = "payment_captured"
+    PAYMENT_FAILED = "payment_failed"
+    CREDITED = "credited"
+    CREDIT_FAILED = "credit_failed"
+    PAYMENT_REFUNDED = "payment_refunded"
+    PAYMENT_DEADLINE_PASSED = "payment_deadline_passed"
+    RECEIPT_SENT = "receipt_sent"
+
+
+class Action(StrEnum):
+    """Commands and announcements a transition sends (through the outbox)."""
+
+    AUTHORIZE_CREDIT = "authorize_credit"
+    CREATE_PAYMENT = "create_payment"
+    CREDIT_WALLET = "credit_wallet"
+    REFUND_PAYMENT = "refund_payment"
+    CANCEL_PAYMENT = "cancel_payment"
+    ANNOUNCE_COMPLETED = "announce_completed"
+    ANNOUNCE_REVERSED = "announce_reversed"
+
+
+@dataclass(frozen=True)
+class Transition:
+    to: Status
+    actions: tuple[Action, ...] = ()
+
+
+S, E, A = Status, Event, Action
+
+START = Transition(S.PENDING, (A.AUTHORIZE_CREDIT,))
+
+TRANSITIONS: dict[tuple[Status, Event], Transition] = {
+    (S.PENDING, E.CREDIT_AUTHORIZED): Transition(S.PENDING, (A.CREATE_PAYMENT,)),
+    (S.PENDING, E.CREDIT_REFUSED): Transition(S.FAILED),
+    (S.PENDING, E.PAYMENT_CREATED): Transition(S.AWAITING_PAYMENT),
+    (S.PENDING, E.PAYMENT_FAILED): Transition(S.FAILED),
+    # The capture overtook payment.created: money is taken, go on.
+    (S.PENDING, E.PAYMENT_CAPTURED): Transition(S.PAID, (A.CREDIT_WALLET,)),
+    (S.PENDING, E.PAYMENT_DEADLINE_PASSED): Transition(S.EXPIRED, (A.CANCEL_PAYMENT,)),
+    (S.AWAITING_PAYMENT, E.PAYMENT_CAPTURED): Transition(S.PAID, (A.CREDIT_WALLET,)),
+    (S.AWAITING_PAYMENT, E.PAYMENT_FAILED): Transition(S.FAILED),
+    (S.AWAITING_PAYMENT, E.PAYMENT_DEADLINE_PASSED): Transition(S.EXPIRED, (A.CANCEL_PAYMENT,)),
+    (S.PAID, E.CREDITED): Transition(S.COMPLETED, (A.ANNOUNCE_COMPLETED,)),
+    # Money was taken but the wallet will not take it: give it back.
+    (S.PAID, E.CREDIT_FAILED): Transition(S.PAID, (A.REFUND_PAYMENT,)),
+    (S.PAID, E.PAYMENT_REFUNDED): Transition(S.REFUNDED, (A.ANNOUNCE_REVERSED,)),
+    # Late money on an order that already ended without it: refund, status stays.
+    (S.EXPIRED, E.PAYMENT_CAPTURED): Transition(S.EXPIRED, (A.REFUND_PAYMENT,)),
+    (S.FAILED, E.PAYMENT_CAPTURED): Transition(S.FAILED, (A.REFUND_PAYMENT,)),
+    # Notes for the timeline only.
+    (S.EXPIRED, E.PAYMENT_REFUNDED): Transition(S.EXPIRED),
+    (S.FAILED, E.PAYMENT_REFUNDED): Transition(S.FAILED),
+    (S.COMPLETED, E.RECEIPT_SENT): Transition(S.COMPLETED),
+    (S.REFUNDED, E.RECEIPT_SENT): Transition(S.REFUNDED),
+}
+
+
+def decide(status: Status, event: Event) -> Transition | None:
+    """The transition for `event` in `status`, or None when the event changes nothing."""
+    transition = TRANSITIONS.get((status, event))
+    assert transition is None or status not in TERMINAL or transition.to == status
+    return transition
+
+
+def accepts_payment(status: Status) -> bool:
+    return status in (S.PENDING, S.AWAITING_PAYMENT)

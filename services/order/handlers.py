@@ -1,0 +1,113 @@
+"""The saga's message handlers: each turns an answer from another service into a saga event
+and lets `advance` apply the transition table. One function per message type."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import structlog
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from shared.clock import utcnow
+from shared.messaging.envelope import Envelope
+from shared.messaging.outbox import put
+from services.order.commands import messages_for
+from services.order.domain.saga import Event, Status, Transition, decide
+from services.order.models import Balance, Order, OutboxMessage, TimelineEntry
+
+log = structlog.get_logger(__name__)
+
+
+def record(session: Session, order: Order, event: Event, reason: str | None = None) -> None:
+    session.add(TimelineEntry(order_id=order.id, event=event.value, status=order.status, reason=reason,
+                              occurred_at=utcnow()))
+
+
+def advance(session: Session, order_id: str, event: Event, caused_by: Envelope | None = None,
+            reason: str | None = None, facts: dict[str, Any] | None = None) -> Transition | None:
+    """Apply `event` to the order: new status, timeline entry, and the transition's messages,
+    all in the caller's transaction. Facts (payment id, card, balance) are kept only when the
+    event is accepted, so a stale message cannot overwrite newer knowledge."""
+    order = session.scalars(select(Order).where(Order.id == order_id).with_for_update()).one_or_none()
+    if order is None:
+        # Every saga message answers an order we created; its absence is a bug, so retry/park.
+        raise LookupError(f"unknown order {order_id}")
+    transition = decide(Status(order.status), event)
+    if transition is None:
+        log.info("saga_event_ignored", order_id=order_id, status=order.status, saga_event=event.value)
+        return None
+    for key, value in (facts or {}).items():
+        setattr(order, key, value)
+    if reason and order.failure_reason is None:
+        order.failure_reason = reason
+    order.status = transition.to.value
+    order.updated_at = utcnow()
+    record(session, order, event, reason)
+    put(session, OutboxMessage, *messages_for(session, order, transition.actions, caused_by))
+    return transition
+
+
+def on(event: Event, reason_key: str | None = None,
+       facts: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> Callable[[Session, Envelope], None]:
+    """A handler that feeds one message type into the saga as `event`."""
+
+    def handler(session: Session, msg: Envelope) -> None:
+        p = msg.payload
+        advance(session, p["order_id"], event, caused_by=msg,
+                reason=p.get(reason_key) if reason_key else None,
+                facts=facts(p) if facts else None)
+
+    handler.__name__ = f"on_{event.value}"
+    return handler
+
+
+def _payment_created(p: dict[str, Any]) -> dict[str, Any]:
+    return {"payment_id": p["payment_id"], "redirect_url": p["redirect_url"]}
+
+
+def _payment_captured(p: dict[str, Any]) -> dict[str, Any]:
+    return {"payment_id": p["payment_id"], "card_brand": p.get("card_brand"), "card_last4": p.get("card_last4")}
+
+
+def _credited(p: dict[str, Any]) -> dict[str, Any]:
+    return {"balance_after_minor": p["balance_after"]}
+
+
+def account_updated(session: Session, msg: Envelope) -> None:
+    """Keep the balance read model; an update older than what we hold is dropped."""
+    p = msg.payload
+    row = session.scalars(select(Balance).where(Balance.customer_id == p["customer_id"]).with_for_update()
+                          ).one_or_none()
+    if row is None:
+        session.add(Balance(customer_id=p["customer_id"], amount_minor=p["balance"], currency=p["currency"],
+                            status=p["status"], version=p["version"]))
+    elif p["version"] > row.version:
+        row.amount_minor, row.status, row.version = p["balance"], p["status"], p["version"]
+
+
+SAGA_HANDLERS: dict[str, Callable[[Session, Envelope], None]] = {
+    "credit_authorized": on(Event.CREDIT_AUTHORIZED),
+    "credit_refused": on(Event.CREDIT_REFUSED, reason_key="reason"),
+    "payment_created": on(Event.PAYMENT_CREATED, facts=_payment_created),
+    "payment_captured": on(Event.PAYMENT_CAPTURED, facts=_payment_captured),
+    "payment_failed": on(Event.PAYMENT_FAILED, reason_key="reason"),
+    "payment_refunded": on(Event.PAYMENT_REFUNDED),
+    "credited": on(Event.CREDITED, facts=_credited),
+    "credit_failed": on(Event.CREDIT_FAILED, reason_key="reason"),
+    "receipt_sent": on(Event.RECEIPT_SENT),
+    "account_updated": account_updated,
+}
+
+
+def expire_overdue(session: Session, now: Any, limit: int = 100) -> int:
+    """Expire orders whose payment deadline passed (the durable deadline: it is a column)."""
+    ids = session.scalars(
+        select(Order.id)
+        .where(Order.status.in_([Status.PENDING.value, Status.AWAITING_PAYMENT.value]), Order.payment_deadline < now)
+        .limit(limit)
+    ).all()
+    for order_id in ids:
+        advance(session, order_id, Event.PAYMENT_DEADLINE_PASSED, reason="payment_timeout")
+    return len(ids)

@@ -1,0 +1,8 @@
+"""Worker entry point: `python -m services.order.worker` (saga consumers, outbox relay, deadlines)."""
+
+from shared.logging import configure_logging
+from services.order.app import create_worker
+
+if __name__ == "__main__":
+    configure_logging()
+    create_worker().run_forever()
