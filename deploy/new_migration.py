@@ -35,7 +35,8 @@ def main(service: str, message: str) -> None:
     for revision in script if isinstance(script, list) else [script]:
         if revision is not None:
             path = Path(revision.path)
-            path.write_text(path.read_text().replace("shared.db.UTCDateTime(timezone=True)", "sa.DateTime(timezone=True)"))
+            text = path.read_text().replace("shared.db.UTCDateTime(timezone=True)", "sa.DateTime(timezone=True)")
+            path.write_text(text)
 
 
 if __name__ == "__main__":

@@ -7,9 +7,9 @@ Each service owns its database; this module only knows how to open one. Users wr
 from __future__ import annotations
 
 import os
-from datetime import UTC, datetime
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 

@@ -12,18 +12,18 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from sqlalchemy.exc import IntegrityError
 
-from shared.clock import utcnow
-from shared.db import unit_of_work
-from shared.problems import Problem
-from shared.service import ServiceContext
 from services.order import auth, ordering, schemas
 from services.order.domain.catalog import rule_for
 from services.order.domain.promotions import CAMPAIGNS
 from services.order.models import Customer
 from services.order.ordering import OrderRules
+from shared.clock import utcnow
+from shared.db import unit_of_work
+from shared.problems import Problem
+from shared.service import ServiceContext
 
 F = TypeVar("F", bound=Callable[..., Any])
-BEARER = [{"bearer": []}]
+BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
 
 
 def customer_required(ctx: ServiceContext) -> Callable[[F], F]:
@@ -31,7 +31,9 @@ def customer_required(ctx: ServiceContext) -> Callable[[F], F]:
         @wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-            customer_id = auth.customer_from_token(token, ctx.settings.jwt_secret) if scheme.lower() == "bearer" else None
+            customer_id = None
+            if scheme.lower() == "bearer":
+                customer_id = auth.customer_from_token(token, ctx.settings.jwt_secret)
             if customer_id is None:
                 raise Problem(401, "unauthorized", "Authentication required.",
                               "Send Authorization: Bearer <access_token> from /v1/auth/login.")

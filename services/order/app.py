@@ -11,6 +11,11 @@ from pathlib import Path
 
 from flask import Flask, Response
 
+from services.order.api import build_blueprints, default_rules
+from services.order.consumers import order_handlers
+from services.order.domain.errors import OrderError
+from services.order.handlers import expire_overdue
+from services.order.models import InboxMessage, OutboxMessage
 from shared.clock import utcnow
 from shared.config import Settings
 from shared.db import unit_of_work
@@ -19,11 +24,6 @@ from shared.messaging.worker import Worker, messaging_loops
 from shared.problems import problem_response
 from shared.service import ServiceContext
 from shared.web import create_base_app
-from services.order.api import build_blueprints, default_rules
-from services.order.consumers import order_handlers
-from services.order.domain.errors import OrderError
-from services.order.handlers import expire_overdue
-from services.order.models import InboxMessage, OutboxMessage
 
 NAME = "order"
 MIGRATIONS = Path(__file__).parent / "migrations"

@@ -7,10 +7,10 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from shared.clock import utcnow
-from shared.messaging.envelope import Envelope
 from services.order.domain.saga import Action
 from services.order.models import Customer, Order
+from shared.clock import utcnow
+from shared.messaging.envelope import Envelope
 
 Message = tuple[str, dict[str, Any]]
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from shared.messaging.consumer import Handler
 from services.order.handlers import SAGA_HANDLERS
+from shared.messaging.consumer import Handler
 
 
 def order_handlers() -> dict[str, Handler]:

@@ -10,12 +10,12 @@ import structlog
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from shared.clock import utcnow
-from shared.messaging.envelope import Envelope
-from shared.messaging.outbox import put
 from services.order.commands import messages_for
 from services.order.domain.saga import Event, Status, Transition, decide
 from services.order.models import Balance, Order, OutboxMessage, TimelineEntry
+from shared.clock import utcnow
+from shared.messaging.envelope import Envelope
+from shared.messaging.outbox import put
 
 log = structlog.get_logger(__name__)
 

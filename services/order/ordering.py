@@ -16,9 +16,6 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from shared.messaging.envelope import Envelope
-from shared.messaging.outbox import put
-from shared.money import Money
 from services.order import auth
 from services.order.commands import messages_for
 from services.order.domain import catalog as catalog_rules
@@ -35,6 +32,9 @@ from services.order.domain.quotes import check_quote_usable, make_quote
 from services.order.domain.saga import START, Event
 from services.order.handlers import record
 from services.order.models import Balance, Customer, IdempotencyKey, Order, OutboxMessage, Quote
+from shared.messaging.envelope import Envelope
+from shared.messaging.outbox import put
+from shared.money import Money
 
 
 def new_id(prefix: str) -> str:

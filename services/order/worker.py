@@ -1,7 +1,7 @@
 """Worker entry point: `python -m services.order.worker` (saga consumers, outbox relay, deadlines)."""
 
-from shared.logging import configure_logging
 from services.order.app import create_worker
+from shared.logging import configure_logging
 
 if __name__ == "__main__":
     configure_logging()

@@ -9,12 +9,12 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 from sqlalchemy import select
 
+from services.wallet import handlers, store
+from services.wallet.models import AccountRow, JournalEntryRow
 from shared.db import unit_of_work
 from shared.problems import Problem
 from shared.service import ServiceContext
 from shared.web import require_operator
-from services.wallet import handlers, store
-from services.wallet.models import AccountRow, JournalEntryRow
 
 
 class MoneySchema(Schema):

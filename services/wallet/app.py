@@ -11,14 +11,14 @@ from pathlib import Path
 
 from flask import Flask
 
-from shared.config import Settings
-from shared.messaging.worker import Worker, messaging_loops
-from shared.service import ServiceContext
-from shared.web import create_base_app
 from services.wallet.api import build_blueprint
 from services.wallet.consumers import wallet_handlers
 from services.wallet.handlers import WalletRules
 from services.wallet.models import InboxMessage, OutboxMessage
+from shared.config import Settings
+from shared.messaging.worker import Worker, messaging_loops
+from shared.service import ServiceContext
+from shared.web import create_base_app
 
 NAME = "wallet"
 MIGRATIONS = Path(__file__).parent / "migrations"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from functools import partial
 
-from shared.messaging.consumer import Handler
 from services.wallet import handlers
+from shared.messaging.consumer import Handler
 
 
 def wallet_handlers(rules: handlers.WalletRules) -> dict[str, Handler]:

@@ -10,11 +10,11 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from shared.messaging.envelope import Envelope
-from shared.money import Money
 from services.wallet import store
 from services.wallet.domain.errors import WalletError
 from services.wallet.domain.ledger import EntryKind, topup_entry
+from shared.messaging.envelope import Envelope
+from shared.money import Money
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ def authorize_credit(session: Session, msg: Envelope, rules: WalletRules) -> Non
 def credit(session: Session, msg: Envelope, rules: WalletRules) -> None:
     """Put a paid top-up on the balance, once per order, whatever the message id."""
     p = msg.payload
-    row, opened = store.open_account(session, p["customer_id"], p["currency"])
+    row, _ = store.open_account(session, p["customer_id"], p["currency"])
     ids = {"order_id": p["order_id"], "customer_id": p["customer_id"]}
     existing = store.find_entry(session, EntryKind.TOPUP.value, p["order_id"])
     if existing is not None:

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, DateTime, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from shared.clock import utcnow
-from shared.db import new_metadata
+from shared.db import UTCDateTime, new_metadata
 from shared.messaging.inbox import InboxMixin
 from shared.messaging.outbox import OutboxMixin
 
@@ -27,8 +27,8 @@ class AccountRow(Base):
     frozen_reason: Mapped[str | None] = mapped_column(String(200))
     balance_minor: Mapped[int] = mapped_column(BigInteger, default=0)
     version: Mapped[int] = mapped_column(Integer, default=1)
-    opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 
 class JournalEntryRow(Base):
@@ -40,7 +40,7 @@ class JournalEntryRow(Base):
     order_id: Mapped[str] = mapped_column(String(64))
     customer_id: Mapped[str] = mapped_column(String(64), index=True)
     balance_after_minor: Mapped[int] = mapped_column(BigInteger)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     postings: Mapped[list[PostingRow]] = relationship(back_populates="entry", lazy="selectin")
 
 

@@ -7,11 +7,11 @@ import uuid
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from services.wallet.domain.ledger import Account, AccountStatus, JournalEntry, customer_account
+from services.wallet.models import AccountRow, JournalEntryRow, OutboxMessage, PostingRow
 from shared.messaging.envelope import Envelope
 from shared.messaging.outbox import put
 from shared.money import Money
-from services.wallet.domain.ledger import Account, AccountStatus, JournalEntry, customer_account
-from services.wallet.models import AccountRow, JournalEntryRow, OutboxMessage, PostingRow
 
 
 def to_account(row: AccountRow) -> Account:

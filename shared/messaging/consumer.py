@@ -9,7 +9,6 @@ queue, and parked after `max_attempts`: never lost, never retried forever.
 
 from __future__ import annotations
 
-import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -187,7 +186,7 @@ class ConsumerRunner:
                 while not stop.is_set():
                     try:
                         self.connection.drain_events(timeout=1)
-                    except socket.timeout:
+                    except TimeoutError:
                         pass
                     self.connection.heartbeat_check()
             except Exception as exc:  # noqa: BLE001 - reconnect with backoff, forever but loudly

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from kombu import Exchange, Queue
+from kombu.transport.virtual import Channel
 
 from shared.contracts import contract
 
@@ -94,7 +95,7 @@ class Topology:
     def all_queues(self) -> list[Queue]:
         return [q for s in SUBSCRIPTIONS for q in (self.queue(s), self.retry_queue(s), self.parking_queue(s))]
 
-    def declare(self, channel: object) -> None:
+    def declare(self, channel: Channel) -> None:
         """Declare everything (idempotent). Every worker does it at start, so no message is
         ever published before the queue that must keep it exists."""
         for service in ("order", "payment", "wallet", "notify"):

@@ -79,7 +79,7 @@ class Worker:
     def _guard(self, loop: Loop) -> None:
         try:
             loop(self.stop_event)
-        except Exception:  # noqa: BLE001 - a dead loop must be seen, and stops the worker
+        except Exception:
             log.exception("worker_loop_crashed", worker=self.name)
             self.stop_event.set()
 

@@ -7,12 +7,12 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import func, select
 
+from services.wallet import app as wallet_app
+from services.wallet.models import AccountRow, OutboxMessage, PostingRow
 from shared.config import Settings
 from shared.messaging.envelope import Envelope
 from shared.messaging.worker import declare_topology
 from shared.service import ServiceContext
-from services.wallet import app as wallet_app
-from services.wallet.models import AccountRow, OutboxMessage, PostingRow
 from tests.helpers import publish_raw, wait_for
 
 AUTH = {"Authorization": "Bearer dev-operator-token"}

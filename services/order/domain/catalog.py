@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shared.money import Money
 from services.order.domain.errors import (
     AmountOutOfRange,
     CurrencyNotAllowed,
     MethodNotAvailable,
     UnsupportedCountry,
 )
+from shared.money import Money
 
 ALL_METHODS = ("card", "paypal", "alipay", "wechat_pay")
 

@@ -13,7 +13,8 @@ from shared.money import Money
 
 
 class Campaign(Protocol):
-    code: str
+    @property
+    def code(self) -> str: ...
 
     def discount(self, credit: Money) -> Money: ...
 

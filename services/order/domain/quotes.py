@@ -6,10 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from shared.money import Money
 from services.order.domain.catalog import Catalog
 from services.order.domain.errors import QuoteAlreadyUsed, QuoteExpired
 from services.order.domain.promotions import price
+from shared.money import Money
 
 
 @dataclass(frozen=True)

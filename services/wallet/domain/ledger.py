@@ -12,13 +12,13 @@ from collections import defaultdict
 from dataclasses import dataclass
 from enum import StrEnum
 
-from shared.money import Money
 from services.wallet.domain.errors import (
     AccountFrozen,
     BalanceCapExceeded,
     CurrencyNotSupported,
     UnbalancedEntry,
 )
+from shared.money import Money
 
 
 class AccountStatus(StrEnum):

@@ -1,15 +1,15 @@
 """wallet: accounts, ledger, outbox, inbox
 
-Revision ID: ce6c52485690
+Revision ID: 3ccf625569da
 Revises: 
-Create Date: 2026-11-24 11:48:30.081867
+Create Date: 2026-11-24 11:52:57.353414
 """
 from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = 'ce6c52485690'
+revision: str = '3ccf625569da'
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -60,7 +60,7 @@ def upgrade() -> None:
     sa.UniqueConstraint('message_id', name=op.f('uq_outbox_message_id'))
     )
     with op.batch_alter_table('outbox', schema=None) as batch_op:
-        batch_op.create_index('ix_outbox_unpublished', ['id'], unique=False, postgresql_where='published_at IS NULL', sqlite_where='published_at IS NULL')
+        batch_op.create_index('ix_outbox_unpublished', ['id'], unique=False, postgresql_where=sa.text('published_at IS NULL'), sqlite_where=sa.text('published_at IS NULL'))
 
     op.create_table('postings',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
@@ -86,7 +86,7 @@ def downgrade() -> None:
 
     op.drop_table('postings')
     with op.batch_alter_table('outbox', schema=None) as batch_op:
-        batch_op.drop_index('ix_outbox_unpublished', postgresql_where='published_at IS NULL', sqlite_where='published_at IS NULL')
+        batch_op.drop_index('ix_outbox_unpublished', postgresql_where=sa.text('published_at IS NULL'), sqlite_where=sa.text('published_at IS NULL'))
 
     op.drop_table('outbox')
     with op.batch_alter_table('journal_entries', schema=None) as batch_op:

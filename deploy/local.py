@@ -1,0 +1,71 @@
+"""The whole system in one process: four web apps and four workers on threads.
+
+This is what `make run` starts. On the embedded default it has to be one process: kombu's
+in-memory transport only connects threads of the same process. With AMQP_URL and the
+*_DATABASE_URL variables set, the same launcher runs against RabbitMQ and PostgreSQL (in
+production each web app runs under gunicorn and each worker as its own process instead).
+The end-to-end tests use it too, on both backends.
+"""
+
+from __future__ import annotations
+
+import importlib
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from shared.config import SERVICES, Settings
+from shared.messaging.broker import is_memory
+from shared.messaging.worker import Worker, declare_topology
+from shared.service import ServiceContext
+
+
+@dataclass
+class LocalSystem:
+    settings: Settings
+    mail_sink: Any = None
+    contexts: dict[str, ServiceContext] = field(default_factory=dict)
+    servers: list[tuple[BaseWSGIServer, threading.Thread]] = field(default_factory=list)
+    workers: list[Worker] = field(default_factory=list)
+
+    def url(self, service: str) -> str:
+        return f"http://{self.settings.host}:{self.settings.ports[service]}"
+
+    def start(self, sink_port: int = 0) -> LocalSystem:
+        if self.settings.smtp_host is None:
+            from services.notify.sink import MailSink
+
+            self.mail_sink = MailSink(Path(self.settings.var_dir) / "mail", self.settings.host, sink_port)
+            self.mail_sink.start()
+            self.settings = self.settings.with_changes(smtp_host=self.settings.host, smtp_port=self.mail_sink.port)
+        if not is_memory(self.settings.amqp_url):
+            declare_topology(self.settings)
+        for name in SERVICES:
+            module = importlib.import_module(f"services.{name}.app")
+            ctx = module.start(self.settings)
+            self.contexts[name] = ctx
+            server = make_server(self.settings.host, self.settings.ports[name], module.create_app(ctx=ctx),
+                                 threaded=True)
+            thread = threading.Thread(target=server.serve_forever, name=f"{name}-web", daemon=True)
+            thread.start()
+            self.servers.append((server, thread))
+            worker = module.create_worker(ctx=ctx)
+            worker.start()
+            self.workers.append(worker)
+        return self
+
+    def stop(self) -> None:
+        for server, thread in self.servers:
+            server.shutdown()
+            thread.join(5)
+        for worker in self.workers:
+            worker.stop_event.set()
+        for worker in self.workers:
+            worker.stop()
+        for ctx in self.contexts.values():
+            ctx.engine.dispose()
+        if self.mail_sink is not None:
+            self.mail_sink.stop()

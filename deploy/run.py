@@ -1,0 +1,44 @@
+"""`make run`: the four services, web and workers, in one command.
+
+Embedded default: SQLite under var/, kombu's in-memory transport, a local SMTP sink that
+keeps mail under var/mail/. Set AMQP_URL and ORDER/PAYMENT/WALLET/NOTIFY_DATABASE_URL to run
+on RabbitMQ and PostgreSQL instead; SMTP_HOST to send real mail.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+
+from deploy.local import LocalSystem
+from shared.config import Settings
+from shared.logging import configure_logging
+
+
+def main() -> None:
+    configure_logging()
+    settings = Settings.from_env()
+    system = LocalSystem(settings).start(sink_port=int(os.environ.get("SMTP_SINK_PORT", "8025")))
+    embedded = settings.amqp_url.startswith("memory")
+    backend = "in-memory transport + SQLite" if embedded else "AMQP_URL + the *_DATABASE_URL databases"
+    print(f"\ntopup is running ({backend}):")
+    for name in ("order", "payment", "wallet", "notify"):
+        print(f"  {name:<8} {system.url(name)}   (OpenAPI: {system.url(name)}/openapi.json)")
+    if system.mail_sink is not None:
+        print(f"  mail     smtp://{settings.host}:{system.mail_sink.port} -> {system.mail_sink.directory}/")
+    for name in settings.dev_secrets_in_use():
+        value = getattr(settings, name.lower())
+        print(f"  WARNING: {name} is the development default {value!r}; set it in production.")
+    print("Press Ctrl-C to stop.\n", flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    stop.wait()
+    print("stopping...", flush=True)
+    system.stop()
+    print("stopped.", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,51 @@
+"""The whole system, started once per backend for the end-to-end tests.
+
+`system` is parametrized: the same scenarios run on real RabbitMQ + PostgreSQL (a database
+per service) and on the embedded default (SQLite files + kombu's in-memory transport).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from deploy.local import LocalSystem
+from shared.config import SERVICES, Settings
+from tests.e2e.frontend import Frontend
+from tests.helpers import free_port
+from tests.infra import Databases, delete_namespace, new_namespace
+
+
+def _settings(backend: str, tmp: Path, pg_server: str, amqp_url: str, dbs: Databases) -> Settings:
+    ports = {name: free_port() for name in SERVICES}
+    payment = f"http://127.0.0.1:{ports['payment']}"
+    common = dict(
+        ports=ports, payment_public_url=payment, sandbox_webhook_url=f"{payment}/v1/webhooks/sandbox",
+        sandbox_enabled=True, retry_base_seconds=0.1, retry_max_attempts=3, outbox_poll_seconds=0.02,
+        var_dir=str(tmp), amqp_namespace=new_namespace(),
+    )
+    if backend == "postgres+rabbitmq":
+        return Settings(database_urls={n: dbs.create(n) for n in SERVICES}, amqp_url=amqp_url, **common)  # type: ignore[arg-type]
+    return Settings(database_urls={n: f"sqlite:///{tmp}/{n}.db" for n in SERVICES}, amqp_url="memory://",
+                    **common)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module", params=["postgres+rabbitmq", "embedded"])
+def system(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, pg_server: str,
+           amqp_url: str) -> Iterator[LocalSystem]:
+    dbs = Databases(pg_server)
+    settings = _settings(request.param, tmp_path_factory.mktemp(request.param.replace("+", "_")), pg_server,
+                         amqp_url, dbs)
+    running = LocalSystem(settings).start()
+    yield running
+    running.stop()
+    if request.param == "postgres+rabbitmq":
+        delete_namespace(amqp_url, settings.amqp_namespace)
+    dbs.drop_all()
+
+
+@pytest.fixture
+def frontend(system: LocalSystem) -> Frontend:
+    return Frontend(system)

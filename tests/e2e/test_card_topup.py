@@ -1,0 +1,141 @@
+"""The card top-up, end to end through the public API, on both backends."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+from tests.e2e.frontend import DECLINED, Frontend
+from tests.helpers import wait_for
+
+
+def test_approved_card_credits_the_balance_and_emails_a_receipt(frontend: Frontend) -> None:
+    who = frontend.register()
+    options = frontend.get(who, "/v1/topup-options").json()
+    assert options["currency"] == "EUR" and "card" in options["methods"]
+    quote = frontend.quote(who, 10000).json()
+    assert (quote["credit_amount"], quote["charge_amount"]) == (10000, 9000), "spend 100, get 10 off"
+
+    order = frontend.top_up(who, 10000)
+    page = frontend.http.get(order["next_action"]["url"])
+    assert page.status_code == 200 and "card_number" in page.text
+    assert frontend.pay(order).status_code == 200
+
+    done = frontend.wait_status(who, order["order_id"], "completed")
+    assert done["next_action"] is None
+    assert done["payment"]["card_last4"] == "4242"
+    assert [step["status"] for step in done["timeline"]][-1] == "completed"
+    assert frontend.get(who, "/v1/balance").json() == {"amount": 10000, "currency": "EUR", "status": "active"}
+
+    mail = wait_for(lambda: frontend.mail_for(order["order_id"]), what="the receipt email")
+    assert len(mail) == 1 and mail[0]["To"] == who["email"]
+    text = mail[0].get_body(("plain",)).get_content()
+    for fact in (order["order_id"], "100.00 EUR", "90.00 EUR", "4242"):
+        assert fact in text
+
+    account = frontend.operator("wallet", "GET", f"/v1/accounts/{who['customer_id']}").json()
+    assert account["balance"] == {"amount": 10000, "currency": "EUR"}
+    wait_for(lambda: "receipt_sent" in [s["event"] for s in frontend.order(who, order["order_id"])["timeline"]],
+             what="the receipt noted on the timeline")
+
+
+def test_declined_card_fails_the_order_and_charges_nothing(frontend: Frontend) -> None:
+    who = frontend.register()
+    order = frontend.top_up(who)
+    frontend.pay(order, DECLINED)
+    failed = frontend.wait_status(who, order["order_id"], "failed")
+    assert failed["failure_reason"] == "card_declined"
+    assert frontend.get(who, "/v1/balance").json()["amount"] == 0
+
+
+def test_frozen_account_is_refused_and_never_charged(frontend: Frontend) -> None:
+    who = frontend.register()
+    wait_for(lambda: frontend.operator("wallet", "GET", f"/v1/accounts/{who['customer_id']}").ok,
+             what="the wallet account")
+    quote = frontend.quote(who, 2000).json()
+    assert frontend.operator("wallet", "POST", f"/v1/accounts/{who['customer_id']}/freeze",
+                             json={"reason": "overdue"}).status_code == 200
+    # The order service may not have heard of the freeze yet: then the wallet refuses in the saga.
+    placed = frontend.place(who, quote["quote_id"])
+    if placed.status_code == 201:
+        failed = frontend.wait_status(who, placed.json()["order_id"], "failed")
+        assert failed["failure_reason"] == "account_frozen"
+        assert failed["payment"]["payment_id"] is None, "nothing was charged"
+    else:
+        assert placed.status_code == 403 and placed.json()["code"] == "account_frozen"
+    wait_for(lambda: frontend.get(who, "/v1/balance").json()["status"] == "frozen", what="balance shows frozen")
+    refused = frontend.quote(who, 2000)
+    assert refused.status_code == 403
+    assert refused.headers["Content-Type"] == "application/problem+json"
+    assert refused.json()["code"] == "account_frozen"
+
+
+def test_forged_stale_and_duplicate_webhooks_change_nothing_twice(frontend: Frontend) -> None:
+    who = frontend.register()
+    order = frontend.top_up(who, 3000)
+    event = {
+        "id": f"evt_{uuid.uuid4().hex}", "type": "payment.succeeded", "created": int(time.time()),
+        "data": {"session_id": order["next_action"]["url"].rsplit("/", 1)[-1],
+                 "payment_reference": order["payment"]["payment_id"], "amount": order["charge_amount"],
+                 "currency": "EUR", "card": {"brand": "visa", "last4": "4242"}, "failure_code": None},
+    }
+    forged = frontend.signed_webhook(event, secret="not-the-secret")
+    assert forged.status_code == 400 and forged.json()["code"] == "invalid_signature"
+    assert frontend.signed_webhook(event, age=301).status_code == 400
+    time.sleep(0.3)
+    assert frontend.order(who, order["order_id"])["status"] == "awaiting_payment"
+
+    assert frontend.signed_webhook(event).status_code == 200
+    assert frontend.signed_webhook(event).status_code == 200
+    frontend.wait_status(who, order["order_id"], "completed")
+    time.sleep(0.3)
+    entries = frontend.operator("wallet", "GET", f"/v1/accounts/{who['customer_id']}/entries").json()["entries"]
+    assert len(entries) == 1
+    assert frontend.get(who, "/v1/balance").json()["amount"] == 3000
+
+
+def test_order_creation_is_idempotent(frontend: Frontend) -> None:
+    who = frontend.register()
+    quote = frontend.quote(who, 2000).json()
+    first = frontend.place(who, quote["quote_id"], key="key-1")
+    again = frontend.place(who, quote["quote_id"], key="key-1")
+    assert first.status_code == again.status_code == 201
+    assert first.json()["order_id"] == again.json()["order_id"]
+    other = frontend.quote(who, 5000).json()
+    misuse = frontend.place(who, other["quote_id"], key="key-1")
+    assert misuse.status_code == 422 and misuse.json()["code"] == "idempotency_key_reused"
+    assert frontend.place(who, quote["quote_id"], key="key-2").json()["code"] == "quote_already_used"
+    assert len(frontend.get(who, "/v1/orders").json()["orders"]) == 1
+
+
+def test_another_customers_order_is_not_found(frontend: Frontend) -> None:
+    alice, bob = frontend.register(), frontend.register()
+    order = frontend.top_up(alice)
+    response = frontend.get(bob, f"/v1/orders/{order['order_id']}")
+    assert response.status_code == 404 and response.json()["code"] == "order_not_found"
+    assert frontend.get(bob, "/v1/orders").json()["orders"] == []
+
+
+def test_twenty_concurrent_top_ups_on_one_account_add_up_exactly(frontend: Frontend) -> None:
+    who = frontend.register()
+    amounts = [500 + 100 * i for i in range(20)]
+
+    def one(amount: int) -> str:
+        order = frontend.top_up(who, amount)
+        assert frontend.pay(order).status_code == 200
+        return str(order["order_id"])
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        order_ids = list(pool.map(one, amounts))
+    for order_id in order_ids:
+        frontend.wait_status(who, order_id, "completed", timeout=30)
+    expected = sum(amounts)
+    assert frontend.get(who, "/v1/balance").json()["amount"] == expected
+    account = frontend.operator("wallet", "GET", f"/v1/accounts/{who['customer_id']}").json()
+    assert account["balance"]["amount"] == expected
+    entries = frontend.operator("wallet", "GET", f"/v1/accounts/{who['customer_id']}/entries").json()["entries"]
+    assert len(entries) == 20 and sum(e["amount"] for e in entries) == expected
+    listed = frontend.get(who, "/v1/orders?limit=15").json()
+    rest = frontend.get(who, f"/v1/orders?limit=15&cursor={listed['next_cursor']}").json()
+    assert {o["order_id"] for o in listed["orders"] + rest["orders"]} == set(order_ids)
