@@ -185,7 +185,7 @@ class ConsumerRunner:
                 log.info("consumer_started", service=self.service, queues=len(consumers))
                 while not stop.is_set():
                     try:
-                        self.connection.drain_events(timeout=1)
+                        self.connection.drain_events(timeout=0.25)
                     except TimeoutError:
                         pass
                     self.connection.heartbeat_check()
