@@ -58,7 +58,7 @@ class ServedApp:
 
         self.server = make_server(host, port, app, threaded=True)  # type: ignore[arg-type]
         self.url = f"http://{host}:{self.server.server_port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self.thread.start()
 
     def stop(self) -> None:

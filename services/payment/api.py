@@ -1,0 +1,85 @@
+"""Operator API of the payment service: where a payment stands, for support.
+
+The brief: when a top-up takes longer than expected, support must see exactly where it is.
+A payment is found by its id or by its order's id (one payment per order).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields
+
+from services.payment import store
+from services.payment.models import PaymentRow
+from shared.problems import Problem
+from shared.service import ServiceContext
+from shared.web import require_operator
+
+
+class PaymentSchema(Schema):
+    payment_id = fields.String()
+    order_id = fields.String()
+    customer_id = fields.String()
+    status = fields.String(metadata={"enum": ["created", "captured", "failed", "cancelled", "refunded"]})
+    amount = fields.Integer(metadata={"description": "minor units of `currency`"})
+    currency = fields.String()
+    method = fields.String()
+    card_brand = fields.String(allow_none=True)
+    card_last4 = fields.String(allow_none=True)
+    failure_reason = fields.String(allow_none=True, metadata={"description": "why it failed or was cancelled"})
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+
+
+class ByOrderSchema(Schema):
+    order_id = fields.String(required=True)
+
+
+def payment_view(row: PaymentRow) -> dict[str, Any]:
+    return {
+        "payment_id": row.id, "order_id": row.order_id, "customer_id": row.customer_id, "status": row.status,
+        "amount": row.amount_minor, "currency": row.currency, "method": row.method,
+        "card_brand": row.card_brand, "card_last4": row.card_last4, "failure_reason": row.failure_reason,
+        "created_at": row.created_at, "updated_at": row.updated_at,
+    }
+
+
+def not_found(detail: str) -> Problem:
+    return Problem(404, "payment_not_found", "No such payment.", detail)
+
+
+def build_blueprint(ctx: ServiceContext) -> Blueprint:
+    blp = Blueprint("payments", __name__, url_prefix="/v1/payments", description="Operator API (Bearer OPERATOR_TOKEN)")
+    operator = require_operator(lambda: ctx.settings.operator_token)
+
+    @blp.route("")
+    class ByOrder(MethodView):
+        decorators = [operator]
+
+        @blp.arguments(ByOrderSchema, location="query")
+        @blp.response(200, PaymentSchema)
+        @blp.doc(security=[{"bearer": []}])
+        def get(self, args: dict[str, str]) -> dict[str, Any]:
+            with ctx.sessions() as session:
+                row = store.find_by_order(session, args["order_id"])
+                if row is None:
+                    raise not_found(f"No payment for order {args['order_id']}.")
+                return payment_view(row)
+
+    @blp.route("/<payment_id>")
+    class OnePayment(MethodView):
+        decorators = [operator]
+
+        @blp.response(200, PaymentSchema)
+        @blp.doc(security=[{"bearer": []}])
+        def get(self, payment_id: str) -> dict[str, Any]:
+            with ctx.sessions() as session:
+                row = store.get_payment(session, payment_id)
+                if row is None:
+                    raise not_found(f"No payment {payment_id}.")
+                return payment_view(row)
+
+    return blp

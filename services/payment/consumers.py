@@ -1,0 +1,17 @@
+"""Queue -> handler wiring of the payment service (the queues themselves are in shared topology)."""
+
+from __future__ import annotations
+
+from functools import partial
+
+from services.payment import handlers
+from services.payment.gateways import Gateways
+from shared.messaging.consumer import Handler
+
+
+def payment_handlers(gateways: Gateways) -> dict[str, Handler]:
+    return {
+        "create_payment": partial(handlers.create_payment, gateways=gateways),
+        "refund_payment": partial(handlers.refund_payment, gateways=gateways),
+        "cancel_payment": partial(handlers.cancel_payment, gateways=gateways),
+    }

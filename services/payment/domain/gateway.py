@@ -1,0 +1,71 @@
+"""What the payment service needs from a payment gateway, whichever it is.
+
+A gateway takes the customer through its own page (card numbers are typed there, never
+into our services), and tells us the outcome later by a signed webhook. Adapters live
+outside the domain (the sandbox card gateway is one).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Protocol
+
+from services.payment.domain.cards import CardSummary
+from services.payment.domain.payment import Payment, PaymentEvent
+from shared.money import Money
+
+
+class GatewayEventKind(StrEnum):
+    PAYMENT_SUCCEEDED = "payment.succeeded"
+    PAYMENT_FAILED = "payment.failed"
+    REFUND_SUCCEEDED = "refund.succeeded"
+
+
+# What each gateway notification means for our payment.
+EVENT_EFFECTS: dict[GatewayEventKind, PaymentEvent] = {
+    GatewayEventKind.PAYMENT_SUCCEEDED: PaymentEvent.CAPTURE,
+    GatewayEventKind.PAYMENT_FAILED: PaymentEvent.FAIL,
+    GatewayEventKind.REFUND_SUCCEEDED: PaymentEvent.REFUND,
+}
+
+
+@dataclass(frozen=True)
+class GatewayEvent:
+    """A verified notification from a gateway, in our words."""
+
+    event_id: str
+    kind: GatewayEventKind
+    payment_id: str
+    gateway_ref: str
+    amount: Money
+    occurred_at: datetime
+    card: CardSummary | None = None
+    failure_code: str | None = None
+
+    @property
+    def effect(self) -> PaymentEvent:
+        return EVENT_EFFECTS[self.kind]
+
+
+class Gateway(Protocol):
+    name: str
+
+    def create_session(self, payment: Payment) -> tuple[str, str]:
+        """Open a checkout for the payment: (gateway_ref, redirect_url for the customer)."""
+        ...
+
+    def refund(self, payment: Payment) -> None:
+        """Give the customer's money back in full; raise if the gateway refuses."""
+        ...
+
+    def cancel(self, payment: Payment) -> bool:
+        """Close the checkout so it can no longer be paid. False when the customer has
+        already completed it: then the gateway's webhook decides the payment's fate."""
+        ...
+
+    def verify(self, headers: Mapping[str, str], raw_body: bytes, now: datetime) -> GatewayEvent:
+        """Authenticate and read a webhook; InvalidSignature or InvalidWebhookPayload if not."""
+        ...

@@ -1,0 +1,69 @@
+"""A payment and its lifecycle, written as a table. No I/O here.
+
+Gateways notify us at least once, in any order, sometimes late: a webhook is redelivered, a
+refund notice arrives after we refunded ourselves, a capture races a cancel. So an event
+that does not apply to the payment's current state is a no-op, never an error: the table
+says what may happen, and everything else has already happened or never will.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+
+from services.payment.domain.errors import InvalidAmount
+from shared.money import Money
+
+
+class PaymentStatus(StrEnum):
+    CREATED = "created"
+    CAPTURED = "captured"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    REFUNDED = "refunded"
+
+
+class PaymentEvent(StrEnum):
+    CAPTURE = "capture"
+    FAIL = "fail"
+    CANCEL = "cancel"
+    REFUND = "refund"
+
+
+TRANSITIONS: dict[tuple[PaymentStatus, PaymentEvent], PaymentStatus] = {
+    (PaymentStatus.CREATED, PaymentEvent.CAPTURE): PaymentStatus.CAPTURED,
+    (PaymentStatus.CREATED, PaymentEvent.FAIL): PaymentStatus.FAILED,
+    (PaymentStatus.CREATED, PaymentEvent.CANCEL): PaymentStatus.CANCELLED,
+    (PaymentStatus.CAPTURED, PaymentEvent.REFUND): PaymentStatus.REFUNDED,
+}
+
+
+def next_status(current: PaymentStatus, event: PaymentEvent) -> PaymentStatus | None:
+    """The status after `event`, or None when the event does not apply (the caller does nothing)."""
+    return TRANSITIONS.get((current, event))
+
+
+@dataclass(frozen=True)
+class Payment:
+    payment_id: str
+    order_id: str
+    customer_id: str
+    amount: Money
+    method: str
+    status: PaymentStatus
+    gateway_ref: str | None = None
+
+    def check_chargeable(self) -> None:
+        if self.amount.amount_minor <= 0:
+            raise InvalidAmount(f"cannot charge {self.amount}")
+
+
+_REASON = re.compile(r"^[a-z][a-z0-9_]{1,63}$")
+GENERIC_FAILURE = "payment_failed"
+
+
+def failure_reason(code: str | None) -> str:
+    """A gateway's failure code as our machine reason; anything unexpected becomes generic,
+    so one gateway's odd code cannot break the message contract downstream."""
+    return code if code and _REASON.match(code) else GENERIC_FAILURE

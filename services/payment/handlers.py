@@ -1,0 +1,161 @@
+"""What each command or gateway notification does to a payment: one function each.
+
+Message handlers run inside the consumer's unit of work (with the inbox note); the webhook
+handler inside the webhook request's. Either way the events they emit commit with the
+change. Whether a change applies at all is the domain's transition table's call.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import structlog
+from sqlalchemy.orm import Session
+
+from services.payment import store
+from services.payment.domain.errors import GatewayRefused, MethodUnavailable, PaymentError
+from services.payment.domain.gateway import GatewayEvent
+from services.payment.domain.payment import (
+    GENERIC_FAILURE,
+    PaymentEvent,
+    PaymentStatus,
+    failure_reason,
+    next_status,
+)
+from services.payment.gateways import Gateways
+from services.payment.models import PaymentRow
+from shared.clock import utcnow
+from shared.messaging.envelope import Envelope
+from shared.money import Money
+
+log = structlog.get_logger(__name__)
+
+
+def create_payment(session: Session, msg: Envelope, gateways: Gateways) -> None:
+    """Open the payment at its gateway, once per order: a repeated command is answered
+    again from what was stored, and never opens a second checkout."""
+    p = msg.payload
+    existing = store.find_by_order(session, p["order_id"])
+    if existing is not None:
+        store.emit(session, _creation_answer(existing, msg))
+        return
+    row = store.add_payment(session, p, store.new_payment_id())
+    payment = store.to_payment(row)
+    gateway = gateways.for_method(row.method, session)
+    try:
+        payment.check_chargeable()
+        if gateway is None:
+            raise MethodUnavailable(f"no gateway for {row.method}")
+    except PaymentError as refusal:
+        row.status, row.failure_reason = PaymentStatus.FAILED.value, refusal.code
+        log.info("payment_refused", payment_id=row.id, order_id=row.order_id, reason=refusal.code)
+        store.emit(session, _failed(row, msg))
+        return
+    row.gateway = gateway.name
+    row.gateway_ref, row.redirect_url = gateway.create_session(payment)
+    log.info("payment_created", payment_id=row.id, order_id=row.order_id, gateway=row.gateway)
+    store.emit(session, _event("payment.created", row, msg, method=row.method, redirect_url=row.redirect_url))
+
+
+def _creation_answer(row: PaymentRow, msg: Envelope) -> Envelope:
+    if row.redirect_url is None:
+        return _failed(row, msg)
+    return _event("payment.created", row, msg, method=row.method, redirect_url=row.redirect_url)
+
+
+def refund_payment(session: Session, msg: Envelope, gateways: Gateways) -> None:
+    """Give a captured payment back (the saga reverses a top-up it could not credit)."""
+    p = msg.payload
+    row = store.get_payment(session, p["payment_id"], lock=True)
+    if row is None or row.order_id != p["order_id"]:
+        log.warning("refund_unknown_payment", payment_id=p["payment_id"], order_id=p["order_id"])
+        return
+    if row.status == PaymentStatus.REFUNDED:
+        store.emit(session, _refunded(row, msg, row.updated_at))
+        return
+    target = next_status(PaymentStatus(row.status), PaymentEvent.REFUND)
+    if target is None:
+        log.warning("refund_not_applicable", payment_id=row.id, status=row.status)
+        return
+    gateway = gateways.named(row.gateway, session)
+    if gateway is None:
+        raise GatewayRefused(f"gateway {row.gateway!r} of payment {row.id} is not configured")
+    gateway.refund(store.to_payment(row))
+    row.status = target.value
+    log.info("payment_refunded", payment_id=row.id, order_id=row.order_id, reason=p["reason"])
+    store.emit(session, _refunded(row, msg, utcnow()))
+
+
+def cancel_payment(session: Session, msg: Envelope, gateways: Gateways) -> None:
+    """Close an unpaid checkout (the order timed out or was abandoned). Too late when the
+    customer already paid: then the gateway's webhook says so, and the saga refunds."""
+    p = msg.payload
+    row = store.find_by_order(session, p["order_id"], lock=True)
+    if row is None:
+        log.warning("cancel_unknown_payment", order_id=p["order_id"])
+        return
+    target = next_status(PaymentStatus(row.status), PaymentEvent.CANCEL)
+    if target is None:
+        log.info("cancel_not_applicable", payment_id=row.id, status=row.status)
+        return
+    gateway = gateways.named(row.gateway, session)
+    if gateway is not None and not gateway.cancel(store.to_payment(row)):
+        log.info("cancel_too_late", payment_id=row.id)
+        return
+    row.status, row.failure_reason = target.value, p["reason"]
+    log.info("payment_cancelled", payment_id=row.id, order_id=row.order_id, reason=p["reason"])
+
+
+def gateway_event(session: Session, provider: str, event: GatewayEvent, raw_body: bytes) -> bool:
+    """Apply a verified webhook; False when it is a redelivery (nothing changes twice)."""
+    if not store.record_webhook(session, provider, event, raw_body):
+        log.info("webhook_duplicate", provider=provider, event_id=event.event_id)
+        return False
+    bound = log.bind(provider=provider, event_id=event.event_id, type=event.kind.value, payment_id=event.payment_id)
+    row = store.get_payment(session, event.payment_id, lock=True)
+    if row is None or row.gateway != provider or row.gateway_ref != event.gateway_ref:
+        bound.warning("webhook_unknown_payment")
+        return True
+    if Money(row.amount_minor, row.currency) != event.amount:
+        bound.error("webhook_amount_mismatch", expected=row.amount_minor, got=event.amount.amount_minor)
+        return True
+    target = next_status(PaymentStatus(row.status), event.effect)
+    if target is None:
+        if row.status == PaymentStatus.CANCELLED and event.effect is PaymentEvent.CAPTURE:
+            bound.error("captured_after_cancel", note="money taken on a cancelled payment: refund it")
+        else:
+            bound.info("webhook_not_applicable", status=row.status)
+        return True
+    row.status = target.value
+    store.emit(session, _outcome(row, event))
+    bound.info("payment_updated", status=row.status)
+    return True
+
+
+def _outcome(row: PaymentRow, event: GatewayEvent) -> Envelope:
+    if event.effect is PaymentEvent.CAPTURE:
+        row.card_brand = event.card.brand if event.card else None
+        row.card_last4 = event.card.last4 if event.card else None
+        return _event("payment.captured", row, None, amount=row.amount_minor, currency=row.currency,
+                      method=row.method, card_brand=row.card_brand, card_last4=row.card_last4,
+                      captured_at=event.occurred_at)
+    if event.effect is PaymentEvent.FAIL:
+        row.failure_reason = failure_reason(event.failure_code)
+        return _failed(row, None)
+    return _refunded(row, None, event.occurred_at)
+
+
+def _event(message_type: str, row: PaymentRow, caused_by: Envelope | None, **fields: Any) -> Envelope:
+    payload = {"order_id": row.order_id, "payment_id": row.id, **fields}
+    return Envelope.new(message_type, payload, correlation_id=row.order_id, caused_by=caused_by)
+
+
+def _failed(row: PaymentRow, caused_by: Envelope | None) -> Envelope:
+    return _event("payment.failed", row, caused_by, reason=row.failure_reason or GENERIC_FAILURE)
+
+
+def _refunded(row: PaymentRow, caused_by: Envelope | None, refunded_at: datetime) -> Envelope:
+    return _event("payment.refunded", row, caused_by, amount=row.amount_minor, currency=row.currency,
+                  refunded_at=refunded_at)
+

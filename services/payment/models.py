@@ -1,0 +1,68 @@
+"""The payment service's tables. The sandbox gateway's own tables (`sandbox_*`) are declared
+in sandbox/models.py on the same metadata, because in development the simulated gateway
+lives in this database; a real gateway keeps its state on its side.
+
+No column here ever holds a card number or CVC: only the brand and last four digits.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from shared.clock import utcnow
+from shared.db import UTCDateTime, new_metadata
+from shared.messaging.inbox import InboxMixin
+from shared.messaging.outbox import OutboxMixin
+
+
+class Base(DeclarativeBase):
+    metadata = new_metadata()
+
+
+class PaymentRow(Base):
+    """One payment per order: the unique order id makes `payment.create` idempotent."""
+
+    __tablename__ = "payments"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    order_id: Mapped[str] = mapped_column(String(64), unique=True)
+    customer_id: Mapped[str] = mapped_column(String(64), index=True)
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    method: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    gateway: Mapped[str | None] = mapped_column(String(32))
+    gateway_ref: Mapped[str | None] = mapped_column(String(64), index=True)
+    redirect_url: Mapped[str | None] = mapped_column(Text)
+    card_brand: Mapped[str | None] = mapped_column(String(16))
+    card_last4: Mapped[str | None] = mapped_column(String(4))
+    failure_reason: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class WebhookEventRow(Base):
+    """Every webhook event we accepted, once: gateways redeliver, and the unique
+    (provider, event_id) turns a redelivery into a no-op. Kept for disputes and support."""
+
+    __tablename__ = "webhook_events"
+    __table_args__ = (UniqueConstraint("provider", "event_id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    provider: Mapped[str] = mapped_column(String(32))
+    event_id: Mapped[str] = mapped_column(String(64))
+    type: Mapped[str] = mapped_column(String(64))
+    payment_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    payload: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class OutboxMessage(OutboxMixin, Base):
+    pass
+
+
+class InboxMessage(InboxMixin, Base):
+    pass

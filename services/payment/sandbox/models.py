@@ -1,0 +1,51 @@
+"""The sandbox gateway's tables: its checkout sessions and its outgoing webhooks.
+
+Prefixed `sandbox_` so that nobody mistakes them for the payment service's own records.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Boolean, Index, Integer, String, Text, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from services.payment.models import Base
+from shared.clock import utcnow
+from shared.db import UTCDateTime
+
+
+class SandboxSessionRow(Base):
+    __tablename__ = "sandbox_sessions"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    payment_reference: Mapped[str] = mapped_column(String(64), index=True)
+    amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    method: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    card_brand: Mapped[str | None] = mapped_column(String(16))
+    card_last4: Mapped[str | None] = mapped_column(String(4))
+    failure_code: Mapped[str | None] = mapped_column(String(64))
+    refunded: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class SandboxDeliveryRow(Base):
+    """One webhook to send. `next_attempt_at` is None once delivered or given up on."""
+
+    __tablename__ = "sandbox_webhook_deliveries"
+    __table_args__ = (
+        Index("ix_sandbox_deliveries_due", "next_attempt_at",
+              postgresql_where=text("delivered_at IS NULL"), sqlite_where=text("delivered_at IS NULL")),
+    )
+
+    event_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    url: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

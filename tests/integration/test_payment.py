@@ -1,0 +1,340 @@
+"""The payment service against real PostgreSQL and RabbitMQ, with its sandbox gateway's
+webhooks travelling over real HTTP to the service's own endpoint."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+from sqlalchemy import func, select
+
+from services.payment import app as payment_app
+from services.payment.domain import signature
+from services.payment.models import Base, OutboxMessage, PaymentRow, WebhookEventRow
+from services.payment.sandbox.models import SandboxDeliveryRow, SandboxSessionRow
+from shared.config import Settings
+from shared.messaging.envelope import Envelope
+from shared.messaging.worker import declare_topology
+from tests.helpers import ServedApp, free_port, publish_raw, wait_for
+
+AUTH = {"Authorization": "Bearer dev-operator-token"}
+APPROVED, DECLINED, NO_FUNDS = "4242424242424242", "4000000000000002", "4000000000009995"
+UNSUPPORTED = "5555555555554444"  # valid, but not one of the sandbox's test cards
+
+
+class PaymentSystem:
+    """The payment service as deployed: its web app on a real port and its worker."""
+
+    def __init__(self, pg_settings: Settings) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.settings = pg_settings.with_changes(payment_public_url=self.url,
+                                                 sandbox_webhook_url=f"{self.url}/v1/webhooks/sandbox")
+        self.ctx = payment_app.start(self.settings)
+        declare_topology(self.settings)
+        self.worker = payment_app.create_worker(ctx=self.ctx)
+        self.worker.start()
+        self.served: ServedApp | None = None
+
+    def serve(self) -> None:
+        self.served = ServedApp(payment_app.create_app(ctx=self.ctx), port=self.port)
+
+    def close(self) -> None:
+        self.worker.stop_event.set()  # its threads wind down while the server shuts down
+        if self.served:
+            self.served.stop()
+        self.worker.stop()
+        self.ctx.engine.dispose()
+
+    # -- driving it --------------------------------------------------------------------
+    def publish(self, message_type: str, payload: dict[str, Any]) -> Envelope:
+        msg = Envelope.new(message_type, payload, correlation_id=payload["order_id"])
+        self.publish_again(msg)
+        return msg
+
+    def publish_again(self, msg: Envelope) -> None:
+        publish_raw(self.settings.amqp_url, self.settings.amqp_namespace, msg)
+
+    def create(self, order_id: str = "ord_1", method: str = "card", amount: int = 1250) -> Envelope:
+        return self.publish("payment.create", {"order_id": order_id, "customer_id": "cus_1", "amount": amount,
+                                               "currency": "EUR", "method": method, "description": "Top-up"})
+
+    def checkout_url(self, order_id: str = "ord_1") -> str:
+        self.create(order_id)
+        created = wait_for(lambda: [m for m in self.sent("payment.created") if m.payload["order_id"] == order_id],
+                           what=f"payment.created for {order_id}")
+        return str(created[0].payload["redirect_url"])
+
+    def sent(self, message_type: str) -> list[Envelope]:
+        with self.ctx.sessions() as s:
+            rows = s.scalars(select(OutboxMessage).where(OutboxMessage.type == message_type)
+                             .order_by(OutboxMessage.id))
+            return [Envelope.from_json(r.body) for r in rows]
+
+    def sent_at_least(self, message_type: str, n: int) -> list[Envelope] | None:
+        messages = self.sent(message_type)
+        return messages if len(messages) >= n else None
+
+    def payment(self, order_id: str = "ord_1") -> PaymentRow:
+        with self.ctx.sessions() as s:
+            row = s.scalars(select(PaymentRow).where(PaymentRow.order_id == order_id)).one()
+            return row
+
+    def count(self, model: type[Base]) -> int:
+        with self.ctx.sessions() as s:
+            return int(s.scalar(select(func.count()).select_from(model)) or 0)
+
+    def deliveries(self) -> list[SandboxDeliveryRow]:
+        with self.ctx.sessions() as s:
+            return list(s.scalars(select(SandboxDeliveryRow).order_by(SandboxDeliveryRow.created_at)))
+
+
+@pytest.fixture
+def system(pg_settings: Settings) -> Iterator[PaymentSystem]:
+    running = PaymentSystem(pg_settings)
+    running.serve()
+    yield running
+    running.close()
+
+
+@pytest.fixture
+def system_offline(pg_settings: Settings) -> Iterator[PaymentSystem]:
+    """Worker running, web app (and so the webhook endpoint) not yet listening."""
+    running = PaymentSystem(pg_settings)
+    yield running
+    running.close()
+
+
+def card(number: str = APPROVED, **changes: str) -> dict[str, str]:
+    return {"card_number": number, "exp_month": "12", "exp_year": "2035", "cvc": "987", **changes}
+
+
+def signed(settings: Settings, body: bytes, timestamp: int | None = None, secret: str | None = None) -> dict[str, str]:
+    t = int(time.time()) if timestamp is None else timestamp
+    return {"Content-Type": "application/json",
+            "Sandbox-Signature": signature.sign(secret or settings.webhook_secret, t, body)}
+
+
+def succeeded_event(row: PaymentRow, event_id: str = "evt_forged") -> bytes:
+    return json.dumps({"id": event_id, "type": "payment.succeeded", "created": int(time.time()),
+                       "data": {"session_id": row.gateway_ref, "payment_reference": row.id, "amount": row.amount_minor,
+                                "currency": row.currency, "card": {"brand": "visa", "last4": "4242"},
+                                "failure_code": None}}).encode()
+
+
+# -- creating a payment ----------------------------------------------------------------
+def test_payment_create_answers_with_a_checkout_page_and_operators_see_it(system: PaymentSystem) -> None:
+    url = system.checkout_url()
+    created = system.sent("payment.created")[0]
+    assert url.startswith(f"{system.url}/sandbox/checkout/cs_")
+    assert created.correlation_id == "ord_1"
+    assert created.payload["payment_id"] == system.payment().id
+    page = requests.get(url, timeout=5)
+    assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
+    assert "12.50 EUR" in page.text
+    for field in ("card_number", "exp_month", "exp_year", "cvc"):
+        assert f'name="{field}"' in page.text
+    api = requests.get(f"{system.url}/v1/payments", params={"order_id": "ord_1"}, headers=AUTH, timeout=5).json()
+    assert (api["status"], api["amount"], api["currency"], api["method"]) == ("created", 1250, "EUR", "card")
+    assert requests.get(f"{system.url}/v1/payments/{api['payment_id']}", headers=AUTH, timeout=5).json() == api
+    # operators only, and what is missing is named
+    response = requests.get(f"{system.url}/v1/payments/{api['payment_id']}", timeout=5)
+    assert response.status_code == 401 and response.headers["Content-Type"] == "application/problem+json"
+    missing = requests.get(f"{system.url}/v1/payments/pay_x", headers=AUTH, timeout=5)
+    assert missing.status_code == 404 and missing.json()["code"] == "payment_not_found"
+    by_order = requests.get(f"{system.url}/v1/payments", params={"order_id": "nope"}, headers=AUTH, timeout=5)
+    assert by_order.status_code == 404
+    assert requests.get(f"{system.url}/v1/payments", headers=AUTH, timeout=5).status_code == 422
+    assert requests.get(f"{system.url}/sandbox/checkout/cs_nope", timeout=5).status_code == 404
+    assert requests.post(f"{system.url}/sandbox/checkout/cs_nope", json=card(), timeout=5).status_code == 404
+
+
+def test_payment_create_delivered_twice_makes_one_payment(system: PaymentSystem) -> None:
+    first = system.create()
+    system.publish_again(first)  # broker redelivery: same message id
+    system.create()  # the order service asking again: new message id, same order
+    answers = wait_for(lambda: system.sent_at_least("payment.created", 2), what="two answers")
+    time.sleep(0.3)  # let the redelivery land too, if it were to do anything
+    assert system.count(PaymentRow) == 1
+    assert system.count(SandboxSessionRow) == 1
+    assert len(system.sent("payment.created")) == 2
+    assert {(a.payload["payment_id"], a.payload["redirect_url"]) for a in answers} == {
+        (answers[0].payload["payment_id"], answers[0].payload["redirect_url"])}
+
+
+def test_a_method_without_a_gateway_fails_at_once(system: PaymentSystem) -> None:
+    system.create(method="paypal")
+    failed = wait_for(lambda: system.sent("payment.failed"), what="payment.failed")
+    assert failed[0].payload["reason"] == "method_unavailable"
+    assert failed[0].payload["payment_id"] == system.payment().id
+    assert system.payment().status == "failed"
+    assert system.sent("payment.created") == []
+
+
+# -- paying at the sandbox -------------------------------------------------------------
+def test_approved_card_is_captured_through_a_real_webhook(system: PaymentSystem) -> None:
+    url = system.checkout_url()
+    page = requests.post(url, data=card(), timeout=5)  # a browser's form post
+    assert page.status_code == 200 and "approved" in page.text.lower()
+    captured = wait_for(lambda: system.sent("payment.captured"), timeout=5, what="payment.captured")[0]
+    assert captured.payload["card_brand"] == "visa"
+    assert captured.payload["card_last4"] == "4242"
+    assert (captured.payload["amount"], captured.payload["currency"]) == (1250, "EUR")
+    row = system.payment()
+    assert (row.status, row.card_brand, row.card_last4) == ("captured", "visa", "4242")
+    [delivery] = system.deliveries()
+    assert delivery.delivered_at is not None and delivery.attempts == 1
+    assert system.count(WebhookEventRow) == 1
+    api = requests.get(f"{system.url}/v1/payments/{row.id}", headers=AUTH, timeout=5).json()
+    assert (api["status"], api["card_last4"]) == ("captured", "4242")
+    assert_no_card_number_stored(system, APPROVED)
+    again = requests.post(url, data=card(), timeout=5)
+    assert again.status_code == 409 and again.json()["code"] == "checkout_completed", "paid once"
+    assert len(system.deliveries()) == 1
+
+
+def assert_no_card_number_stored(system: PaymentSystem, number: str) -> None:
+    with system.ctx.sessions() as s:
+        for table in Base.metadata.sorted_tables:
+            for record in s.execute(select(table)).all():
+                text = " ".join(str(value) for value in record)
+                assert number not in text, f"card number stored in {table.name}"
+                assert number[:6] + "******" + number[-4:] not in text
+
+
+def test_declined_cards_fail_the_payment_with_the_gateway_reason(system: PaymentSystem) -> None:
+    cases = {"ord_d": (DECLINED, "card_declined"), "ord_f": (NO_FUNDS, "insufficient_funds"),
+             "ord_u": (UNSUPPORTED, "card_not_supported")}
+    for order_id, (number, _) in cases.items():
+        url = system.checkout_url(order_id)
+        response = requests.post(url, json=card(number), timeout=5)
+        assert response.status_code == 200
+        assert response.json()["status"] == "declined" and response.json()["session_id"] == url.rsplit("/", 1)[1]
+    failed = wait_for(lambda: system.sent_at_least("payment.failed", 3), timeout=5, what="payment.failed x3")
+    assert {f.payload["order_id"]: f.payload["reason"] for f in failed} == {o: r for o, (_, r) in cases.items()}
+    for order_id, (_, reason) in cases.items():
+        assert (system.payment(order_id).status, system.payment(order_id).failure_reason) == ("failed", reason)
+    assert system.sent("payment.captured") == []
+
+
+def test_invalid_card_input_is_refused_and_changes_nothing(system: PaymentSystem) -> None:
+    url = system.checkout_url()
+    bad = card("4242424242424241", exp_month="13", cvc="1")
+    problem = requests.post(url, json=bad, timeout=5)
+    assert problem.status_code == 422
+    assert problem.headers["Content-Type"] == "application/problem+json"
+    assert problem.json()["code"] == "invalid_card_details"
+    assert set(problem.json()["errors"]) == {"card_number", "exp_month", "cvc"}
+    expired = requests.post(url, data=card(exp_year="2020"), headers={"Accept": "application/json"}, timeout=5)
+    assert expired.status_code == 422 and set(expired.json()["errors"]) == {"exp_year"}
+    form = requests.post(url, data=bad, timeout=5)
+    assert form.status_code == 422 and form.headers["Content-Type"].startswith("text/html")
+    assert "not valid" in form.text and 'name="card_number"' in form.text
+    assert "4242424242424241" not in form.text, "the number is never echoed back"
+    with system.ctx.sessions() as s:
+        assert s.scalars(select(SandboxSessionRow.status)).one() == "open"
+    assert system.deliveries() == []
+    assert system.payment().status == "created"
+    assert requests.post(url, json=card(), timeout=5).status_code == 200, "the checkout is still payable"
+
+
+# -- the webhook endpoint --------------------------------------------------------------
+def test_forged_or_stale_webhooks_are_refused_and_change_nothing(system: PaymentSystem) -> None:
+    system.checkout_url()
+    row = system.payment()
+    body = succeeded_event(row)
+    endpoint = f"{system.url}/v1/webhooks/sandbox"
+    now = int(time.time())
+    attempts = {
+        "no signature": {"Content-Type": "application/json"},
+        "malformed": {"Content-Type": "application/json", "Sandbox-Signature": "t=soon,v1=abc"},
+        "wrong secret": signed(system.settings, body, secret="guessed-secret"),
+        "stale": signed(system.settings, body, timestamp=now - 301),
+        "future": signed(system.settings, body, timestamp=now + 301),
+    }
+    for name, headers in attempts.items():
+        response = requests.post(endpoint, data=body, headers=headers, timeout=5)
+        assert response.status_code == 400, name
+        assert response.json()["code"] == "invalid_signature", name
+    tampered = body.replace(b'"amount": 1250', b'"amount": 1')
+    assert tampered != body
+    response = requests.post(endpoint, data=tampered, headers=signed(system.settings, body), timeout=5)
+    assert response.status_code == 400 and response.json()["code"] == "invalid_signature"
+    assert system.payment().status == "created"
+    assert system.count(WebhookEventRow) == 0
+    assert system.sent("payment.captured") == []
+    # the control: the same body, properly signed, is accepted
+    ok = requests.post(endpoint, data=body, headers=signed(system.settings, body), timeout=5)
+    assert ok.status_code == 200 and ok.json() == {"received": True}
+    assert system.payment().status == "captured"
+
+
+def test_a_redelivered_webhook_is_acknowledged_once(system: PaymentSystem) -> None:
+    url = system.checkout_url()
+    requests.post(url, json=card(), timeout=5)
+    wait_for(lambda: system.sent("payment.captured"), timeout=5, what="payment.captured")
+    [delivery] = wait_for(lambda: [d for d in system.deliveries() if d.delivered_at], what="delivered")
+    body = delivery.body.encode()
+    response = requests.post(delivery.url, data=body, headers=signed(system.settings, body), timeout=5)
+    assert response.status_code == 200
+    assert response.json() == {"received": True, "duplicate": True}
+    assert len(system.sent("payment.captured")) == 1
+    assert system.count(WebhookEventRow) == 1
+
+
+def test_webhooks_are_retried_until_the_endpoint_answers(system_offline: PaymentSystem) -> None:
+    system = system_offline
+    system.create()
+    url = wait_for(lambda: system.sent("payment.created"))[0].payload["redirect_url"]
+    checkout = payment_app.create_app(ctx=system.ctx).test_client()
+    assert checkout.post(url.removeprefix(system.url), json=card()).status_code == 200
+    failing = wait_for(lambda: [d for d in system.deliveries() if d.attempts >= 2], timeout=5, what="retries")
+    assert failing[0].last_error and "Connection" in failing[0].last_error
+    assert failing[0].delivered_at is None
+    assert system.sent("payment.captured") == []
+    system.serve()  # the endpoint comes back
+    wait_for(lambda: system.sent("payment.captured"), timeout=8, what="payment.captured after retries")
+    [delivery] = system.deliveries()
+    assert delivery.delivered_at is not None and delivery.attempts >= 3
+    assert delivery.next_attempt_at is None
+
+
+# -- refunds and cancels ---------------------------------------------------------------
+def test_a_captured_payment_is_refunded(system: PaymentSystem) -> None:
+    url = system.checkout_url()
+    requests.post(url, json=card(), timeout=5)
+    wait_for(lambda: system.sent("payment.captured"), timeout=5)
+    row = system.payment()
+    system.publish("payment.refund", {"order_id": "ord_1", "payment_id": row.id, "reason": "credit_failed"})
+    refunded = wait_for(lambda: system.sent("payment.refunded"), what="payment.refunded")[0]
+    assert (refunded.payload["payment_id"], refunded.payload["amount"], refunded.payload["currency"]) == (
+        row.id, 1250, "EUR")
+    assert system.payment().status == "refunded"
+    with system.ctx.sessions() as s:
+        assert s.scalars(select(SandboxSessionRow.refunded)).one() is True
+    # the sandbox's own refund notice arrives too, and changes nothing
+    wait_for(lambda: len([d for d in system.deliveries() if d.delivered_at]) == 2, what="refund notice")
+    assert system.count(WebhookEventRow) == 2
+    assert len(system.sent("payment.refunded")) == 1
+    # asked again: answered again, refunded once
+    system.publish("payment.refund", {"order_id": "ord_1", "payment_id": row.id, "reason": "credit_failed"})
+    wait_for(lambda: len(system.sent("payment.refunded")) == 2)
+    with system.ctx.sessions() as s:
+        assert s.scalar(select(func.count()).select_from(SandboxDeliveryRow)) == 2
+
+
+def test_an_unpaid_payment_is_not_refunded_but_can_be_cancelled(system: PaymentSystem) -> None:
+    url = system.checkout_url()
+    row = system.payment()
+    system.publish("payment.refund", {"order_id": "ord_1", "payment_id": row.id, "reason": "credit_failed"})
+    system.publish("payment.cancel", {"order_id": "ord_1", "reason": "payment_timeout"})
+    wait_for(lambda: system.payment().status == "cancelled", what="cancelled")
+    assert system.sent("payment.refunded") == [], "nothing was captured, so nothing is given back"
+    assert system.payment().failure_reason == "payment_timeout"
+    response = requests.post(url, json=card(), timeout=5)
+    assert response.status_code == 409 and response.json()["code"] == "checkout_cancelled"
+    assert system.deliveries() == []
