@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from shared.clock import utcnow
 from shared.db import unit_of_work
 from shared.loops import PollLoop
+from shared.messaging.broker import is_memory
 from shared.messaging.outbox import OutboxMixin
 from shared.messaging.topology import Topology
 
@@ -24,6 +25,9 @@ log = structlog.get_logger(__name__)
 
 
 class OutboxRelay:
+    #: seconds to wait for the socket and for the broker's confirm before trying again later
+    PUBLISH_TIMEOUT = 10.0
+
     def __init__(
         self,
         service: str,
@@ -55,6 +59,7 @@ class OutboxRelay:
                 .with_for_update(skip_locked=True)
             ).all()
             if not rows:
+                self._keepalive()
                 return 0
             producer = self._get_producer()
             for row in rows:
@@ -70,9 +75,23 @@ class OutboxRelay:
                     type=row.type,
                     correlation_id=row.correlation_id,
                     retry=False,
+                    timeout=self.PUBLISH_TIMEOUT,
+                    confirm_timeout=self.PUBLISH_TIMEOUT,
                 )
                 row.published_at = utcnow()
         return len(rows)
+
+    def _keepalive(self) -> None:
+        """Read the broker's heartbeats and send ours while idle. A publisher that never reads
+        would either lose its connection to the broker's heartbeat check or, with heartbeats
+        off, not notice a dead connection until a confirm never comes."""
+        if self._producer is None or is_memory(self.connection.as_uri()):
+            return
+        try:
+            self.connection.drain_events(timeout=0.001)
+        except (TimeoutError, BlockingIOError):
+            pass
+        self.connection.heartbeat_check()
 
     def _get_producer(self) -> Producer:
         if self._producer is None:
