@@ -122,11 +122,10 @@ def gateway_event(session: Session, provider: str, event: GatewayEvent, raw_body
         return True
     target = next_status(PaymentStatus(row.status), event.effect)
     if target is None:
-        if row.status == PaymentStatus.CANCELLED and event.effect is PaymentEvent.CAPTURE:
-            bound.error("captured_after_cancel", note="money taken on a cancelled payment: refund it")
-        else:
-            bound.info("webhook_not_applicable", status=row.status)
+        bound.info("webhook_not_applicable", status=row.status)
         return True
+    if event.effect is PaymentEvent.CAPTURE and row.status != PaymentStatus.CREATED:
+        bound.warning("late_capture", previous_status=row.status, note="the order saga refunds it")
     row.status = target.value
     store.emit(session, _outcome(row, event))
     bound.info("payment_updated", status=row.status)

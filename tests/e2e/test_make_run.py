@@ -15,7 +15,8 @@ from tests.helpers import free_port, wait_for
 
 def test_the_one_command_run_serves_all_four_services_and_stops_cleanly(tmp_path: Path) -> None:
     ports = {name: free_port() for name in ("order", "payment", "wallet", "notify")}
-    env = {k: v for k, v in os.environ.items() if not k.endswith("_DATABASE_URL") and k not in ("AMQP_URL", "SMTP_HOST")}
+    infrastructure = ("AMQP_URL", "SMTP_HOST")
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_DATABASE_URL") and k not in infrastructure}
     env.update({f"{n.upper()}_PORT": str(p) for n, p in ports.items()})
     env.update(VAR_DIR=str(tmp_path / "var"), SMTP_SINK_PORT=str(free_port()), LOG_LEVEL="WARNING")
     process = subprocess.Popen([sys.executable, "-m", "deploy.run"], env=env, stdout=subprocess.PIPE,

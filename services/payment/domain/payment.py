@@ -3,7 +3,8 @@
 Gateways notify us at least once, in any order, sometimes late: a webhook is redelivered, a
 refund notice arrives after we refunded ourselves, a capture races a cancel. So an event
 that does not apply to the payment's current state is a no-op, never an error: the table
-says what may happen, and everything else has already happened or never will.
+says what may happen, and everything else has already happened or never will. The one
+thing never dropped is a capture: money the gateway took is always recorded.
 """
 
 from __future__ import annotations
@@ -36,6 +37,11 @@ TRANSITIONS: dict[tuple[PaymentStatus, PaymentEvent], PaymentStatus] = {
     (PaymentStatus.CREATED, PaymentEvent.FAIL): PaymentStatus.FAILED,
     (PaymentStatus.CREATED, PaymentEvent.CANCEL): PaymentStatus.CANCELLED,
     (PaymentStatus.CAPTURED, PaymentEvent.REFUND): PaymentStatus.REFUNDED,
+    # The gateway took the money after all (the capture raced our cancel, or a decline was
+    # followed by a successful retry). Money taken is never ignored: it is recorded, and the
+    # order saga, whose order has already ended, refunds it.
+    (PaymentStatus.CANCELLED, PaymentEvent.CAPTURE): PaymentStatus.CAPTURED,
+    (PaymentStatus.FAILED, PaymentEvent.CAPTURE): PaymentStatus.CAPTURED,
 }
 
 
