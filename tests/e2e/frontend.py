@@ -37,9 +37,9 @@ class Frontend:
     def get(self, who: dict[str, Any], path: str) -> requests.Response:
         return self.http.get(f"{self.order_url}{path}", headers=who["headers"])
 
-    def quote(self, who: dict[str, Any], amount: int, currency: str = "EUR", method: str = "card") -> requests.Response:
+    def quote(self, who: dict[str, Any], amount: int, method: str = "card") -> requests.Response:
         return self.http.post(f"{self.order_url}/v1/quotes", headers=who["headers"],
-                              json={"amount": amount, "currency": currency, "method": method})
+                              json={"amount": amount, "currency": who["currency"], "method": method})
 
     def place(self, who: dict[str, Any], quote_id: str, key: str | None = None) -> requests.Response:
         headers = {**who["headers"], "Idempotency-Key": key or uuid.uuid4().hex}

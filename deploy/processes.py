@@ -1,0 +1,75 @@
+"""The system as it is deployed: per service, a gunicorn web process and a worker process.
+
+Used by the benchmark and by the end-to-end test that proves the services need nothing but
+RabbitMQ, their databases and their environment to work together.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+
+from shared.config import SERVICES
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class ProcessSystem:
+    env: dict[str, str]
+    ports: dict[str, int]
+    web_workers: int = 1
+    log_dir: Path = field(default_factory=lambda: ROOT / "var" / "logs")
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    def url(self, service: str) -> str:
+        return f"http://127.0.0.1:{self.ports[service]}"
+
+    def _spawn(self, name: str, argv: list[str]) -> None:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        log = (self.log_dir / f"{name}.log").open("wb")
+        self.processes[name] = subprocess.Popen(argv, env={**os.environ, **self.env}, cwd=ROOT, stdout=log,
+                                                stderr=subprocess.STDOUT)
+
+    def start(self, timeout: float = 60.0) -> ProcessSystem:
+        for service in SERVICES:
+            self._spawn(f"{service}-web", [
+                sys.executable, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py",
+                "--bind", f"127.0.0.1:{self.ports[service]}", "--workers", str(self.web_workers),
+                f"services.{service}.wsgi:app"])
+            self._spawn(f"{service}-worker", [sys.executable, "-m", f"services.{service}.worker"])
+        deadline = time.monotonic() + timeout
+        for service in SERVICES:
+            while not self._healthy(service):
+                if time.monotonic() > deadline:
+                    self.stop()
+                    raise RuntimeError(f"{service} did not start; see {self.log_dir}")
+                time.sleep(0.1)
+        return self
+
+    def _healthy(self, service: str) -> bool:
+        try:
+            return requests.get(f"{self.url(service)}/healthz", timeout=1).ok
+        except requests.RequestException:
+            return False
+
+    def stop(self, timeout: float = 30.0) -> dict[str, int | None]:
+        """SIGTERM everything (as a container runtime does) and return each exit code."""
+        for process in self.processes.values():
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        codes: dict[str, int | None] = {}
+        for name, process in self.processes.items():
+            try:
+                codes[name] = process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                codes[name] = None
+        return codes

@@ -1,0 +1,63 @@
+"""The deployed shape: each service's gunicorn web and worker as separate processes, on
+RabbitMQ and PostgreSQL, configured only through the environment."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from deploy.processes import ProcessSystem
+from services.notify.sink import MailSink
+from shared.config import SERVICES
+from tests.e2e.frontend import Frontend
+from tests.helpers import free_port, wait_for
+from tests.infra import Databases, delete_namespace, new_namespace
+
+
+class _Deployed:
+    """Enough of LocalSystem's face for the Frontend helper."""
+
+    def __init__(self, processes: ProcessSystem, sink: MailSink, settings: Any) -> None:
+        self.processes, self.mail_sink, self.settings = processes, sink, settings
+
+    def url(self, service: str) -> str:
+        return self.processes.url(service)
+
+
+@pytest.fixture
+def deployed(pg_server: str, amqp_url: str, tmp_path: Path) -> Iterator[_Deployed]:
+    dbs = Databases(pg_server)
+    ports = {name: free_port() for name in SERVICES}
+    namespace = new_namespace()
+    sink = MailSink(tmp_path / "mail")
+    sink.start()
+    payment = f"http://127.0.0.1:{ports['payment']}"
+    env = {f"{name.upper()}_DATABASE_URL": dbs.create(name) for name in SERVICES}
+    env.update({f"{name.upper()}_PORT": str(port) for name, port in ports.items()})
+    env.update(AMQP_URL=amqp_url, AMQP_NAMESPACE=namespace, SANDBOX_ENABLED="true", PAYMENT_PUBLIC_URL=payment,
+               SMTP_HOST="127.0.0.1", SMTP_PORT=str(sink.port), OPERATOR_TOKEN="op-secret",
+               WEBHOOK_SECRET="wh-secret", JWT_SECRET="jwt-secret-for-this-test-only", LOG_FORMAT="json")
+    processes = ProcessSystem(env, ports, web_workers=2, log_dir=tmp_path / "logs")
+    processes.start()
+    settings = type("S", (), {"operator_token": "op-secret", "webhook_secret": "wh-secret"})()
+    yield _Deployed(processes, sink, settings)
+    codes = processes.stop()
+    sink.stop()
+    delete_namespace(amqp_url, namespace)
+    dbs.drop_all()
+    assert all(code == 0 for code in codes.values()), f"unclean exits: {codes}; logs in {tmp_path / 'logs'}"
+
+
+def test_card_top_up_across_separate_web_and_worker_processes(deployed: _Deployed) -> None:
+    frontend = Frontend(deployed)  # type: ignore[arg-type]
+    who = frontend.register("GB")
+    order = frontend.top_up(who, 5000)
+    assert frontend.pay(order).status_code == 200
+    done = frontend.wait_status(who, order["order_id"], "completed")
+    assert done["currency"] == "GBP"
+    assert frontend.get(who, "/v1/balance").json()["amount"] == 5000
+    mail = wait_for(lambda: frontend.mail_for(order["order_id"]), what="the receipt")
+    assert "50.00 GBP" in mail[0].get_body(("plain",)).get_content()
