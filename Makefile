@@ -15,14 +15,18 @@ $(STAMP): requirements.txt requirements-dev.txt
 run: $(STAMP)
 	$(BIN)/python -m deploy.run
 
-## test: the whole suite on real RabbitMQ + PostgreSQL (local ones, or testcontainers)
-test: $(STAMP)
+## test: lint, then the whole suite on real RabbitMQ + PostgreSQL (local ones, or testcontainers)
+test: lint
 	$(BIN)/python -m pytest
 
 ## lint: ruff and mypy
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy shared services deploy
+
+## bench: latency from card accepted to balance credited (BACKEND=embedded|postgres, N=30)
+bench: $(STAMP)
+	LOG_LEVEL=WARNING $(BIN)/python -m deploy.bench --backend $(or $(BACKEND),embedded) --n $(or $(N),30)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
