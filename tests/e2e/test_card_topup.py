@@ -139,3 +139,11 @@ def test_twenty_concurrent_top_ups_on_one_account_add_up_exactly(frontend: Front
     listed = frontend.get(who, "/v1/orders?limit=15").json()
     rest = frontend.get(who, f"/v1/orders?limit=15&cursor={listed['next_cursor']}").json()
     assert {o["order_id"] for o in listed["orders"] + rest["orders"]} == set(order_ids)
+
+
+def test_every_service_serves_its_openapi_document(frontend: Frontend) -> None:
+    expected = {"order": "/v1/orders/{order_id}", "payment": "/v1/webhooks/{gateway_name}",
+                "wallet": "/v1/accounts/{customer_id}/freeze", "notify": "/v1/receipts/{order_id}"}
+    for service, path in expected.items():
+        spec = frontend.http.get(f"{frontend.system.url(service)}/openapi.json").json()
+        assert spec["openapi"].startswith("3.") and path in spec["paths"], service

@@ -1,0 +1,183 @@
+"""The messaging layer on real RabbitMQ and PostgreSQL: retries, parking, the inbox, the relay.
+
+Uses the wallet's tables as any service's outbox and inbox, with handlers written for the
+test, so each failure mode is forced on purpose.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+
+import pika
+import pytest
+from sqlalchemy import select
+
+from services.wallet import app as wallet_app
+from services.wallet.models import InboxMessage, OutboxMessage
+from shared.config import Settings
+from shared.db import unit_of_work
+from shared.messaging.broker import connect
+from shared.messaging.consumer import ConsumerRunner, RetryPolicy
+from shared.messaging.envelope import Envelope
+from shared.messaging.outbox import put
+from shared.messaging.relay import OutboxRelay
+from shared.messaging.topology import Topology
+from shared.messaging.worker import declare_topology
+from shared.service import ServiceContext
+from tests.helpers import publish_raw, wait_for
+
+QUEUE = "wallet.credit"
+
+
+def credit_command(order_id: str = "ord_1") -> Envelope:
+    return Envelope.new("wallet.credit", {"order_id": order_id, "customer_id": "cus_1", "amount": 100,
+                                          "charge_amount": 100, "currency": "EUR", "validity_days": 365})
+
+
+@pytest.fixture
+def ctx(pg_settings: Settings) -> Iterator[ServiceContext]:
+    context = wallet_app.start(pg_settings)
+    declare_topology(pg_settings)
+    yield context
+    context.engine.dispose()
+
+
+def run_consumer(ctx: ServiceContext, credit_handler: object) -> tuple[threading.Event, threading.Thread]:
+    def ignore(session: object, msg: object) -> None:
+        return None
+
+    handlers = {"open_account": ignore, "authorize_credit": ignore, "credit": credit_handler}
+    runner = ConsumerRunner("wallet", ctx.sessions, InboxMessage, handlers,  # type: ignore[arg-type]
+                            connect(ctx.settings.amqp_url), Topology(ctx.settings.amqp_namespace),
+                            RetryPolicy(max_attempts=3, base_seconds=0.05))
+    stop = threading.Event()
+    thread = threading.Thread(target=runner.run, args=(stop,), daemon=True)
+    thread.start()
+    return stop, thread
+
+
+def parked(settings: Settings, queue: str = QUEUE) -> list[tuple[bytes, dict[str, object]]]:
+    connection = pika.BlockingConnection(pika.URLParameters(settings.amqp_url))
+    try:
+        channel = connection.channel()
+        found = []
+        while True:
+            method, props, body = channel.basic_get(f"{settings.amqp_namespace}.{queue}.dlq", auto_ack=True)
+            if method is None:
+                return found
+            found.append((body, props.headers or {}))
+    finally:
+        connection.close()
+
+
+def test_a_handler_that_keeps_failing_is_retried_with_backoff_then_parked(ctx: ServiceContext) -> None:
+    attempts: list[str] = []
+
+    def failing(session: object, msg: Envelope) -> None:
+        attempts.append(msg.message_id)
+        raise RuntimeError("the ledger is on fire")
+
+    stop, thread = run_consumer(ctx, failing)
+    message = credit_command()
+    publish_raw(ctx.settings.amqp_url, ctx.settings.amqp_namespace, message)
+    found = wait_for(lambda: parked(ctx.settings), timeout=10, what="the message in the parking queue")
+    stop.set()
+    thread.join(5)
+    assert attempts == [message.message_id] * 3
+    body, headers = found[0]
+    assert json.loads(body)["message_id"] == message.message_id
+    assert "the ledger is on fire" in str(headers["x-topup-parked-reason"])
+    with ctx.sessions() as session:
+        assert session.scalar(select(InboxMessage).where(InboxMessage.message_id == message.message_id)) is None
+
+
+def test_a_handler_that_recovers_is_processed_once(ctx: ServiceContext) -> None:
+    calls: list[int] = []
+
+    def flaky(session: object, msg: Envelope) -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            raise ConnectionError("database blinked")
+
+    stop, thread = run_consumer(ctx, flaky)
+    message = credit_command()
+    publish_raw(ctx.settings.amqp_url, ctx.settings.amqp_namespace, message)
+    publish_raw(ctx.settings.amqp_url, ctx.settings.amqp_namespace, message)  # and a duplicate
+    wait_for(lambda: len(calls) >= 2, what="the retry")
+
+    def noted() -> bool:
+        with ctx.sessions() as session:
+            return session.get(InboxMessage, ("credit", message.message_id)) is not None
+
+    wait_for(noted, what="the inbox note")
+    stop.set()
+    thread.join(5)
+    assert len(calls) == 2, "one failure, one success; the duplicate changed nothing"
+    assert parked(ctx.settings) == []
+
+
+@pytest.mark.parametrize("body", [b"\x00 not json", b'{"type": "wallet.credit", "payload": {"order_id": 5}}'])
+def test_an_unreadable_message_is_parked_not_dropped(ctx: ServiceContext, body: bytes) -> None:
+    calls: list[int] = []
+    stop, thread = run_consumer(ctx, lambda session, msg: calls.append(1))
+    publish_raw(ctx.settings.amqp_url, ctx.settings.amqp_namespace, body=body, message_type="wallet.credit")
+    found = wait_for(lambda: parked(ctx.settings), what="the unreadable message parked")
+    stop.set()
+    thread.join(5)
+    assert found[0][0] == body and calls == []
+    assert str(found[0][1]["x-topup-parked-reason"]).startswith("unreadable")
+
+
+def test_the_relay_publishes_committed_rows_in_order_and_marks_them(ctx: ServiceContext) -> None:
+    settings = ctx.settings
+    messages = [Envelope.new("wallet.credited", {"order_id": f"ord_{i}", "customer_id": "cus_1",
+                                                 "entry_id": f"je_{i}", "amount": 1, "currency": "EUR",
+                                                 "balance_after": i}) for i in range(5)]
+    with unit_of_work(ctx.sessions) as session:
+        put(session, OutboxMessage, *messages)
+    relay = OutboxRelay("wallet", ctx.sessions, OutboxMessage, connect(settings.amqp_url),
+                        Topology(settings.amqp_namespace), poll_seconds=0.01)
+    assert relay.publish_pending() == 5
+    assert relay.publish_pending() == 0
+    with ctx.sessions() as session:
+        assert all(row.published_at for row in session.scalars(select(OutboxMessage)))
+    connection = pika.BlockingConnection(pika.URLParameters(settings.amqp_url))
+    channel = connection.channel()
+    received = []
+    for _ in range(5):
+        method, props, body = channel.basic_get(f"{settings.amqp_namespace}.order.credited", auto_ack=True)
+        assert method is not None and props.delivery_mode == 2
+        received.append(json.loads(body)["message_id"])
+    connection.close()
+    assert received == [m.message_id for m in messages]
+
+
+def test_retry_and_parking_work_on_the_embedded_in_memory_transport(sqlite_settings: Settings) -> None:
+    from kombu import Connection, Producer
+
+    context = wallet_app.start(sqlite_settings)
+    attempts: list[int] = []
+
+    def failing(session: object, msg: Envelope) -> None:
+        attempts.append(1)
+        raise RuntimeError("still failing")
+
+    stop, thread = run_consumer(context, failing)
+    topology = Topology(sqlite_settings.amqp_namespace)
+    with Connection("memory://") as conn:
+        wait_for(lambda: conn.default_channel._has_queue(f"{topology.namespace}.wallet.credit"), what="declared")
+        Producer(conn.default_channel).publish(credit_command().to_json(), exchange=topology.exchange("order"),
+                                               routing_key="wallet.credit", content_type="application/json",
+                                               content_encoding="utf-8", serializer=None)
+
+        def parked_here() -> object:
+            return conn.default_channel.basic_get(f"{topology.namespace}.wallet.credit.dlq", no_ack=True)
+
+        message = wait_for(parked_here, what="the message parked in memory")
+    stop.set()
+    thread.join(5)
+    context.engine.dispose()
+    assert len(attempts) == 3
+    assert "still failing" in message.headers["x-topup-parked-reason"]

@@ -1,0 +1,152 @@
+"""The order service alone on real PostgreSQL and RabbitMQ: the saga driven by raw messages
+(published with pika, as the other services would), in order, out of order, and twice."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+from sqlalchemy import select
+
+from services.order import app as order_app
+from services.order.models import Order, OutboxMessage
+from shared.clock import utcnow
+from shared.config import Settings
+from shared.messaging.envelope import Envelope
+from shared.messaging.worker import declare_topology
+from shared.service import ServiceContext
+from tests.helpers import publish_raw, wait_for
+
+
+class Saga:
+    def __init__(self, ctx: ServiceContext, client: FlaskClient) -> None:
+        self.ctx, self.client = ctx, client
+        self.settings = ctx.settings
+
+    def customer(self) -> dict[str, Any]:
+        body = self.client.post("/v1/auth/register", json={"email": "ana@example.com", "password": "correct horse",
+                                                             "country": "DE"}).get_json()
+        token = self.client.post("/v1/auth/login", json={"email": "ana@example.com",
+                                                          "password": "correct horse"}).get_json()["access_token"]
+        return {**body, "headers": {"Authorization": f"Bearer {token}"}}
+
+    def place(self, who: dict[str, Any], amount: int = 10000) -> str:
+        quote = self.client.post("/v1/quotes", headers=who["headers"],
+                                 json={"amount": amount, "currency": "EUR", "method": "card"}).get_json()
+        placed = self.client.post("/v1/orders", headers={**who["headers"], "Idempotency-Key": quote["quote_id"]},
+                                  json={"quote_id": quote["quote_id"]})
+        assert placed.status_code == 201, placed.get_json()
+        return str(placed.get_json()["order_id"])
+
+    def send(self, message_type: str, payload: dict[str, Any], order_id: str | None = None) -> Envelope:
+        envelope = Envelope.new(message_type, payload, correlation_id=order_id)
+        publish_raw(self.settings.amqp_url, self.settings.amqp_namespace, envelope)
+        return envelope
+
+    def status(self, order_id: str) -> str:
+        with self.ctx.sessions() as session:
+            order = session.get(Order, order_id)
+            assert order is not None
+            return order.status
+
+    def wait(self, order_id: str, status: str) -> None:
+        wait_for(lambda: self.status(order_id) == status, what=f"{order_id} {status}")
+
+    def sent(self, message_type: str, order_id: str) -> list[dict[str, Any]]:
+        with self.ctx.sessions() as session:
+            rows = session.scalars(select(OutboxMessage).where(OutboxMessage.type == message_type,
+                                                               OutboxMessage.correlation_id == order_id))
+            return [Envelope.from_json(row.body).payload for row in rows]
+
+    def captured(self, order_id: str, payment_id: str = "pay_1") -> Envelope:
+        return self.send("payment.captured", {
+            "order_id": order_id, "payment_id": payment_id, "amount": 9000, "currency": "EUR", "method": "card",
+            "card_brand": "visa", "card_last4": "4242", "captured_at": utcnow()}, order_id)
+
+
+@pytest.fixture
+def saga(pg_settings: Settings) -> Iterator[Saga]:
+    settings = pg_settings.with_changes(order_payment_timeout_seconds=2)
+    ctx = order_app.start(settings)
+    declare_topology(settings)
+    worker = order_app.create_worker(ctx=ctx)
+    worker.start()
+    yield Saga(ctx, order_app.create_app(ctx=ctx).test_client())
+    worker.stop()
+    ctx.engine.dispose()
+
+
+def test_the_saga_completes_even_when_the_capture_overtakes_payment_created(saga: Saga) -> None:
+    who = saga.customer()
+    order_id = saga.place(who)
+    assert saga.sent("wallet.authorize_credit", order_id)[0]["amount"] == 10000
+    saga.send("wallet.credit_authorized", {"order_id": order_id, "customer_id": who["customer_id"]}, order_id)
+    wait_for(lambda: saga.sent("payment.create", order_id), what="payment.create")
+    assert saga.sent("payment.create", order_id)[0]["amount"] == 9000, "the charge, after the promotion"
+
+    capture = saga.captured(order_id)
+    saga.wait(order_id, "paid")
+    saga.send("payment.created", {"order_id": order_id, "payment_id": "pay_1", "method": "card",
+                                  "redirect_url": "http://gateway.test/checkout/cs_1"}, order_id)
+    publish_raw(saga.settings.amqp_url, saga.settings.amqp_namespace, capture)  # redelivered
+    saga.captured(order_id)  # and announced again under a new id
+    credited = {"order_id": order_id, "customer_id": who["customer_id"], "entry_id": "je_1", "amount": 10000,
+                "currency": "EUR", "balance_after": 10000}
+    saga.send("wallet.credited", credited, order_id)
+    saga.send("wallet.credited", credited, order_id)
+    saga.wait(order_id, "completed")
+
+    assert len(saga.sent("wallet.credit", order_id)) == 1
+    completed = saga.sent("order.completed", order_id)
+    assert len(completed) == 1
+    assert completed[0]["email"] == "ana@example.com" and completed[0]["card_last4"] == "4242"
+    assert completed[0]["balance_after"] == 10000 and completed[0]["charge_amount"] == 9000
+    body = saga.client.get(f"/v1/orders/{order_id}", headers=who["headers"]).get_json()
+    assert [step["event"] for step in body["timeline"]] == [
+        "placed", "credit_authorized", "payment_captured", "credited"]
+    assert body["next_action"] is None
+
+
+def test_a_paid_top_up_the_wallet_refuses_is_refunded(saga: Saga) -> None:
+    who = saga.customer()
+    order_id = saga.place(who)
+    saga.send("wallet.credit_authorized", {"order_id": order_id, "customer_id": who["customer_id"]}, order_id)
+    saga.captured(order_id)
+    saga.wait(order_id, "paid")
+    saga.send("wallet.credit_failed", {"order_id": order_id, "customer_id": who["customer_id"],
+                                       "reason": "account_frozen"}, order_id)
+    wait_for(lambda: saga.sent("payment.refund", order_id), what="the refund command")
+    assert saga.sent("payment.refund", order_id)[0] == {"order_id": order_id, "payment_id": "pay_1",
+                                                        "reason": "account_frozen"}
+    saga.send("payment.refunded", {"order_id": order_id, "payment_id": "pay_1", "amount": 9000, "currency": "EUR",
+                                   "refunded_at": utcnow()}, order_id)
+    saga.wait(order_id, "refunded")
+    assert saga.sent("order.reversed", order_id)[0]["reason"] == "account_frozen"
+    assert saga.sent("order.completed", order_id) == []
+
+
+def test_an_unpaid_order_expires_and_late_money_is_refunded(saga: Saga) -> None:
+    who = saga.customer()
+    order_id = saga.place(who)
+    saga.wait(order_id, "expired")
+    assert saga.sent("payment.cancel", order_id)[0]["reason"] == "payment_timeout"
+    saga.captured(order_id, payment_id="pay_late")
+    wait_for(lambda: saga.sent("payment.refund", order_id), what="the late payment refunded")
+    assert saga.status(order_id) == "expired", "a terminal status never changes"
+    assert saga.sent("wallet.credit", order_id) == []
+
+
+def test_the_balance_read_model_ignores_stale_updates(saga: Saga) -> None:
+    who = saga.customer()
+    update = {"customer_id": who["customer_id"], "currency": "EUR"}
+    saga.send("wallet.account_updated", {**update, "balance": 500, "status": "frozen", "version": 3})
+    saga.send("wallet.account_updated", {**update, "balance": 100, "status": "active", "version": 2})
+
+    def balance() -> dict[str, Any]:
+        return saga.client.get("/v1/balance", headers=who["headers"]).get_json()  # type: ignore[no-any-return]
+
+    wait_for(lambda: balance()["amount"] == 500, what="the newer update")
+    saga.send("wallet.account_updated", {**update, "balance": 700, "status": "active", "version": 4})
+    wait_for(lambda: balance() == {"amount": 700, "currency": "EUR", "status": "active"}, what="version 4")
