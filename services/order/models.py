@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, UniqueConstraint, false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from shared.clock import utcnow
@@ -68,6 +68,7 @@ class Order(Base):
     card_brand: Mapped[str | None] = mapped_column(String(20))
     card_last4: Mapped[str | None] = mapped_column(String(4))
     balance_after_minor: Mapped[int | None] = mapped_column(BigInteger)
+    needs_operator: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false(), index=True)
     payment_deadline: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -37,9 +37,19 @@ class PaymentRefunded(Schema):
     refunded_at = fields.DateTime(required=True)
 
 
+class RefundFailed(Schema):
+    """The gateway would not give the money back, after every retry: an operator must act."""
+
+    order_id = Id()
+    payment_id = Id()
+    reason = Reason()
+    attempts = fields.Integer(required=True, strict=True)
+
+
 MESSAGES = {
     "payment.created": PaymentCreated,
     "payment.captured": PaymentCaptured,
     "payment.failed": PaymentFailed,
     "payment.refunded": PaymentRefunded,
+    "payment.refund_failed": RefundFailed,
 }

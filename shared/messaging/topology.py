@@ -39,6 +39,7 @@ SUBSCRIPTIONS: tuple[Subscription, ...] = (
     Subscription("order", "payment_captured", "payment.captured"),
     Subscription("order", "payment_failed", "payment.failed"),
     Subscription("order", "payment_refunded", "payment.refunded"),
+    Subscription("order", "refund_failed", "payment.refund_failed"),
     Subscription("order", "credited", "wallet.credited"),
     Subscription("order", "credit_failed", "wallet.credit_failed"),
     Subscription("order", "receipt_sent", "receipt.sent"),

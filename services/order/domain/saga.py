@@ -12,6 +12,7 @@ for the timeline.
     awaiting_payment --payment_captured--> paid (credit the wallet)
     paid --credited--> completed (announce: receipt)
     paid --credit_failed--> paid (refund) --payment_refunded--> refunded (announce reversal)
+    paid --refund_failed--> paid, flagged for an operator (money is never silently stuck)
     pending/awaiting_payment --credit_refused / payment_failed--> failed
     pending/awaiting_payment --payment_deadline_passed--> expired (cancel payment)
 """
@@ -45,6 +46,7 @@ class Event(StrEnum):
     CREDITED = "credited"
     CREDIT_FAILED = "credit_failed"
     PAYMENT_REFUNDED = "payment_refunded"
+    REFUND_FAILED = "refund_failed"
     PAYMENT_DEADLINE_PASSED = "payment_deadline_passed"
     RECEIPT_SENT = "receipt_sent"
 
@@ -86,6 +88,11 @@ TRANSITIONS: dict[tuple[Status, Event], Transition] = {
     # Money was taken but the wallet will not take it: give it back.
     (S.PAID, E.CREDIT_FAILED): Transition(S.PAID, (A.REFUND_PAYMENT,)),
     (S.PAID, E.PAYMENT_REFUNDED): Transition(S.REFUNDED, (A.ANNOUNCE_REVERSED,)),
+    # The gateway would not refund, after all its retries: the order waits for an operator
+    # (it is flagged and listed); a later successful refund ends it.
+    (S.PAID, E.REFUND_FAILED): Transition(S.PAID),
+    (S.EXPIRED, E.REFUND_FAILED): Transition(S.EXPIRED),
+    (S.FAILED, E.REFUND_FAILED): Transition(S.FAILED),
     # Late money on an order that already ended without it: refund, status stays.
     (S.EXPIRED, E.PAYMENT_CAPTURED): Transition(S.EXPIRED, (A.REFUND_PAYMENT,)),
     (S.FAILED, E.PAYMENT_CAPTURED): Transition(S.FAILED, (A.REFUND_PAYMENT,)),
