@@ -16,6 +16,7 @@ from services.order.consumers import order_handlers
 from services.order.domain.errors import OrderError
 from services.order.handlers import expire_overdue
 from services.order.models import InboxMessage, OutboxMessage
+from services.order.operator_api import build_operator_blueprint
 from shared.clock import utcnow
 from shared.config import Settings
 from shared.db import unit_of_work
@@ -40,6 +41,7 @@ def create_app(settings: Settings | None = None, ctx: ServiceContext | None = No
     app, api = create_base_app(NAME, "topup order API", "Register, quote, order and follow a balance top-up.")
     for blueprint in build_blueprints(ctx, default_rules(ctx.settings, METHODS)):
         api.register_blueprint(blueprint)
+    api.register_blueprint(build_operator_blueprint(ctx))
 
     @app.errorhandler(OrderError)
     def _refused(exc: OrderError) -> Response:

@@ -150,3 +150,36 @@ def test_the_balance_read_model_ignores_stale_updates(saga: Saga) -> None:
     wait_for(lambda: balance()["amount"] == 500, what="the newer update")
     saga.send("wallet.account_updated", {**update, "balance": 700, "status": "active", "version": 4})
     wait_for(lambda: balance() == {"amount": 700, "currency": "EUR", "status": "active"}, what="version 4")
+
+
+def test_a_refund_the_gateway_refuses_is_flagged_for_an_operator_who_retries_it(saga: Saga) -> None:
+    ops = {"Authorization": f"Bearer {saga.settings.operator_token}"}
+    who = saga.customer()
+    order_id = saga.place(who)
+    saga.send("wallet.credit_authorized", {"order_id": order_id, "customer_id": who["customer_id"]}, order_id)
+    saga.captured(order_id)
+    saga.wait(order_id, "paid")
+    saga.send("wallet.credit_failed", {"order_id": order_id, "customer_id": who["customer_id"],
+                                       "reason": "balance_cap_exceeded"}, order_id)
+    wait_for(lambda: saga.sent("payment.refund", order_id), what="the refund command")
+    assert saga.client.post(f"/v1/operator/orders/{order_id}/retry-refund", headers=ops).status_code == 409
+
+    saga.send("payment.refund_failed", {"order_id": order_id, "payment_id": "pay_1", "reason": "refund_declined",
+                                        "attempts": 5}, order_id)
+
+    def flagged() -> list[dict[str, Any]]:
+        listed = saga.client.get("/v1/operator/orders?needs_operator=true", headers=ops).get_json()["orders"]
+        return [o for o in listed if o["order_id"] == order_id]
+
+    listed = wait_for(flagged, what="the order listed for an operator")
+    assert listed[0]["status"] == "paid" and listed[0]["timeline"][-1]["reason"] == "refund_declined"
+    assert saga.client.get("/v1/operator/orders?needs_operator=true").status_code == 401
+
+    retried = saga.client.post(f"/v1/operator/orders/{order_id}/retry-refund", headers=ops)
+    assert retried.status_code == 202 and retried.get_json()["timeline"][-1]["event"] == "refund_retried"
+    assert len(saga.sent("payment.refund", order_id)) == 2
+    saga.send("payment.refunded", {"order_id": order_id, "payment_id": "pay_1", "amount": 9000, "currency": "EUR",
+                                   "refunded_at": utcnow()}, order_id)
+    saga.wait(order_id, "refunded")
+    assert flagged() == []
+    assert saga.client.get(f"/v1/operator/orders/{order_id}", headers=ops).get_json()["needs_operator"] is False

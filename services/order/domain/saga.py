@@ -47,6 +47,7 @@ class Event(StrEnum):
     CREDIT_FAILED = "credit_failed"
     PAYMENT_REFUNDED = "payment_refunded"
     REFUND_FAILED = "refund_failed"
+    REFUND_RETRIED = "refund_retried"  # an operator asked again; noted on the timeline only
     PAYMENT_DEADLINE_PASSED = "payment_deadline_passed"
     RECEIPT_SENT = "receipt_sent"
 
