@@ -1,74 +1,257 @@
-"""`make bench`: how long a customer waits between "card accepted" and "balance credited".
+"""`make bench`: top-ups through the deployed system, on RabbitMQ + PostgreSQL.
 
-Drives N approved card top-ups, one after another, through the public API and the sandbox
-page of a running system (started here, in one process, on the chosen backend) and prints
-the latency from the card form's POST to the order reading `completed`.
+Starts every service's gunicorn web and worker as separate processes (deploy/processes.py),
+registers a pool of customers, then drives N top-ups through the public API and the sandbox
+payment pages, with a mix of methods and endings, either closed-loop at a concurrency
+(saturation) or open-loop at an offered rate. It prints completed top-ups per second, the
+latency from "order placed" to "completed" (from the order's own timeline, so client
+polling does not blur it), RabbitMQ messages and database commits per top-up, and the
+verdict of the money-conservation check.
 
-    python -m deploy.bench --backend embedded --n 30
-    python -m deploy.bench --backend postgres --n 30   # local RabbitMQ + PostgreSQL
+    python -m deploy.bench --n 400 --concurrency 40     # saturation
+    python -m deploy.bench --n 400 --rate 50            # 50 top-ups/s offered
 """
 
 from __future__ import annotations
 
 import argparse
+import random
 import statistics
 import tempfile
+import threading
 import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from deploy.local import LocalSystem
+import psycopg
+import requests
+from sqlalchemy import create_engine, func, select, text
+
+from deploy.processes import ProcessSystem
+from services.notify.sink import MailSink
+from services.order.models import Order, TimelineEntry
 from shared.config import SERVICES, Settings
-from tests.e2e.frontend import Frontend
+from shared.db import normalize_url
 from tests.helpers import free_port
 from tests.infra import Databases, delete_namespace, new_namespace, postgres_server, rabbitmq_server
 
-
-def settings_for(backend: str, var: Path, dbs: Databases | None, amqp_url: str) -> Settings:
-    ports = {name: free_port() for name in SERVICES}
-    payment = f"http://127.0.0.1:{ports['payment']}"
-    urls = ({n: dbs.create(n) for n in SERVICES} if dbs else {n: f"sqlite:///{var}/{n}.db" for n in SERVICES})
-    return Settings(database_urls=urls, amqp_url=amqp_url, amqp_namespace=new_namespace(), ports=ports,
-                    payment_public_url=payment, sandbox_webhook_url=f"{payment}/v1/webhooks/sandbox",
-                    var_dir=str(var))
+# method, card (for the card page) or decision (for the wallets' pages), expected ending
+ENDINGS: dict[str, tuple[str, str, str]] = {
+    "card_approved": ("card", "4242424242424242", "completed"),
+    "card_declined": ("card", "4000000000000002", "failed"),
+}
+TERMINAL = ("completed", "failed", "expired", "refunded")
 
 
-def measure(system: LocalSystem, n: int) -> list[float]:
-    frontend = Frontend(system)
-    who = frontend.register()
-    latencies = []
-    for _ in range(n):
-        order = frontend.top_up(who, 2000)
-        started = time.perf_counter()
-        frontend.pay(order)
-        frontend.wait_status(who, order["order_id"], "completed")
-        latencies.append(time.perf_counter() - started)
-    return latencies
+@dataclass
+class Customer:
+    headers: dict[str, str]
+    currency: str
+
+
+class Driver:
+    """What frontends and customers do, as fast as they can, over real HTTP."""
+
+    def __init__(self, order_url: str) -> None:
+        self.order_url = order_url
+        self.local = threading.local()
+        self.errors: list[str] = []
+
+    @property
+    def http(self) -> requests.Session:
+        if not hasattr(self.local, "session"):
+            self.local.session = requests.Session()
+        return self.local.session  # type: ignore[no-any-return]
+
+    def customer(self) -> Customer:
+        email = f"bench-{uuid.uuid4().hex[:10]}@example.com"
+        created = self.http.post(f"{self.order_url}/v1/auth/register",
+                                 json={"email": email, "password": "bench password", "country": "DE"})
+        created.raise_for_status()
+        token = self.http.post(f"{self.order_url}/v1/auth/login",
+                               json={"email": email, "password": "bench password"}).json()["access_token"]
+        return Customer({"Authorization": f"Bearer {token}"}, created.json()["currency"])
+
+    def top_up(self, who: Customer, ending: str) -> str | None:
+        method, instrument, _ = ENDINGS[ending]
+        try:
+            quote = self.http.post(f"{self.order_url}/v1/quotes", headers=who.headers, json={
+                "amount": random.choice([1000, 2000, 5000, 10000]), "currency": who.currency, "method": method})
+            quote.raise_for_status()
+            placed = self.http.post(f"{self.order_url}/v1/orders", json={"quote_id": quote.json()["quote_id"]},
+                                    headers={**who.headers, "Idempotency-Key": uuid.uuid4().hex})
+            placed.raise_for_status()
+            order_id = str(placed.json()["order_id"])
+            url = self._wait_for_redirect(who, order_id)
+            self.http.post(url, data={"card_number": instrument, "exp_month": "12", "exp_year": "2031",
+                                      "cvc": "123"}).raise_for_status()
+            return order_id
+        except (requests.RequestException, TimeoutError) as exc:
+            self.errors.append(repr(exc))
+            return None
+
+    def _wait_for_redirect(self, who: Customer, order_id: str, timeout: float = 30) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            order = self.http.get(f"{self.order_url}/v1/orders/{order_id}", headers=who.headers).json()
+            if order.get("next_action"):
+                return str(order["next_action"]["url"])
+            time.sleep(0.1)  # a frontend polls; faster would only load the order service
+        raise TimeoutError(f"{order_id} never asked for payment")
+
+
+def commits(pg_urls: dict[str, str]) -> int:
+    total = 0
+    for url in pg_urls.values():
+        name = url.rsplit("/", 1)[-1]
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("SELECT pg_stat_clear_snapshot()")
+            row = conn.execute("SELECT xact_commit FROM pg_stat_database WHERE datname = %s", (name,)).fetchone()
+            total += int(row[0]) if row else 0
+    return total
+
+
+def outbox_messages(pg_urls: dict[str, str]) -> int:
+    total = 0
+    for url in pg_urls.values():
+        engine = create_engine(normalize_url(url))
+        with engine.connect() as conn:
+            total += int(conn.execute(text("SELECT count(*) FROM outbox")).scalar_one())
+        engine.dispose()
+    return total
+
+
+def latencies(order_url: str, order_ids: list[str]) -> tuple[list[float], dict[str, int], float]:
+    """Placed -> completed per completed order (seconds), endings, and the completion span."""
+    engine = create_engine(normalize_url(order_url))
+    with engine.connect() as conn:
+        done = conn.execute(
+            select(Order.id, Order.created_at, func.max(TimelineEntry.occurred_at))
+            .join(TimelineEntry, TimelineEntry.order_id == Order.id)
+            .where(Order.id.in_(order_ids), Order.status == "completed", TimelineEntry.event == "credited")
+            .group_by(Order.id, Order.created_at)).all()
+        endings = dict(conn.execute(select(Order.status, func.count()).where(Order.id.in_(order_ids))
+                                    .group_by(Order.status)).all())
+    engine.dispose()
+    values = [(finished - placed).total_seconds() for _, placed, finished in done]
+    span = (max(f for *_, f in done) - min(p for _, p, _ in done)).total_seconds() if done else 0.0
+    return values, endings, span
+
+
+def wait_terminal(order_url: str, order_ids: list[str], timeout: float) -> None:
+    engine = create_engine(normalize_url(order_url))
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with engine.connect() as conn:
+            left = conn.execute(select(func.count()).select_from(Order)
+                                .where(Order.id.in_(order_ids), Order.status.not_in(TERMINAL))).scalar_one()
+        if not left:
+            break
+        time.sleep(0.2)
+    engine.dispose()
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))] * 1000
+
+
+def run(args: argparse.Namespace) -> None:
+    with postgres_server() as pg, rabbitmq_server() as amqp, tempfile.TemporaryDirectory() as tmp:
+        dbs = Databases(pg)
+        urls = {name: dbs.create(name) for name in SERVICES}
+        ports = {name: free_port() for name in SERVICES}
+        namespace = new_namespace()
+        sink = MailSink(Path(tmp) / "mail")
+        sink.start()
+        env = {f"{name.upper()}_DATABASE_URL": url for name, url in urls.items()}
+        env.update({f"{name.upper()}_PORT": str(port) for name, port in ports.items()})
+        env.update(AMQP_URL=amqp, AMQP_NAMESPACE=namespace, SANDBOX_ENABLED="true", LOG_LEVEL="WARNING",
+                   PAYMENT_PUBLIC_URL=f"http://127.0.0.1:{ports['payment']}", SMTP_HOST="127.0.0.1",
+                   SMTP_PORT=str(sink.port), WEB_THREADS=str(args.web_threads))
+        system = ProcessSystem(env, ports, web_workers=args.web_workers, log_dir=Path(tmp) / "logs").start()
+        try:
+            report(args, system, urls)
+        finally:
+            system.stop()
+            sink.stop()
+            delete_namespace(amqp, namespace)
+            dbs.drop_all()
+
+
+def report(args: argparse.Namespace, system: ProcessSystem, urls: dict[str, str]) -> None:
+    driver = Driver(system.url("order"))
+    customers = [driver.customer() for _ in range(max(1, min(args.concurrency, 50)))]
+    mix = [e for e, share in args.mix.items() for _ in range(share)]
+    time.sleep(1)  # let registrations settle so the wallet has opened every account
+    commits_before, messages_before = commits(urls), outbox_messages(urls)
+    started = time.monotonic()
+    order_ids: list[str | None] = []
+
+    def one(i: int) -> None:
+        order_ids.append(driver.top_up(customers[i % len(customers)], mix[i % len(mix)]))
+
+    with ThreadPoolExecutor(max_workers=args.concurrency) as pool:
+        if args.rate:
+            for i in range(args.n):
+                pool.submit(one, i)
+                time.sleep(max(0.0, started + (i + 1) / args.rate - time.monotonic()))
+        else:
+            list(pool.map(one, range(args.n)))
+    placed = [o for o in order_ids if o]
+    wait_terminal(urls["order"], placed, timeout=120)
+    elapsed = time.monotonic() - started
+    time.sleep(1)  # receipts and their acknowledgements
+    values, endings, span = latencies(urls["order"], placed)
+    n = len(placed)
+    commits_after, messages_after = commits(urls), outbox_messages(urls)
+    print(f"\ntopup bench: {n} top-ups placed ({len(driver.errors)} client errors), "
+          f"{'rate ' + str(args.rate) + '/s offered' if args.rate else 'concurrency ' + str(args.concurrency)}, "
+          f"web workers {args.web_workers}x{args.web_threads} threads per service")
+    print(f"  endings            {dict(sorted(endings.items()))}")
+    if values:
+        print(f"  completed/s        {len(values) / span:.1f} (completions over {span:.1f} s; "
+              f"run took {elapsed:.1f} s)")
+        print(f"  placed->completed  p50 {pct(values, .50):.0f} ms  p95 {pct(values, .95):.0f} ms  "
+              f"p99 {pct(values, .99):.0f} ms  max {max(values) * 1000:.0f} ms  "
+              f"mean {statistics.mean(values) * 1000:.0f} ms")
+    print(f"  messages/top-up    {(messages_after - messages_before) / max(n, 1):.1f} (RabbitMQ publishes)")
+    print(f"  commits/top-up     {(commits_after - commits_before) / max(n, 1):.1f} (PostgreSQL, 4 databases)")
+    cpu = system.cpu_seconds()
+    print("  CPU seconds        " + "  ".join(f"{name} {seconds:.1f}" for name, seconds in
+                                             sorted(cpu.items(), key=lambda item: -item[1])))
+    try:
+        from deploy.check import run_checks
+    except ImportError:
+        print("  invariant check    not available")
+        return
+    settings = Settings(database_urls=urls)
+    result = run_checks(settings)
+    print(f"  invariant check    {result.verdict if hasattr(result, 'verdict') else result}")
+
+
+def parse_mix(text_: str) -> dict[str, int]:
+    mix = {}
+    for part in text_.split(","):
+        name, _, weight = part.partition(":")
+        if name not in ENDINGS:
+            raise argparse.ArgumentTypeError(f"unknown ending {name!r}; choose from {', '.join(ENDINGS)}")
+        mix[name] = int(weight or 1)
+    return mix
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--backend", choices=["embedded", "postgres"], default="embedded")
-    parser.add_argument("--n", type=int, default=30)
-    args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        if args.backend == "embedded":
-            system = LocalSystem(settings_for("embedded", Path(tmp), None, "memory://")).start()
-            latencies = measure(system, args.n)
-            system.stop()
-        else:
-            with postgres_server() as pg, rabbitmq_server() as amqp:
-                dbs = Databases(pg)
-                system = LocalSystem(settings_for("postgres", Path(tmp), dbs, amqp)).start()
-                try:
-                    latencies = measure(system, args.n)
-                finally:
-                    system.stop()
-                    delete_namespace(amqp, system.settings.amqp_namespace)
-                    dbs.drop_all()
-    ms = sorted(x * 1000 for x in latencies)
-    p95 = ms[max(0, round(0.95 * len(ms)) - 1)]
-    print(f"backend={args.backend} n={len(ms)} card accepted -> completed: p50={statistics.median(ms):.0f} ms  "
-          f"p95={p95:.0f} ms  max={ms[-1]:.0f} ms  mean={statistics.mean(ms):.0f} ms")
+    parser.add_argument("--n", type=int, default=300)
+    parser.add_argument("--concurrency", type=int, default=40)
+    parser.add_argument("--rate", type=float, default=0.0, help="offered top-ups per second (open loop)")
+    parser.add_argument("--mix", type=parse_mix, default=parse_mix("card_approved:9,card_declined:1"))
+    parser.add_argument("--web-workers", type=int, default=2)
+    parser.add_argument("--web-threads", type=int, default=8)
+    run(parser.parse_args())
 
 
 if __name__ == "__main__":

@@ -60,6 +60,24 @@ class ProcessSystem:
         except requests.RequestException:
             return False
 
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU time used so far by each process and its children (gunicorn's workers), from
+        /proc (Linux): where a benchmark's cores went."""
+        ticks = os.sysconf("SC_CLK_TCK")
+        stats: dict[int, tuple[int, float]] = {}
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                except OSError:
+                    continue
+                stats[int(entry.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / ticks)
+        used = {}
+        for name, process in self.processes.items():
+            own = stats.get(process.pid, (0, 0.0))[1]
+            used[name] = own + sum(cpu for ppid, cpu in stats.values() if ppid == process.pid)
+        return used
+
     def stop(self, timeout: float = 30.0) -> dict[str, int | None]:
         """SIGTERM everything (as a container runtime does) and return each exit code."""
         for process in self.processes.values():

@@ -135,7 +135,7 @@ def build_blueprints(ctx: ServiceContext, rules: OrderRules) -> list[Blueprint]:
         @topups.doc(security=BEARER)
         def get(self, args: dict[str, Any]) -> dict[str, Any]:
             with ctx.sessions() as session:
-                orders, cursor = ordering.list_orders(session, me(session), args["limit"], args["cursor"])
+                orders, cursor = ordering.list_orders(session, g.customer_id, args["limit"], args["cursor"])
                 return {"orders": orders, "next_cursor": cursor}
 
     @topups.route("/orders/<order_id>")
@@ -144,7 +144,7 @@ def build_blueprints(ctx: ServiceContext, rules: OrderRules) -> list[Blueprint]:
     @customer_only
     def get_order(order_id: str) -> Any:
         with ctx.sessions() as session:
-            return ordering.get_order(session, me(session), order_id)
+            return ordering.get_order(session, g.customer_id, order_id)
 
     @topups.route("/balance")
     @topups.response(200, schemas.BalanceOut)

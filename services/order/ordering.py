@@ -141,19 +141,19 @@ def place_order(session: Session, rules: OrderRules, customer: Customer, quote_i
     return order, True
 
 
-def get_order(session: Session, customer: Customer, order_id: str) -> Order:
+def get_order(session: Session, customer_id: str, order_id: str) -> Order:
     order = session.get(Order, order_id)
-    if order is None or order.customer_id != customer.id:
+    if order is None or order.customer_id != customer_id:
         # Another customer's order is indistinguishable from a missing one.
         raise OrderNotFound(f"no order {order_id}")
     return order
 
 
-def list_orders(session: Session, customer: Customer, limit: int, cursor: str | None) -> tuple[list[Order], str | None]:
+def list_orders(session: Session, customer_id: str, limit: int, cursor: str | None) -> tuple[list[Order], str | None]:
     """Newest first, keyset-paginated on (created_at, id) so pages never skip or repeat."""
-    query = select(Order).where(Order.customer_id == customer.id)
+    query = select(Order).where(Order.customer_id == customer_id)
     if cursor:
-        anchor = get_order(session, customer, cursor)
+        anchor = get_order(session, customer_id, cursor)
         query = query.where((Order.created_at < anchor.created_at)
                             | ((Order.created_at == anchor.created_at) & (Order.id < anchor.id)))
     rows = list(session.scalars(query.order_by(Order.created_at.desc(), Order.id.desc()).limit(limit + 1)))
