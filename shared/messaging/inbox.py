@@ -9,6 +9,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import String
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from shared.clock import utcnow
@@ -29,11 +31,14 @@ class InboxMixin:
 def first_time(session: Session, model: type[InboxMixin], handler: str, message_id: str, type: str) -> bool:
     """Record the message as processed by `handler`; False if it already was.
 
-    Two workers racing on one message both pass the check; the loser fails on the primary
-    key at commit, is retried, and then finds the note.
+    One statement (INSERT ... ON CONFLICT DO NOTHING) on the hot path of every message. Two
+    workers racing on one message: the second waits on the first's row lock and then finds
+    the conflict, so only one runs the handler.
     """
-    if session.get(model, (handler, message_id)) is not None:
-        return False
-    session.add(model(handler=handler, message_id=message_id, type=type))  # type: ignore[call-arg]
-    session.flush()
-    return True
+    table = model.__table__  # type: ignore[attr-defined]
+    values = {"handler": handler, "message_id": message_id, "type": type, "processed_at": utcnow()}
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    statement = (insert(table).values(**values)
+                 .on_conflict_do_nothing(index_elements=["handler", "message_id"])
+                 .returning(table.c.message_id))
+    return session.execute(statement).first() is not None
