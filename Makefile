@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-fast lint bench clean
+.PHONY: run test test-fast lint bench check clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,10 @@ lint: $(STAMP)
 ## bench: latency from card accepted to balance credited (BACKEND=embedded|postgres, N=30)
 bench: $(STAMP)
 	LOG_LEVEL=WARNING $(BIN)/python -m deploy.bench --backend $(or $(BACKEND),embedded) --n $(or $(N),30)
+
+## check: money conservation across the four databases (*_DATABASE_URL; GRACE=seconds past a deadline, default 900)
+check: $(STAMP)
+	$(BIN)/python -m deploy.check $(if $(GRACE),--grace-seconds $(GRACE))
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
