@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from deploy.check import run_checks
 from deploy.local import LocalSystem
 from shared.config import SERVICES, Settings
 from tests.e2e.frontend import Frontend
@@ -40,10 +41,13 @@ def system(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
                          amqp_url, dbs)
     running = LocalSystem(settings).start()
     yield running
+    # After every scenario of the module: money is conserved across the four databases.
+    report = run_checks(running.settings)
     running.stop()
     if request.param == "postgres+rabbitmq":
         delete_namespace(amqp_url, settings.amqp_namespace)
     dbs.drop_all()
+    assert report.ok, report.render()
 
 
 @pytest.fixture
