@@ -64,6 +64,10 @@ class Settings:
     order_payment_timeout_seconds: int = 900
     credit_validity_days: int = 365
     wallet_balance_cap_major: int = 10_000
+    refund_max_attempts: int = 5
+    payment_query_after_seconds: float = 60.0
+    payment_query_every_seconds: float = 5.0
+    sandbox_api_url: str | None = None
     var_dir: str = "var"
 
     @classmethod
@@ -103,6 +107,10 @@ class Settings:
             order_payment_timeout_seconds=_int(env, "ORDER_PAYMENT_TIMEOUT", 900),
             credit_validity_days=_int(env, "CREDIT_VALIDITY_DAYS", 365),
             wallet_balance_cap_major=_int(env, "WALLET_BALANCE_CAP", 10_000),
+            refund_max_attempts=_int(env, "REFUND_MAX_ATTEMPTS", 5),
+            payment_query_after_seconds=_float(env, "PAYMENT_QUERY_AFTER", 60.0),
+            payment_query_every_seconds=_float(env, "PAYMENT_QUERY_EVERY", 5.0),
+            sandbox_api_url=env.get("SANDBOX_API_URL") or None,
             var_dir=var_dir,
         )
 

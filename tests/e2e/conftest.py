@@ -19,7 +19,8 @@ from tests.helpers import free_port
 from tests.infra import Databases, delete_namespace, new_namespace
 
 
-def _settings(backend: str, tmp: Path, pg_server: str, amqp_url: str, dbs: Databases) -> Settings:
+def _settings(backend: str, tmp: Path, pg_server: str, amqp_url: str, dbs: Databases,
+              overrides: dict[str, object]) -> Settings:
     ports = {name: free_port() for name in SERVICES}
     payment = f"http://127.0.0.1:{ports['payment']}"
     common = dict(
@@ -27,6 +28,7 @@ def _settings(backend: str, tmp: Path, pg_server: str, amqp_url: str, dbs: Datab
         sandbox_enabled=True, retry_base_seconds=0.1, retry_max_attempts=3, outbox_poll_seconds=0.02,
         var_dir=str(tmp), amqp_namespace=new_namespace(),
     )
+    common.update(overrides)
     if backend == "postgres+rabbitmq":
         return Settings(database_urls={n: dbs.create(n) for n in SERVICES}, amqp_url=amqp_url, **common)  # type: ignore[arg-type]
     return Settings(database_urls={n: f"sqlite:///{tmp}/{n}.db" for n in SERVICES}, amqp_url="memory://",
@@ -37,17 +39,20 @@ def _settings(backend: str, tmp: Path, pg_server: str, amqp_url: str, dbs: Datab
 def system(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, pg_server: str,
            amqp_url: str) -> Iterator[LocalSystem]:
     dbs = Databases(pg_server)
+    # A module may tune the system (short deadlines...) and skip the final money check
+    # when its scenarios deliberately leave an order waiting for an operator.
+    overrides = getattr(request.module, "SYSTEM_OVERRIDES", {})
     settings = _settings(request.param, tmp_path_factory.mktemp(request.param.replace("+", "_")), pg_server,
-                         amqp_url, dbs)
+                         amqp_url, dbs, overrides)
     running = LocalSystem(settings).start()
     yield running
     # After every scenario of the module: money is conserved across the four databases.
-    report = run_checks(running.settings)
+    report = run_checks(running.settings) if getattr(request.module, "CHECK_AT_END", True) else None
     running.stop()
     if request.param == "postgres+rabbitmq":
         delete_namespace(amqp_url, settings.amqp_namespace)
     dbs.drop_all()
-    assert report.ok, report.render()
+    assert report is None or report.ok, report.render()
 
 
 @pytest.fixture

@@ -84,3 +84,6 @@ class Frontend:
     def mail_for(self, order_id: str) -> list[Any]:
         sink = self.system.mail_sink
         return [m for m in sink.messages() if order_id in m.get("Subject", "") + m.get_body(("plain",)).get_content()]
+
+LOST_NOTIFICATION = "4000000000000077"  # approved, webhook never sent
+REFUND_REFUSED = "4000000000005126"  # approved, every refund refused
