@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
 from functools import wraps
 from typing import Any, TypeVar
 
@@ -156,13 +155,3 @@ def build_blueprints(ctx: ServiceContext, rules: OrderRules) -> list[Blueprint]:
 
     return [accounts, topups]
 
-
-def default_rules(settings: Any, methods: tuple[str, ...]) -> OrderRules:
-    from services.order.domain.catalog import Catalog
-
-    return OrderRules(
-        catalog=Catalog(methods=methods),
-        quote_ttl=timedelta(seconds=settings.quote_ttl_seconds),
-        payment_timeout=timedelta(seconds=settings.order_payment_timeout_seconds),
-        validity_days=settings.credit_validity_days,
-    )

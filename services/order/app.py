@@ -11,12 +11,13 @@ from pathlib import Path
 
 from flask import Flask, Response
 
-from services.order.api import build_blueprints, default_rules
+from services.order.api import build_blueprints
 from services.order.consumers import order_handlers
 from services.order.domain.errors import OrderError
 from services.order.handlers import expire_overdue
 from services.order.models import InboxMessage, OutboxMessage
 from services.order.operator_api import build_operator_blueprint
+from services.order.ordering import OrderRules
 from shared.clock import utcnow
 from shared.config import Settings
 from shared.db import unit_of_work
@@ -39,7 +40,7 @@ def start(settings: Settings | None = None) -> ServiceContext:
 def create_app(settings: Settings | None = None, ctx: ServiceContext | None = None) -> Flask:
     ctx = ctx or start(settings)
     app, api = create_base_app(NAME, "topup order API", "Register, quote, order and follow a balance top-up.")
-    for blueprint in build_blueprints(ctx, default_rules(ctx.settings, METHODS)):
+    for blueprint in build_blueprints(ctx, OrderRules.from_settings(ctx.settings, METHODS)):
         api.register_blueprint(blueprint)
     api.register_blueprint(build_operator_blueprint(ctx))
 

@@ -32,6 +32,7 @@ from services.order.domain.quotes import check_quote_usable, make_quote
 from services.order.domain.saga import START, Event
 from services.order.handlers import record
 from services.order.models import Balance, Customer, IdempotencyKey, Order, OutboxMessage, Quote
+from shared.config import Settings
 from shared.messaging.envelope import Envelope
 from shared.messaging.outbox import put
 from shared.money import Money
@@ -47,6 +48,15 @@ class OrderRules:
     quote_ttl: timedelta
     payment_timeout: timedelta
     validity_days: int
+
+    @classmethod
+    def from_settings(cls, settings: Settings, methods: tuple[str, ...]) -> OrderRules:
+        return cls(
+            catalog=Catalog(methods=methods),
+            quote_ttl=timedelta(seconds=settings.quote_ttl_seconds),
+            payment_timeout=timedelta(seconds=settings.order_payment_timeout_seconds),
+            validity_days=settings.credit_validity_days,
+        )
 
 
 def register(session: Session, email: str, password: str, country: str) -> Customer:
