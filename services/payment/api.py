@@ -1,7 +1,8 @@
 """Operator API of the payment service: where a payment stands, for support.
 
 The brief: when a top-up takes longer than expected, support must see exactly where it is.
-A payment is found by its id or by its order's id (one payment per order).
+A payment is found by its id or by its order's id (one payment per order); a refund that is
+being retried, or that failed, shows its attempts and the gateway's last answer.
 """
 
 from __future__ import annotations
@@ -13,10 +14,19 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
 from services.payment import store
-from services.payment.models import PaymentRow
+from services.payment.models import PaymentRow, RefundRow
 from shared.problems import Problem
 from shared.service import ServiceContext
 from shared.web import require_operator
+
+
+class RefundSchema(Schema):
+    status = fields.String(metadata={"enum": ["pending", "succeeded", "failed"]})
+    reason = fields.String(metadata={"description": "why the refund was asked for"})
+    attempts = fields.Integer(metadata={"description": "attempts at the gateway in the current series"})
+    failure_code = fields.String(allow_none=True, metadata={"description": "the gateway's last refusal"})
+    last_error = fields.String(allow_none=True)
+    next_attempt_at = fields.DateTime(allow_none=True)
 
 
 class PaymentSchema(Schema):
@@ -30,6 +40,7 @@ class PaymentSchema(Schema):
     card_brand = fields.String(allow_none=True)
     card_last4 = fields.String(allow_none=True)
     failure_reason = fields.String(allow_none=True, metadata={"description": "why it failed or was cancelled"})
+    refund = fields.Nested(RefundSchema, allow_none=True, metadata={"description": "set once a refund was asked"})
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
 
@@ -38,13 +49,20 @@ class ByOrderSchema(Schema):
     order_id = fields.String(required=True)
 
 
-def payment_view(row: PaymentRow) -> dict[str, Any]:
+def payment_view(row: PaymentRow, refund: RefundRow | None) -> dict[str, Any]:
     return {
         "payment_id": row.id, "order_id": row.order_id, "customer_id": row.customer_id, "status": row.status,
         "amount": row.amount_minor, "currency": row.currency, "method": row.method,
         "card_brand": row.card_brand, "card_last4": row.card_last4, "failure_reason": row.failure_reason,
+        "refund": refund_view(refund) if refund else None,
         "created_at": row.created_at, "updated_at": row.updated_at,
     }
+
+
+def refund_view(refund: RefundRow) -> dict[str, Any]:
+    return {"status": refund.status, "reason": refund.reason, "attempts": refund.attempts,
+            "failure_code": refund.failure_code, "last_error": refund.last_error,
+            "next_attempt_at": refund.next_attempt_at}
 
 
 def not_found(detail: str) -> Problem:
@@ -67,7 +85,7 @@ def build_blueprint(ctx: ServiceContext) -> Blueprint:
                 row = store.find_by_order(session, args["order_id"])
                 if row is None:
                     raise not_found(f"No payment for order {args['order_id']}.")
-                return payment_view(row)
+                return payment_view(row, store.get_refund(session, row.id))
 
     @blp.route("/<payment_id>")
     class OnePayment(MethodView):
@@ -80,6 +98,6 @@ def build_blueprint(ctx: ServiceContext) -> Blueprint:
                 row = store.get_payment(session, payment_id)
                 if row is None:
                     raise not_found(f"No payment {payment_id}.")
-                return payment_view(row)
+                return payment_view(row, store.get_refund(session, row.id))
 
     return blp

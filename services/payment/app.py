@@ -1,10 +1,16 @@
 """The payment service: talks to the payment gateways for the order saga.
 
 Listens to: payment.create, payment.refund, payment.cancel.
-Publishes: payment.created / captured / failed / refunded.
-HTTP: gateway webhooks under /v1/webhooks, the operator API under /v1/payments and, when
-SANDBOX_ENABLED, the sandbox card gateway's checkout pages under /sandbox (its webhook
-sender runs in the worker).
+Publishes: payment.created / captured / failed / refunded / refund_failed.
+HTTP: gateway webhooks under /v1/webhooks/<gateway>, the operator API under /v1/payments
+and, when SANDBOX_ENABLED, the sandbox gateways' pages (card form; PayPal approval; Alipay
+and WeChat Pay QR codes) and API under /sandbox.
+Worker: the consumers and outbox relay, the refund loop (retries refunds the gateway
+refused), the query loop (asks about payments whose webhook never came) and, with the
+sandbox on, the sandbox's webhook sender.
+
+`options` (the payment service's own settings) and `gateways` may be passed in, as tests
+do to put a misbehaving gateway in place; by default both come from the settings.
 """
 
 from __future__ import annotations
@@ -15,10 +21,15 @@ from flask import Flask
 
 from services.payment import api, webhooks
 from services.payment.consumers import payment_handlers
-from services.payment.gateways import Gateways
+from services.payment.domain.refund import RefundPolicy
+from services.payment.gateways import Gateways, start_sandbox
 from services.payment.models import InboxMessage, OutboxMessage
-from services.payment.sandbox import checkout
+from services.payment.reconcile import PaymentQueries
+from services.payment.refunds import RefundRunner
+from services.payment.sandbox import api as sandbox_api
+from services.payment.sandbox import checkout, wallets
 from services.payment.sandbox.delivery import WebhookSender
+from services.payment.settings import PaymentSettings
 from shared.config import Settings
 from shared.messaging.worker import Worker, messaging_loops
 from shared.service import ServiceContext
@@ -32,21 +43,33 @@ def start(settings: Settings | None = None) -> ServiceContext:
     return ServiceContext.start(NAME, settings or Settings.from_env(), MIGRATIONS)
 
 
-def create_app(settings: Settings | None = None, ctx: ServiceContext | None = None) -> Flask:
+def create_app(settings: Settings | None = None, ctx: ServiceContext | None = None,
+               options: PaymentSettings | None = None, gateways: Gateways | None = None) -> Flask:
     ctx = ctx or start(settings)
+    options = options or PaymentSettings.from_settings(ctx.settings)
+    sandbox = start_sandbox(ctx, options)
+    gateways = gateways or Gateways.of_sandbox(sandbox)
     app, smorest = create_base_app(NAME, "topup payment", "Payments at the gateways, and the gateways' webhooks.")
     smorest.register_blueprint(api.build_blueprint(ctx))
-    smorest.register_blueprint(webhooks.build_blueprint(ctx, Gateways.from_settings(ctx.settings)))
-    if ctx.settings.sandbox_enabled:
-        app.register_blueprint(checkout.build_blueprint(ctx))
+    smorest.register_blueprint(webhooks.build_blueprint(ctx, gateways))
+    if sandbox is not None:
+        app.register_blueprint(checkout.build_blueprint(ctx, sandbox))
+        app.register_blueprint(wallets.build_blueprint(ctx, sandbox))
+        app.register_blueprint(sandbox_api.build_blueprint(ctx))
     app.extensions["topup"] = ctx
     return app
 
 
-def create_worker(settings: Settings | None = None, ctx: ServiceContext | None = None) -> Worker:
+def create_worker(settings: Settings | None = None, ctx: ServiceContext | None = None,
+                  options: PaymentSettings | None = None, gateways: Gateways | None = None) -> Worker:
     ctx = ctx or start(settings)
-    handlers = payment_handlers(Gateways.from_settings(ctx.settings))
-    loops = messaging_loops(NAME, ctx.settings, ctx.sessions, OutboxMessage, InboxMessage, handlers)
-    if ctx.settings.sandbox_enabled:
-        loops.append(WebhookSender(ctx.sessions, ctx.settings).loop())
+    options = options or PaymentSettings.from_settings(ctx.settings)
+    sandbox = start_sandbox(ctx, options)
+    gateways = gateways or Gateways.of_sandbox(sandbox)
+    policy = RefundPolicy(options.refund_max_attempts, ctx.settings.retry_base_seconds)
+    loops = messaging_loops(NAME, ctx.settings, ctx.sessions, OutboxMessage, InboxMessage, payment_handlers(gateways))
+    loops.append(RefundRunner(ctx.sessions, gateways, policy).loop())
+    loops.append(PaymentQueries(ctx.sessions, gateways, options).loop())
+    if sandbox is not None:
+        loops.append(WebhookSender(ctx.sessions, sandbox.notifiers, ctx.settings.outbox_poll_seconds).loop())
     return Worker(NAME, loops)

@@ -12,6 +12,6 @@ from shared.messaging.consumer import Handler
 def payment_handlers(gateways: Gateways) -> dict[str, Handler]:
     return {
         "create_payment": partial(handlers.create_payment, gateways=gateways),
-        "refund_payment": partial(handlers.refund_payment, gateways=gateways),
+        "refund_payment": handlers.refund_payment,
         "cancel_payment": partial(handlers.cancel_payment, gateways=gateways),
     }

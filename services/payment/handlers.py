@@ -1,28 +1,32 @@
 """What each command or gateway notification does to a payment: one function each.
 
 Message handlers run inside the consumer's unit of work (with the inbox note); the webhook
-handler inside the webhook request's. Either way the events they emit commit with the
-change. Whether a change applies at all is the domain's transition table's call.
+handler inside the webhook request's; the refund attempt's outcome inside the refund
+loop's. Either way the events they emit commit with the change. Whether a change applies at
+all is the domain's call (the payment's transition table, the refund's rules).
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
 from sqlalchemy.orm import Session
 
 from services.payment import store
-from services.payment.domain.errors import GatewayRefused, MethodUnavailable, PaymentError
+from services.payment.domain.errors import GatewayError, MethodUnavailable, PaymentError
 from services.payment.domain.gateway import GatewayEvent
 from services.payment.domain.payment import (
     GENERIC_FAILURE,
+    ORDER_CANCELLED,
     PaymentEvent,
     PaymentStatus,
     failure_reason,
     next_status,
+    refund_waits_for_capture,
 )
+from services.payment.domain.refund import RefundCommand, RefundPolicy, RefundStatus, on_command
 from services.payment.gateways import Gateways
 from services.payment.models import PaymentRow
 from shared.clock import utcnow
@@ -31,16 +35,25 @@ from shared.money import Money
 
 log = structlog.get_logger(__name__)
 
+REFUND_GENERIC_FAILURE = "gateway_error"
+
 
 def create_payment(session: Session, msg: Envelope, gateways: Gateways) -> None:
     """Open the payment at its gateway, once per order: a repeated command is answered
-    again from what was stored, and never opens a second checkout."""
+    again from what was stored, and never opens a second checkout. An order cancelled
+    before this command arrived gets no checkout at all."""
     p = msg.payload
+    store.lock_order(session, p["order_id"])
     existing = store.find_by_order(session, p["order_id"])
     if existing is not None:
         store.emit(session, _creation_answer(existing, msg))
         return
     row = store.add_payment(session, p, store.new_payment_id())
+    if store.find_cancellation(session, row.order_id) is not None:
+        row.status, row.failure_reason = PaymentStatus.CANCELLED.value, ORDER_CANCELLED
+        log.info("payment_for_cancelled_order", payment_id=row.id, order_id=row.order_id)
+        store.emit(session, _failed(row, msg))
+        return
     payment = store.to_payment(row)
     gateway = gateways.for_method(row.method, session)
     try:
@@ -64,8 +77,10 @@ def _creation_answer(row: PaymentRow, msg: Envelope) -> Envelope:
     return _event("payment.created", row, msg, method=row.method, redirect_url=row.redirect_url)
 
 
-def refund_payment(session: Session, msg: Envelope, gateways: Gateways) -> None:
-    """Give a captured payment back (the saga reverses a top-up it could not credit)."""
+def refund_payment(session: Session, msg: Envelope) -> None:
+    """Give a captured payment back (the saga reverses a top-up it could not credit, or
+    returns late money). Only recorded here, due now: the refund loop calls the gateway,
+    outside any long transaction, and retries it (see domain/refund.py)."""
     p = msg.payload
     row = store.get_payment(session, p["payment_id"], lock=True)
     if row is None or row.order_id != p["order_id"]:
@@ -74,26 +89,58 @@ def refund_payment(session: Session, msg: Envelope, gateways: Gateways) -> None:
     if row.status == PaymentStatus.REFUNDED:
         store.emit(session, _refunded(row, msg, row.updated_at))
         return
-    target = next_status(PaymentStatus(row.status), PaymentEvent.REFUND)
-    if target is None:
+    if next_status(PaymentStatus(row.status), PaymentEvent.REFUND) is None:
         log.warning("refund_not_applicable", payment_id=row.id, status=row.status)
         return
-    gateway = gateways.named(row.gateway, session)
-    if gateway is None:
-        raise GatewayRefused(f"gateway {row.gateway!r} of payment {row.id} is not configured")
-    gateway.refund(store.to_payment(row))
-    row.status = target.value
-    log.info("payment_refunded", payment_id=row.id, order_id=row.order_id, reason=p["reason"])
-    store.emit(session, _refunded(row, msg, utcnow()))
+    refund = store.get_refund(session, row.id, lock=True)
+    command = on_command(RefundStatus(refund.status) if refund else None)
+    if command is RefundCommand.IN_PROGRESS:
+        log.info("refund_already_in_progress", payment_id=row.id, attempts=refund.attempts if refund else 0)
+        return
+    store.start_refund(session, row, p["reason"], utcnow())
+    log.info("refund_requested", payment_id=row.id, order_id=row.order_id, reason=p["reason"], command=command.value)
+
+
+def refund_attempted(session: Session, payment_id: str, error: GatewayError | None, policy: RefundPolicy,
+                     now: datetime) -> None:
+    """Record one attempt's outcome: refunded, retry later, or (attempts exhausted)
+    `payment.refund_failed` so that the order is flagged for an operator."""
+    row = store.get_payment(session, payment_id, lock=True)
+    refund = store.get_refund(session, payment_id, lock=True)
+    if row is None or refund is None or refund.status != RefundStatus.PENDING:
+        return  # settled meanwhile (e.g. the gateway's refund notice came first)
+    refund.attempts += 1
+    bound = log.bind(payment_id=row.id, order_id=row.order_id, attempts=refund.attempts)
+    if error is None:
+        refund.status, refund.next_attempt_at = RefundStatus.SUCCEEDED.value, None
+        if row.status == PaymentStatus.CAPTURED:
+            row.status = PaymentStatus.REFUNDED.value
+            store.emit(session, _refunded(row, None, now))
+        bound.info("refund_succeeded")
+        return
+    refund.failure_code = failure_reason(error.code, REFUND_GENERIC_FAILURE)
+    refund.last_error = str(error)[:500]
+    delay = policy.retry_in(refund.attempts)
+    if delay is not None:
+        refund.next_attempt_at = now + timedelta(seconds=delay)
+        bound.warning("refund_retry", reason=refund.failure_code, retry_in=delay)
+        return
+    refund.status, refund.next_attempt_at = RefundStatus.FAILED.value, None
+    bound.error("refund_failed", reason=refund.failure_code)
+    store.emit(session, _event("payment.refund_failed", row, None, reason=refund.failure_code,
+                               attempts=refund.attempts))
 
 
 def cancel_payment(session: Session, msg: Envelope, gateways: Gateways) -> None:
     """Close an unpaid checkout (the order timed out or was abandoned). Too late when the
-    customer already paid: then the gateway's webhook says so, and the saga refunds."""
+    customer already paid: then the gateway's webhook says so, and the saga refunds. A
+    cancel that overtook its order's `payment.create` is remembered for it."""
     p = msg.payload
+    store.lock_order(session, p["order_id"])
     row = store.find_by_order(session, p["order_id"], lock=True)
     if row is None:
-        log.warning("cancel_unknown_payment", order_id=p["order_id"])
+        store.note_cancellation(session, p["order_id"], p["reason"])
+        log.info("cancel_before_create", order_id=p["order_id"], reason=p["reason"])
         return
     target = next_status(PaymentStatus(row.status), PaymentEvent.CANCEL)
     if target is None:
@@ -108,19 +155,25 @@ def cancel_payment(session: Session, msg: Envelope, gateways: Gateways) -> None:
 
 
 def gateway_event(session: Session, provider: str, event: GatewayEvent, raw_body: bytes) -> bool:
-    """Apply a verified webhook; False when it is a redelivery (nothing changes twice)."""
+    """Apply a verified webhook, or the answer to our query; False when it is a redelivery
+    (nothing changes twice)."""
     if not store.record_webhook(session, provider, event, raw_body):
         log.info("webhook_duplicate", provider=provider, event_id=event.event_id)
         return False
     bound = log.bind(provider=provider, event_id=event.event_id, type=event.kind.value, payment_id=event.payment_id)
     row = store.get_payment(session, event.payment_id, lock=True)
-    if row is None or row.gateway != provider or row.gateway_ref != event.gateway_ref:
+    if row is None or row.gateway != provider or event.gateway_ref not in (None, row.gateway_ref):
         bound.warning("webhook_unknown_payment")
         return True
     if Money(row.amount_minor, row.currency) != event.amount:
         bound.error("webhook_amount_mismatch", expected=row.amount_minor, got=event.amount.amount_minor)
         return True
-    target = next_status(PaymentStatus(row.status), event.effect)
+    status = PaymentStatus(row.status)
+    if refund_waits_for_capture(status, event.effect):
+        row.refund_noted_at = row.refund_noted_at or event.occurred_at
+        bound.warning("refund_before_capture", status=row.status, note="applied when the capture arrives")
+        return True
+    target = next_status(status, event.effect)
     if target is None:
         bound.info("webhook_not_applicable", status=row.status)
         return True
@@ -128,8 +181,20 @@ def gateway_event(session: Session, provider: str, event: GatewayEvent, raw_body
         bound.warning("late_capture", previous_status=row.status, note="the order saga refunds it")
     row.status = target.value
     store.emit(session, _outcome(row, event))
+    if event.effect is PaymentEvent.CAPTURE and row.refund_noted_at is not None:
+        row.status = PaymentStatus.REFUNDED.value
+        store.emit(session, _refunded(row, None, row.refund_noted_at))
+    if row.status == PaymentStatus.REFUNDED:
+        _refund_settled(session, row)
     bound.info("payment_updated", status=row.status)
     return True
+
+
+def _refund_settled(session: Session, row: PaymentRow) -> None:
+    """The gateway says the money went back: our own attempts, if any, are over."""
+    refund = store.get_refund(session, row.id, lock=True)
+    if refund is not None and refund.status != RefundStatus.SUCCEEDED:
+        refund.status, refund.next_attempt_at = RefundStatus.SUCCEEDED.value, None
 
 
 def _outcome(row: PaymentRow, event: GatewayEvent) -> Envelope:
@@ -157,4 +222,3 @@ def _failed(row: PaymentRow, caused_by: Envelope | None) -> Envelope:
 def _refunded(row: PaymentRow, caused_by: Envelope | None, refunded_at: datetime) -> Envelope:
     return _event("payment.refunded", row, caused_by, amount=row.amount_minor, currency=row.currency,
                   refunded_at=refunded_at)
-

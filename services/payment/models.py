@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.clock import utcnow
@@ -23,9 +23,17 @@ class Base(DeclarativeBase):
 
 
 class PaymentRow(Base):
-    """One payment per order: the unique order id makes `payment.create` idempotent."""
+    """One payment per order: the unique order id makes `payment.create` idempotent.
+
+    `queries` and `next_query_at` pace our questions to the gateway about a payment whose
+    webhook has not come; `refund_noted_at` holds a refund notice that overtook the capture.
+    """
 
     __tablename__ = "payments"
+    __table_args__ = (
+        Index("ix_payments_awaiting", "created_at",
+              postgresql_where=text("status = 'created'"), sqlite_where=text("status = 'created'")),
+    )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     order_id: Mapped[str] = mapped_column(String(64), unique=True)
@@ -40,8 +48,49 @@ class PaymentRow(Base):
     card_brand: Mapped[str | None] = mapped_column(String(16))
     card_last4: Mapped[str | None] = mapped_column(String(4))
     failure_reason: Mapped[str | None] = mapped_column(String(64))
+    queries: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    next_query_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    refund_noted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class RefundRow(Base):
+    """The refund of one payment and where its attempts at the gateway stand (at most one
+    per payment: a duplicate `payment.refund` finds it and refunds nothing twice).
+
+    `reason` is why the saga asked; `failure_code` the gateway's last no (what an operator
+    sees in `payment.refund_failed`). `next_attempt_at` is None once it succeeded or failed.
+    """
+
+    __tablename__ = "refunds"
+    __table_args__ = (
+        Index("ix_refunds_due", "next_attempt_at",
+              postgresql_where=text("status = 'pending'"), sqlite_where=text("status = 'pending'")),
+    )
+
+    payment_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    order_id: Mapped[str] = mapped_column(String(64), index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(String(64))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    failure_code: Mapped[str | None] = mapped_column(String(64))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class OrderCancellationRow(Base):
+    """A `payment.cancel` that came before the order's `payment.create` (messages on two
+    queues overtake each other). Remembered, so that the late create opens no checkout for
+    an order that has already expired."""
+
+    __tablename__ = "order_cancellations"
+
+    order_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    reason: Mapped[str] = mapped_column(String(64))
+    cancelled_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class WebhookEventRow(Base):

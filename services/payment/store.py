@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import uuid
+import zlib
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from services.payment.domain.gateway import GatewayEvent
 from services.payment.domain.payment import Payment, PaymentStatus
-from services.payment.models import OutboxMessage, PaymentRow, WebhookEventRow
+from services.payment.domain.refund import RefundStatus
+from services.payment.models import OrderCancellationRow, OutboxMessage, PaymentRow, RefundRow, WebhookEventRow
 from shared.messaging.envelope import Envelope
 from shared.messaging.outbox import put
 from shared.money import Money
@@ -39,6 +42,56 @@ def find_by_order(session: Session, order_id: str, *, lock: bool = False) -> Pay
     if lock:
         query = query.with_for_update()
     return session.scalars(query).one_or_none()
+
+
+def _int4(value: int) -> int:
+    return value - 2**32 if value >= 2**31 else value
+
+
+ORDER_LOCK_CLASS = _int4(zlib.crc32(b"topup.payment.order"))
+
+
+def lock_order(session: Session, order_id: str) -> None:
+    """Make the commands about one order take turns until this transaction ends.
+
+    A create and a cancel of the same order, handled at the same moment by two consumers,
+    would each see nothing of the other (no payment yet, no cancellation yet) and both
+    commit: a checkout open for an expired order. On PostgreSQL a transaction-level
+    advisory lock per order serializes them; SQLite already lets one writer in at a time.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:cls, :key)"),
+                        {"cls": ORDER_LOCK_CLASS, "key": _int4(zlib.crc32(order_id.encode()))})
+
+
+def find_cancellation(session: Session, order_id: str) -> OrderCancellationRow | None:
+    return session.get(OrderCancellationRow, order_id)
+
+
+def note_cancellation(session: Session, order_id: str, reason: str) -> None:
+    if find_cancellation(session, order_id) is None:
+        session.add(OrderCancellationRow(order_id=order_id, reason=reason))
+        session.flush()
+
+
+def get_refund(session: Session, payment_id: str, *, lock: bool = False) -> RefundRow | None:
+    query = select(RefundRow).where(RefundRow.payment_id == payment_id)
+    if lock:
+        query = query.with_for_update()
+    return session.scalars(query).one_or_none()
+
+
+def start_refund(session: Session, row: PaymentRow, reason: str, now: datetime) -> RefundRow:
+    """A refund due now: a new one, or (an operator's retry) a fresh series on the old one.
+    The caller holds the payment's lock, so two commands cannot both create it."""
+    refund = get_refund(session, row.id, lock=True)
+    if refund is None:
+        refund = RefundRow(payment_id=row.id, order_id=row.order_id)
+        session.add(refund)
+    refund.status, refund.reason, refund.attempts = RefundStatus.PENDING.value, reason, 0
+    refund.next_attempt_at, refund.failure_code, refund.last_error = now, None, None
+    session.flush()
+    return refund
 
 
 def add_payment(session: Session, payload: dict[str, Any], payment_id: str) -> PaymentRow:

@@ -1,5 +1,5 @@
-"""Worker entry point: `python -m services.payment.worker` (consumers, outbox relay and, with
-the sandbox on, its webhook sender)."""
+"""Worker entry point: `python -m services.payment.worker` (consumers, outbox relay, the refund
+and query loops and, with the sandbox on, its webhook sender)."""
 
 from services.payment.app import create_worker
 from shared.logging import configure_logging

@@ -23,6 +23,7 @@ from services.payment.domain.payment import (
     PaymentStatus,
     failure_reason,
     next_status,
+    refund_waits_for_capture,
 )
 from shared.money import Money
 
@@ -56,6 +57,20 @@ def test_only_those_transitions_exist() -> None:
                 assert next_status(status, event) is None, (status, event)
 
 
+@pytest.mark.parametrize("status", [S.CREATED, S.CANCELLED, S.FAILED])
+def test_a_refund_notice_before_any_capture_waits_for_the_capture(status: PaymentStatus) -> None:
+    assert next_status(status, E.REFUND) is None  # not applied now...
+    assert refund_waits_for_capture(status, E.REFUND)  # ...but not dropped either
+    assert next_status(status, E.CAPTURE) is S.CAPTURED and next_status(S.CAPTURED, E.REFUND) is S.REFUNDED
+
+
+@pytest.mark.parametrize(("status", "event"), [
+    (S.CAPTURED, E.REFUND), (S.REFUNDED, E.REFUND), (S.CREATED, E.CAPTURE), (S.CREATED, E.FAIL),
+])
+def test_nothing_else_waits(status: PaymentStatus, event: PaymentEvent) -> None:
+    assert not refund_waits_for_capture(status, event)
+
+
 @pytest.mark.parametrize(("status", "event"), [
     (S.CAPTURED, E.CAPTURE),  # the same webhook twice
     (S.FAILED, E.FAIL),
@@ -78,6 +93,7 @@ def test_odd_gateway_failure_codes_become_a_generic_reason() -> None:
     assert failure_reason("insufficient_funds") == "insufficient_funds"
     assert failure_reason("Do Not Honor!") == "payment_failed"
     assert failure_reason(None) == "payment_failed"
+    assert failure_reason("Timeout!", generic="gateway_error") == "gateway_error"
 
 
 # -- card input ------------------------------------------------------------------------

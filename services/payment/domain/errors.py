@@ -47,11 +47,27 @@ class InvalidWebhookPayload(PaymentError):
     code = "invalid_payload"
 
 
-class GatewayRefused(PaymentError):
-    """The gateway would not do what we asked (e.g. refund a checkout that was never paid).
+class GatewayError(PaymentError):
+    """A gateway call that did not do what we asked. `code` is the gateway's own reason
+    (e.g. `refund_declined`), carried to the operator in `payment.refund_failed`."""
 
-    Raised out of a message handler, so the command is retried and, failing that, parked
-    where an operator sees it: money questions are never dropped silently.
-    """
+    code = "gateway_error"
+
+    def __init__(self, message: str, code: str | None = None) -> None:
+        super().__init__(message)
+        if code is not None:
+            self.code = code
+
+
+class GatewayRefused(GatewayError):
+    """The gateway answered, and the answer is no (e.g. refund a checkout that was never
+    paid, or a card whose issuer refuses refunds). Asking again later may still help."""
 
     code = "gateway_refused"
+
+
+class GatewayTimeout(GatewayError):
+    """The gateway did not answer in time, so the outcome is unknown: every call that can
+    time out must be safe to repeat (refunds carry an idempotency key for that)."""
+
+    code = "gateway_timeout"

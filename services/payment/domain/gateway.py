@@ -1,8 +1,11 @@
 """What the payment service needs from a payment gateway, whichever it is.
 
 A gateway takes the customer through its own page (card numbers are typed there, never
-into our services), and tells us the outcome later by a signed webhook. Adapters live
-outside the domain (the sandbox card gateway is one).
+into our services), and tells us the outcome later by a signed webhook. Webhooks get lost,
+so we can also ask (`query`); the answer is read into the same `GatewayEvent` a webhook
+would give, with a synthetic id (`query:<payment_id>:<kind>`) so that asking twice, or
+asking and then receiving the webhook, changes nothing twice. Adapters live outside the
+domain (the sandbox gateways are some).
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ class GatewayEvent:
     event_id: str
     kind: GatewayEventKind
     payment_id: str
-    gateway_ref: str
+    gateway_ref: str | None  # None when the notice does not name the checkout (a refund's)
     amount: Money
     occurred_at: datetime
     card: CardSummary | None = None
@@ -50,6 +53,12 @@ class GatewayEvent:
         return EVENT_EFFECTS[self.kind]
 
 
+def query_event_id(payment_id: str, kind: GatewayEventKind) -> str:
+    """The id under which an answer to our question is recorded, like a webhook's: the
+    same answer twice is one event."""
+    return f"query:{payment_id}:{kind.value}"
+
+
 class Gateway(Protocol):
     name: str
 
@@ -58,12 +67,18 @@ class Gateway(Protocol):
         ...
 
     def refund(self, payment: Payment) -> None:
-        """Give the customer's money back in full; raise if the gateway refuses."""
+        """Give the customer's money back in full; GatewayRefused / GatewayTimeout if not.
+        Safe to repeat: a second call for the same payment never refunds twice."""
         ...
 
     def cancel(self, payment: Payment) -> bool:
         """Close the checkout so it can no longer be paid. False when the customer has
         already completed it: then the gateway's webhook decides the payment's fate."""
+        ...
+
+    def query(self, payment: Payment) -> GatewayEvent | None:
+        """Ask the gateway how the payment ended: the event its webhook would have brought,
+        or None while the customer has not finished. GatewayError when it cannot say."""
         ...
 
     def verify(self, headers: Mapping[str, str], raw_body: bytes, now: datetime) -> GatewayEvent:

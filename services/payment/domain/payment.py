@@ -5,6 +5,12 @@ refund notice arrives after we refunded ourselves, a capture races a cancel. So 
 that does not apply to the payment's current state is a no-op, never an error: the table
 says what may happen, and everything else has already happened or never will. The one
 thing never dropped is a capture: money the gateway took is always recorded.
+
+One event is neither applied nor dropped: a refund notice for a payment whose capture we
+have not heard of yet (the gateway's notices overtook each other, or the capture's was
+lost). The gateway did take the money and did give it back, so both facts are true; the
+refund is noted and applied right after the capture arrives (by webhook or by asking the
+gateway), and the saga hears both, in their real order.
 """
 
 from __future__ import annotations
@@ -50,6 +56,14 @@ def next_status(current: PaymentStatus, event: PaymentEvent) -> PaymentStatus | 
     return TRANSITIONS.get((current, event))
 
 
+# Statuses in which a refund notice is noted for later: no capture seen yet (see above).
+REFUND_WAITS_FOR_CAPTURE = frozenset({PaymentStatus.CREATED, PaymentStatus.CANCELLED, PaymentStatus.FAILED})
+
+
+def refund_waits_for_capture(current: PaymentStatus, event: PaymentEvent) -> bool:
+    return event is PaymentEvent.REFUND and current in REFUND_WAITS_FOR_CAPTURE
+
+
 @dataclass(frozen=True)
 class Payment:
     payment_id: str
@@ -67,9 +81,11 @@ class Payment:
 
 _REASON = re.compile(r"^[a-z][a-z0-9_]{1,63}$")
 GENERIC_FAILURE = "payment_failed"
+# The order was cancelled (it expired) before its payment.create arrived: no checkout opens.
+ORDER_CANCELLED = "order_cancelled"
 
 
-def failure_reason(code: str | None) -> str:
+def failure_reason(code: str | None, generic: str = GENERIC_FAILURE) -> str:
     """A gateway's failure code as our machine reason; anything unexpected becomes generic,
     so one gateway's odd code cannot break the message contract downstream."""
-    return code if code and _REASON.match(code) else GENERIC_FAILURE
+    return code if code and _REASON.match(code) else generic

@@ -1,15 +1,31 @@
-"""The sandbox gateway's side: checkout sessions, their outcomes, and the webhooks it owes us.
+"""The sandbox gateways' side: checkout sessions, their outcomes, and the notices they owe us.
 
-It behaves like a real card processor seen from outside: it decides by card number, keeps
-only the brand and last four digits, and reports every outcome by a signed webhook sent
-later (queued here in the same transaction as the outcome, so neither exists without the
-other). The test card numbers below may appear only in sandbox code and tests.
+They behave like real gateways seen from outside: the card processor decides by card
+number and keeps only the brand and last four digits; PayPal, Alipay and WeChat Pay decide
+by what the customer does on their page (approve, decline, cancel). Every outcome a
+provider notifies is queued here in the same transaction as the outcome (so neither exists
+without the other) and sent later by the delivery loop, in that provider's format.
+
+Card test numbers (any future expiry, any CVC; they may appear only in sandbox code and
+tests), after Stripe's numbers for the same behaviours:
+
+| card number | outcome |
+|---|---|
+| 4242 4242 4242 4242 | approved |
+| 4000 0000 0000 0002 | declined, `card_declined` |
+| 4000 0000 0000 9995 | declined, `insufficient_funds` |
+| 4000 0000 0000 5126 | approved, but every refund is refused (`refund_declined`) |
+| 4000 0000 0000 0077 | approved, but no webhook is ever sent (only a query finds out) |
+| any other valid number | declined, `card_not_supported` |
+
+Wallet pages: `decision=approve` pays, `decline` fails with `payment_declined`, `cancel`
+with `cancelled_by_customer`.
 """
 
 from __future__ import annotations
 
-import json
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 from enum import StrEnum
 
@@ -19,7 +35,9 @@ from sqlalchemy.orm import Session
 from services.payment.domain.cards import CardDetails
 from services.payment.domain.errors import GatewayRefused
 from services.payment.domain.gateway import GatewayEventKind
+from services.payment.sandbox import alipay, paypal, wechat
 from services.payment.sandbox.models import SandboxDeliveryRow, SandboxSessionRow
+from services.payment.sandbox.notifiers import Notifier
 from shared.money import Money
 
 # Card number -> failure code (None: approved). Every other valid number is not supported.
@@ -27,15 +45,42 @@ TEST_CARDS: dict[str, str | None] = {
     "4242424242424242": None,
     "4000000000000002": "card_declined",
     "4000000000009995": "insufficient_funds",
+    "4000000000005126": None,
+    "4000000000000077": None,
 }
 UNSUPPORTED_CARD = "card_not_supported"
+REFUND_REFUSED: dict[str, str] = {"4000000000005126": "refund_declined"}
+NEVER_NOTIFIED = frozenset({"4000000000000077"})
 
 
 class SessionStatus(StrEnum):
     OPEN = "open"
     APPROVED = "approved"
     DECLINED = "declined"
-    CANCELLED = "cancelled"
+    CANCELLED = "cancelled"  # by the merchant (us); a customer's cancel is a decline with its reason
+
+
+class Decision(StrEnum):
+    """What a customer does on a wallet's page."""
+
+    APPROVE = "approve"
+    DECLINE = "decline"
+    CANCEL = "cancel"
+
+
+DECISION_FAILURES: dict[Decision, str | None] = {
+    Decision.APPROVE: None,
+    Decision.DECLINE: "payment_declined",
+    Decision.CANCEL: "cancelled_by_customer",
+}
+
+# Each provider's own kind of id for the checkout (PayPal order, Alipay trade, WeChat Pay transaction).
+SESSION_IDS: dict[str, Callable[[datetime], str]] = {
+    "card": lambda now: f"cs_{uuid.uuid4().hex}",
+    "paypal": lambda now: paypal.new_id(),
+    "alipay": alipay.new_trade_no,
+    "wechat_pay": lambda now: wechat.new_transaction_id(),
+}
 
 
 def decide(card: CardDetails) -> str | None:
@@ -43,10 +88,12 @@ def decide(card: CardDetails) -> str | None:
     return TEST_CARDS.get(card.number, UNSUPPORTED_CARD)
 
 
-def open_session(session: Session, payment_reference: str, amount: Money, method: str) -> SandboxSessionRow:
+def open_session(session: Session, payment_reference: str, amount: Money, method: str,
+                 now: datetime) -> SandboxSessionRow:
     row = SandboxSessionRow(
-        id=f"cs_{uuid.uuid4().hex}", payment_reference=payment_reference, amount=amount.amount_minor,
-        currency=amount.currency, method=method, status=SessionStatus.OPEN.value, refunded=False,
+        id=SESSION_IDS[method](now), payment_reference=payment_reference, amount=amount.amount_minor,
+        currency=amount.currency, method=method, status=SessionStatus.OPEN.value, refunded=False, silent=False,
+        provider_ref=paypal.new_id() if method == "paypal" else None, created_at=now,
     )
     session.add(row)
     session.flush()
@@ -61,56 +108,66 @@ def get_session(session: Session, session_id: str, *, lock: bool = False) -> San
     return session.scalars(query).one_or_none()
 
 
-def complete(session: Session, row: SandboxSessionRow, card: CardDetails, webhook_url: str,
+def complete(session: Session, row: SandboxSessionRow, card: CardDetails, notifier: Notifier,
              now: datetime) -> None:
-    """Approve or decline an open checkout with this card, and owe the webhook that says so."""
+    """Approve or decline an open card checkout with this card, and owe the webhook that says so."""
     failure = decide(card)
     summary = card.summary
+    row.card_brand, row.card_last4 = summary.brand, summary.last4
+    row.refund_failure = REFUND_REFUSED.get(card.number)
+    row.silent = card.number in NEVER_NOTIFIED
+    finish(session, row, failure, notifier, now)
+
+
+def finish(session: Session, row: SandboxSessionRow, failure: str | None, notifier: Notifier,
+           now: datetime) -> None:
+    """End an open checkout: approved (no failure) or declined with `failure`."""
     row.status = (SessionStatus.DECLINED if failure else SessionStatus.APPROVED).value
-    row.card_brand, row.card_last4, row.failure_code = summary.brand, summary.last4, failure
+    row.failure_code = failure
     kind = GatewayEventKind.PAYMENT_FAILED if failure else GatewayEventKind.PAYMENT_SUCCEEDED
-    queue_webhook(session, row, kind, webhook_url, now)
+    queue_webhook(session, row, notifier, kind, now)
 
 
 def cancel(row: SandboxSessionRow) -> bool:
-    if row.status != SessionStatus.OPEN:
+    """Close a checkout; False when it was paid (then its webhook decides). A declined one
+    is closed already: nothing can be charged on it any more."""
+    if row.status == SessionStatus.APPROVED:
         return False
-    row.status = SessionStatus.CANCELLED.value
+    if row.status == SessionStatus.OPEN:
+        row.status = SessionStatus.CANCELLED.value
     return True
 
 
-def refund(session: Session, row: SandboxSessionRow, webhook_url: str, now: datetime) -> None:
-    """Sandbox refunds succeed at once; the notice follows like any other event. Refunding
-    twice is one refund."""
+def refund(session: Session, row: SandboxSessionRow, notifier: Notifier, now: datetime) -> None:
+    """Sandbox refunds succeed at once (unless the test card says otherwise); the notice
+    follows like any other event. Refunding twice is one refund."""
     if row.status != SessionStatus.APPROVED:
-        raise GatewayRefused(f"sandbox session {row.id} is {row.status}, nothing to refund")
+        raise GatewayRefused(f"sandbox session {row.id} is {row.status}, nothing to refund", "charge_not_captured")
     if row.refunded:
         return
+    if row.refund_failure:
+        raise GatewayRefused(f"the issuer refused the refund of sandbox session {row.id}", row.refund_failure)
     row.refunded = True
-    queue_webhook(session, row, GatewayEventKind.REFUND_SUCCEEDED, webhook_url, now)
+    queue_webhook(session, row, notifier, GatewayEventKind.REFUND_SUCCEEDED, now)
 
 
-def event_body(event_id: str, kind: GatewayEventKind, row: SandboxSessionRow, now: datetime) -> str:
+def describe(row: SandboxSessionRow) -> dict[str, object]:
+    """A session as the sandbox's API shows it (what a real gateway's 'retrieve' returns)."""
     card = {"brand": row.card_brand, "last4": row.card_last4} if row.card_last4 else None
-    return json.dumps({
-        "id": event_id,
-        "type": kind.value,
-        "created": int(now.timestamp()),
-        "data": {
-            "session_id": row.id,
-            "payment_reference": row.payment_reference,
-            "amount": row.amount,
-            "currency": row.currency,
-            "card": card,
-            "failure_code": row.failure_code,
-        },
-    }, separators=(",", ":"))
+    return {
+        "id": row.id, "object": "checkout_session", "status": row.status, "payment_reference": row.payment_reference,
+        "amount": row.amount, "currency": row.currency, "method": row.method, "card": card,
+        "failure_code": row.failure_code, "refunded": row.refunded,
+        "updated": int(row.updated_at.timestamp()) if row.updated_at else None,
+    }
 
 
-def queue_webhook(session: Session, row: SandboxSessionRow, kind: GatewayEventKind, url: str,
-                  now: datetime) -> SandboxDeliveryRow:
-    event_id = f"evt_{uuid.uuid4().hex}"
-    delivery = SandboxDeliveryRow(event_id=event_id, url=url, body=event_body(event_id, kind, row, now),
-                                  attempts=0, next_attempt_at=now)
+def queue_webhook(session: Session, row: SandboxSessionRow, notifier: Notifier, kind: GatewayEventKind,
+                  now: datetime) -> SandboxDeliveryRow | None:
+    notice = None if row.silent else notifier.notice(kind, row, now)
+    if notice is None:
+        return None
+    delivery = SandboxDeliveryRow(event_id=notice.event_id, provider=notifier.provider, url=notifier.url,
+                                  body=notice.body, attempts=0, next_attempt_at=now)
     session.add(delivery)
     return delivery

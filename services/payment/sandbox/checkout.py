@@ -16,6 +16,7 @@ from flask import Blueprint, Response, jsonify, render_template, request
 from services.payment.domain.cards import validate_card
 from services.payment.domain.errors import InvalidCardDetails
 from services.payment.sandbox import bank
+from services.payment.sandbox.gateway import Sandbox
 from services.payment.sandbox.models import SandboxSessionRow
 from shared.clock import utcnow
 from shared.db import unit_of_work
@@ -60,14 +61,14 @@ def page(template: str, row: SandboxSessionRow, status: int = 200, **context: An
     return Response(html, status=status, content_type="text/html; charset=utf-8")
 
 
-def build_blueprint(ctx: ServiceContext) -> Blueprint:
+def build_blueprint(ctx: ServiceContext, sandbox: Sandbox) -> Blueprint:
     blp = Blueprint("sandbox", __name__, url_prefix="/sandbox", template_folder="templates")
 
     @blp.get("/checkout/<session_id>")
     def show(session_id: str) -> Response:
         with ctx.sessions() as session:
             row = bank.get_session(session, session_id)
-            if row is None:
+            if row is None or row.method != "card":
                 raise not_found(session_id)
             if row.status != bank.SessionStatus.OPEN:
                 return page("sandbox/result.html", row)
@@ -78,7 +79,7 @@ def build_blueprint(ctx: ServiceContext) -> Blueprint:
         form = submitted()
         with unit_of_work(ctx.sessions) as session:
             row = bank.get_session(session, session_id, lock=True)
-            if row is None:
+            if row is None or row.method != "card":
                 raise not_found(session_id)
             if row.status != bank.SessionStatus.OPEN:
                 raise closed(row)
@@ -91,7 +92,7 @@ def build_blueprint(ctx: ServiceContext) -> Blueprint:
                                   "Correct the fields listed in `errors`.", errors=exc.errors) from None
                 values = {name: form.get(name) or "" for name in ECHOED}
                 return page("sandbox/checkout.html", row, 422, errors=exc.errors, values=values)
-            bank.complete(session, row, card, ctx.settings.sandbox_webhook_url, utcnow())
+            bank.complete(session, row, card, sandbox.notifiers.for_method("card"), utcnow())
             log.info("sandbox_checkout_completed", session_id=row.id, status=row.status,
                      card_brand=row.card_brand, card_last4=row.card_last4, failure_code=row.failure_code)
         if wants_json():

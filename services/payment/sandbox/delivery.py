@@ -1,5 +1,7 @@
-"""The sandbox gateway's webhook sender: a loop in the payment worker that POSTs queued
-events over real HTTP, signed at send time, and retries like real gateways do.
+"""The sandbox gateways' webhook sender: a loop in the payment worker that POSTs queued
+notices over real HTTP, each transmission signed at send time the way its provider signs
+(see notifiers.py), and retries like real gateways do until the answer is the one that
+provider takes as "received" (2xx; Alipay: the text `success`; WeChat Pay: 200 or 204).
 
 Rows are claimed in one short transaction and their outcome recorded in another, with the
 HTTP call in between and no transaction open: the receiving endpoint writes to this same
@@ -18,11 +20,9 @@ import structlog
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from services.payment.domain import signature
-from services.payment.sandbox.gateway import SIGNATURE_HEADER
 from services.payment.sandbox.models import SandboxDeliveryRow
+from services.payment.sandbox.notifiers import Notifiers
 from shared.clock import utcnow
-from shared.config import Settings
 from shared.db import unit_of_work
 from shared.loops import PollLoop, backoff
 
@@ -37,15 +37,16 @@ BATCH = 20
 @dataclass(frozen=True)
 class Claimed:
     event_id: str
+    provider: str
     url: str
     body: str
 
 
 class WebhookSender:
-    def __init__(self, sessions: sessionmaker[Session], settings: Settings) -> None:
+    def __init__(self, sessions: sessionmaker[Session], notifiers: Notifiers, idle_seconds: float) -> None:
         self.sessions = sessions
-        self.secret = settings.webhook_secret
-        self.idle_seconds = settings.outbox_poll_seconds
+        self.notifiers = notifiers
+        self.idle_seconds = idle_seconds
         self.http = requests.Session()
 
     def claim_due(self) -> list[Claimed]:
@@ -60,20 +61,18 @@ class WebhookSender:
             ).all()
             for row in rows:
                 row.next_attempt_at = now + LEASE
-            return [Claimed(r.event_id, r.url, r.body) for r in rows]
+            return [Claimed(r.event_id, r.provider, r.url, r.body) for r in rows]
 
     def send(self, delivery: Claimed) -> str | None:
-        """POST one event; None when the receiver took it (2xx), else what went wrong."""
-        body = delivery.body.encode()
-        headers = {
-            "Content-Type": "application/json",
-            SIGNATURE_HEADER: signature.sign(self.secret, int(utcnow().timestamp()), body),
-        }
+        """POST one notice; None when the receiver took it, else what went wrong."""
+        notifier = self.notifiers.named(delivery.provider)
+        headers = notifier.headers(delivery.body, utcnow())
         try:
-            response = self.http.post(delivery.url, data=body, headers=headers, timeout=TIMEOUT_SECONDS)
+            response = self.http.post(delivery.url, data=delivery.body.encode("utf-8"), headers=headers,
+                                      timeout=TIMEOUT_SECONDS)
         except requests.RequestException as exc:
             return f"{type(exc).__name__}: {exc}"[:500]
-        if 200 <= response.status_code < 300:
+        if notifier.accepted(response.status_code, response.text):
             return None
         return f"HTTP {response.status_code}: {response.text[:300]}"
 
@@ -86,7 +85,7 @@ class WebhookSender:
             now = utcnow()
             if error is None:
                 row.delivered_at, row.next_attempt_at, row.last_error = now, None, None
-                log.info("sandbox_webhook_delivered", event_id=event_id, attempts=row.attempts)
+                log.info("sandbox_webhook_delivered", event_id=event_id, provider=row.provider, attempts=row.attempts)
             elif row.attempts >= MAX_ATTEMPTS:
                 row.next_attempt_at, row.last_error = None, error
                 log.error("sandbox_webhook_abandoned", event_id=event_id, attempts=row.attempts, error=error)

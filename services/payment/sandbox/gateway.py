@@ -1,83 +1,120 @@
-"""Our adapter to the sandbox card gateway: the `Gateway` the handlers talk to.
+"""Our adapters to the sandbox gateways: the `Gateway` the handlers talk to, for the card
+processor and for PayPal, Alipay and WeChat Pay.
 
-In development the simulated gateway shares our database, so opening, refunding and
-cancelling a checkout happen inside the caller's transaction; a real gateway adapter would
-call its API here instead. Webhooks are read the way a real one's are: signature first,
-over the raw bytes, then the JSON.
+Each is two halves. The transport: in development the simulated gateways share our
+database, so opening, refunding and cancelling a checkout happen inside the caller's
+transaction, and asking about a payment goes over HTTP to the sandbox's API; a real
+connector calls its provider's API here instead. The notifications: read by the
+provider's connector (connectors/*), exactly as a real connector reads them, with what we
+trust about the provider (keys, certificates, ids) taken from the sandbox itself.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
-from datetime import UTC, datetime
-from typing import Any
+from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from services.payment.domain import signature
-from services.payment.domain.cards import CardSummary
-from services.payment.domain.errors import GatewayRefused, InvalidWebhookPayload
-from services.payment.domain.gateway import GatewayEvent, GatewayEventKind
+from services.payment.connectors import alipay, paypal, wechat
+from services.payment.connectors.alipay import AlipayConnector, AlipayTrust
+from services.payment.connectors.card import CardConnector
+from services.payment.connectors.common import Connector
+from services.payment.connectors.paypal import PayPalConnector, PayPalTrust
+from services.payment.connectors.wechat import WechatConnector, WechatTrust
+from services.payment.domain.errors import GatewayRefused
+from services.payment.domain.gateway import GatewayEvent
 from services.payment.domain.payment import Payment
 from services.payment.sandbox import bank
+from services.payment.sandbox.alipay import AlipayNotifier
+from services.payment.sandbox.client import SandboxApi
+from services.payment.sandbox.keys import SandboxKeys
 from services.payment.sandbox.models import SandboxSessionRow
+from services.payment.sandbox.notifiers import CARD, METHOD_PROVIDERS, CardNotifier, Notifiers, webhook_url
+from services.payment.sandbox.paypal import PayPalNotifier
+from services.payment.sandbox.wechat import WechatNotifier
+from services.payment.settings import PaymentSettings
 from shared.clock import utcnow
 from shared.config import Settings
-from shared.money import Money
 
-NAME = "sandbox"
-SIGNATURE_HEADER = "Sandbox-Signature"
+PAGES = {  # where each provider's customer pays, under PAYMENT_PUBLIC_URL
+    "card": "/sandbox/checkout/{id}",
+    "paypal": "/sandbox/paypal/checkoutnow?token={id}",
+    "alipay": "/sandbox/alipay/qr/{id}",
+    "wechat_pay": "/sandbox/wechat_pay/qr/{id}",
+}
 
 
-def checkout_url(settings: Settings, session_id: str) -> str:
-    return f"{settings.payment_public_url.rstrip('/')}/sandbox/checkout/{session_id}"
+@dataclass(frozen=True)
+class Sandbox:
+    """Everything the sandbox gateways are, for one deployment: its settings and keys, how
+    each provider notifies, and what we trust about each."""
+
+    settings: Settings
+    keys: SandboxKeys
+    base_url: str
+    notifiers: Notifiers
+    api: SandboxApi
+
+    @classmethod
+    def start(cls, settings: Settings, options: PaymentSettings, keys: SandboxKeys) -> Sandbox:
+        base_url = options.sandbox_base_url(settings)
+        cert_url = paypal_cert_url(base_url, keys)
+        notifiers = Notifiers({
+            CARD: CardNotifier(settings),
+            paypal.NAME: PayPalNotifier(keys, cert_url, webhook_url(settings, paypal.NAME)),
+            alipay.NAME: AlipayNotifier(keys, webhook_url(settings, alipay.NAME)),
+            wechat.NAME: WechatNotifier(keys, webhook_url(settings, wechat.NAME)),
+        })
+        return cls(settings, keys, base_url, notifiers, SandboxApi(base_url, settings.webhook_secret))
+
+    def page_url(self, method: str, session_id: str) -> str:
+        return self.settings.payment_public_url.rstrip("/") + PAGES[method].format(id=session_id)
+
+    def connectors(self) -> dict[str, Connector]:
+        tolerance, keys = self.settings.webhook_tolerance_seconds, self.keys
+        return {
+            CARD: CardConnector(self.settings.webhook_secret, tolerance),
+            paypal.NAME: PayPalConnector(PayPalTrust(keys.paypal_webhook_id, paypal_cert_url(self.base_url, keys),
+                                                     keys.paypal_cert, tolerance)),
+            alipay.NAME: AlipayConnector(AlipayTrust(keys.alipay_app_id, keys.alipay_key.public_key())),
+            wechat.NAME: WechatConnector(WechatTrust(keys.wechat_mchid, keys.wechat_api_v3_key,
+                                                     {keys.wechat_serial: keys.wechat_cert}, tolerance)),
+        }
 
 
-class SandboxCardGateway:
-    name = NAME
+def paypal_cert_url(base_url: str, keys: SandboxKeys) -> str:
+    return f"{base_url}/sandbox/paypal/v1/notifications/certs/{keys.paypal_cert_id}"
 
-    def __init__(self, session: Session, settings: Settings) -> None:
+
+class SandboxGateway:
+    def __init__(self, session: Session, connector: Connector, sandbox: Sandbox) -> None:
         self.session = session
-        self.settings = settings
+        self.connector = connector
+        self.sandbox = sandbox
+        self.name = connector.name
 
     def create_session(self, payment: Payment) -> tuple[str, str]:
-        row = bank.open_session(self.session, payment.payment_id, payment.amount, payment.method)
-        return row.id, checkout_url(self.settings, row.id)
+        if METHOD_PROVIDERS.get(payment.method) != self.name:
+            raise GatewayRefused(f"the sandbox {self.name} does not take {payment.method}", "method_unavailable")
+        row = bank.open_session(self.session, payment.payment_id, payment.amount, payment.method, utcnow())
+        return row.id, self.sandbox.page_url(payment.method, row.id)
 
     def _checkout(self, payment: Payment) -> SandboxSessionRow:
         row = bank.get_session(self.session, payment.gateway_ref or "", lock=True)
         if row is None:
-            raise GatewayRefused(f"no sandbox session for payment {payment.payment_id}")
+            raise GatewayRefused(f"no sandbox session for payment {payment.payment_id}", "no_such_payment")
         return row
 
     def refund(self, payment: Payment) -> None:
-        bank.refund(self.session, self._checkout(payment), self.settings.sandbox_webhook_url, utcnow())
+        bank.refund(self.session, self._checkout(payment), self.sandbox.notifiers.named(self.name), utcnow())
 
     def cancel(self, payment: Payment) -> bool:
         return bank.cancel(self._checkout(payment))
 
+    def query(self, payment: Payment) -> GatewayEvent | None:
+        return self.sandbox.api.query(payment)
+
     def verify(self, headers: Mapping[str, str], raw_body: bytes, now: datetime) -> GatewayEvent:
-        header = next((v for k, v in headers.items() if k.lower() == SIGNATURE_HEADER.lower()), None)
-        signature.verify(header, raw_body, self.settings.webhook_secret, now,
-                         self.settings.webhook_tolerance_seconds)
-        return parse_event(raw_body)
-
-
-def parse_event(raw_body: bytes) -> GatewayEvent:
-    try:
-        event: dict[str, Any] = json.loads(raw_body)
-        data = event["data"]
-        card = data.get("card")
-        return GatewayEvent(
-            event_id=str(event["id"]),
-            kind=GatewayEventKind(event["type"]),
-            payment_id=str(data["payment_reference"]),
-            gateway_ref=str(data["session_id"]),
-            amount=Money(data["amount"], data["currency"]),
-            occurred_at=datetime.fromtimestamp(int(event["created"]), UTC),
-            card=CardSummary(str(card["brand"]), str(card["last4"])) if card else None,
-            failure_code=data.get("failure_code"),
-        )
-    except (ValueError, KeyError, TypeError) as exc:
-        raise InvalidWebhookPayload(f"unreadable sandbox event: {exc!r}") from exc
+        return self.connector.read(headers, raw_body, now)

@@ -1,4 +1,4 @@
-"""The sandbox gateway's tables: its checkout sessions and its outgoing webhooks.
+"""The sandbox gateways' tables: their checkout sessions, their outgoing webhooks and their keys.
 
 Prefixed `sandbox_` so that nobody mistakes them for the payment service's own records.
 """
@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import BigInteger, Boolean, Index, Integer, String, Text, text
+from sqlalchemy import false as sa_false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from services.payment.models import Base
@@ -27,13 +28,19 @@ class SandboxSessionRow(Base):
     card_brand: Mapped[str | None] = mapped_column(String(16))
     card_last4: Mapped[str | None] = mapped_column(String(4))
     failure_code: Mapped[str | None] = mapped_column(String(64))
+    provider_ref: Mapped[str | None] = mapped_column(String(40))  # e.g. PayPal's capture id
     refunded: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Test switches, set from the card when it is paid: refuse refunds with this code;
+    # never send a webhook for this session.
+    refund_failure: Mapped[str | None] = mapped_column(String(64))
+    silent: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 
 class SandboxDeliveryRow(Base):
-    """One webhook to send. `next_attempt_at` is None once delivered or given up on."""
+    """One webhook to send, by `provider` (who signs it, and what answer counts as taken).
+    `next_attempt_at` is None once delivered or given up on."""
 
     __tablename__ = "sandbox_webhook_deliveries"
     __table_args__ = (
@@ -41,11 +48,24 @@ class SandboxDeliveryRow(Base):
               postgresql_where=text("delivered_at IS NULL"), sqlite_where=text("delivered_at IS NULL")),
     )
 
-    event_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    provider: Mapped[str] = mapped_column(String(16), default="sandbox", server_default="sandbox")
     url: Mapped[str] = mapped_column(Text)
     body: Mapped[str] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SandboxKeyRow(Base):
+    """The sandbox providers' key material (their private keys, certificates, ids), made at
+    the first start of a deployment and shared by all its processes. Sandbox only: a real
+    provider's private keys never leave the provider."""
+
+    __tablename__ = "sandbox_keys"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    material: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

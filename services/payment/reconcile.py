@@ -1,0 +1,112 @@
+"""Lost notifications: a loop in the payment worker that asks the gateway about payments
+whose webhook has not come.
+
+Gateways do not promise delivery (WeChat Pay and Alipay tell merchants to query orders
+whose notification never arrived; some outcomes they never notify at all). A payment still
+`created` PAYMENT_QUERY_AFTER seconds after it opened is asked about, then again with
+growing pauses (PAYMENT_QUERY_EVERY, doubling, capped), until it ends: the customer pays,
+fails, or the order expires and cancels it. An answer goes through exactly the webhook's
+path (`handlers.gateway_event`) under a synthetic event id, so a webhook arriving later,
+or the same answer twice, changes nothing twice.
+
+As in the refund loop, claims are short transactions (`next_query_at` is both the pause and
+the lease) and the gateway is asked with no transaction of ours open.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import timedelta
+
+import structlog
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from services.payment import handlers, store
+from services.payment.domain.errors import GatewayError
+from services.payment.domain.gateway import GatewayEvent
+from services.payment.domain.payment import Payment, PaymentStatus
+from services.payment.gateways import Gateways
+from services.payment.models import PaymentRow
+from services.payment.settings import PaymentSettings
+from shared.clock import utcnow
+from shared.db import unit_of_work
+from shared.loops import PollLoop, backoff
+
+log = structlog.get_logger(__name__)
+
+BATCH = 20
+MAX_PAUSE_SECONDS = 600.0
+IDLE_SECONDS = 0.25
+
+
+@dataclass(frozen=True)
+class Claimed:
+    payment: Payment
+    gateway: str
+
+
+class PaymentQueries:
+    def __init__(self, sessions: sessionmaker[Session], gateways: Gateways, options: PaymentSettings) -> None:
+        self.sessions = sessions
+        self.gateways = gateways
+        self.after = timedelta(seconds=options.query_after_seconds)
+        self.every = options.query_every_seconds
+
+    def pause(self, queries: int) -> timedelta:
+        return timedelta(seconds=backoff(queries, base=self.every, cap=max(self.every, MAX_PAUSE_SECONDS)))
+
+    def claim_due(self) -> list[Claimed]:
+        now = utcnow()
+        with unit_of_work(self.sessions) as session:
+            rows = session.scalars(
+                select(PaymentRow)
+                .where(PaymentRow.status == PaymentStatus.CREATED.value, PaymentRow.gateway.is_not(None),
+                       PaymentRow.created_at <= now - self.after,
+                       or_(PaymentRow.next_query_at.is_(None), PaymentRow.next_query_at <= now))
+                .order_by(PaymentRow.created_at)
+                .limit(BATCH)
+                .with_for_update(skip_locked=True)
+            ).all()
+            for row in rows:
+                # Core update: pacing our questions is not a change an operator should see
+                # in the payment's updated_at.
+                session.execute(update(PaymentRow).where(PaymentRow.id == row.id).values(
+                    queries=row.queries + 1, next_query_at=now + self.pause(row.queries + 1),
+                    updated_at=row.updated_at))
+            return [Claimed(store.to_payment(row), row.gateway or "") for row in rows]
+
+    def ask(self, claimed: Claimed) -> GatewayEvent | None:
+        with self.sessions() as session:  # for adapters that need it; no transaction is begun
+            gateway = self.gateways.named(claimed.gateway, session)
+            if gateway is None:
+                return None
+            return gateway.query(claimed.payment)
+
+    def settle_due(self) -> int:
+        claimed = self.claim_due()
+        for one in claimed:
+            try:
+                event = self.ask(one)
+            except GatewayError as exc:
+                log.warning("payment_query_failed", payment_id=one.payment.payment_id, error=str(exc))
+                continue
+            if event is None:
+                continue
+            log.info("payment_settled_by_query", payment_id=one.payment.payment_id, type=event.kind.value)
+            with unit_of_work(self.sessions) as session:
+                handlers.gateway_event(session, one.gateway, event, answer_record(event))
+        return len(claimed)
+
+    def loop(self) -> PollLoop:
+        return PollLoop("payment.queries", self.settle_due, IDLE_SECONDS)
+
+
+def answer_record(event: GatewayEvent) -> bytes:
+    """What is kept of a query's answer beside the webhooks (for support and disputes)."""
+    return json.dumps({
+        "source": "query", "id": event.event_id, "type": event.kind.value, "gateway_ref": event.gateway_ref,
+        "amount": event.amount.amount_minor, "currency": event.amount.currency, "failure_code": event.failure_code,
+        "occurred_at": event.occurred_at.isoformat(),
+    }, separators=(",", ":")).encode()

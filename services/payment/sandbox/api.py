@@ -1,0 +1,50 @@
+"""The sandbox gateways' API: `GET /sandbox/api/payments/<session_id>`, what a real
+gateway's "retrieve a payment" is (Stripe's checkout sessions, PayPal's orders, Alipay's
+alipay.trade.query, WeChat Pay's query by out_trade_no). The payment worker asks it about
+payments whose webhook never came.
+
+Authenticated like Stripe's API: `Authorization: Bearer <secret key>`. The sandbox's key is
+derived from WEBHOOK_SECRET (an HMAC of a fixed label), so every process of one deployment
+agrees on it without storing or configuring anything more, and the webhook secret itself
+never travels in a header. Answers are JSON, errors problem+json.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from typing import Any
+
+from flask import Blueprint, request
+
+from services.payment.sandbox import bank
+from shared.problems import Problem
+from shared.service import ServiceContext
+
+KEY_LABEL = b"topup sandbox api key v1"
+
+
+def api_key(webhook_secret: str) -> str:
+    return "sk_sandbox_" + hmac.new(webhook_secret.encode(), KEY_LABEL, hashlib.sha256).hexdigest()[:40]
+
+
+def authenticate(webhook_secret: str) -> None:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(token.encode(), api_key(webhook_secret).encode()):
+        raise Problem(401, "invalid_api_key", "Sandbox API key required.",
+                      "Send Authorization: Bearer <sandbox secret key>.")
+
+
+def build_blueprint(ctx: ServiceContext) -> Blueprint:
+    blp = Blueprint("sandbox_api", __name__, url_prefix="/sandbox/api")
+
+    @blp.get("/payments/<session_id>")
+    def retrieve(session_id: str) -> dict[str, Any]:
+        authenticate(ctx.settings.webhook_secret)
+        with ctx.sessions() as session:
+            row = bank.get_session(session, session_id)
+            if row is None:
+                raise Problem(404, "no_such_payment", "No such payment.", f"No sandbox payment {session_id}.")
+            return bank.describe(row)
+
+    return blp
