@@ -43,6 +43,8 @@ def advance(session: Session, order_id: str, event: Event, caused_by: Envelope |
     if reason and order.failure_reason is None:
         order.failure_reason = reason
     order.status = transition.to.value
+    if transition.needs_operator:
+        order.needs_operator = True
     order.updated_at = utcnow()
     record(session, order, event, reason)
     put(session, OutboxMessage, *messages_for(session, order, transition.actions, caused_by))

@@ -66,3 +66,9 @@ def test_a_terminal_status_never_changes(status: Status, event: Event) -> None:
 def test_a_completed_order_cannot_be_refunded_by_a_stray_event() -> None:
     assert decide(S.COMPLETED, E.PAYMENT_REFUNDED) is None
     assert decide(S.COMPLETED, E.CREDIT_FAILED) is None
+
+
+def test_a_credit_landing_after_a_refund_is_flagged_for_an_operator() -> None:
+    transition = decide(S.REFUNDED, E.CREDITED)
+    assert transition is not None and transition.to is S.REFUNDED and transition.needs_operator
+    assert not any(t.needs_operator for key, t in TRANSITIONS.items() if key != (S.REFUNDED, E.CREDITED))

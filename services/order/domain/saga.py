@@ -68,6 +68,7 @@ class Action(StrEnum):
 class Transition:
     to: Status
     actions: tuple[Action, ...] = ()
+    needs_operator: bool = False
 
 
 S, E, A = Status, Event, Action
@@ -101,6 +102,10 @@ TRANSITIONS: dict[tuple[Status, Event], Transition] = {
     (S.EXPIRED, E.PAYMENT_REFUNDED): Transition(S.EXPIRED),
     (S.FAILED, E.PAYMENT_REFUNDED): Transition(S.FAILED),
     (S.COMPLETED, E.RECEIPT_SENT): Transition(S.COMPLETED),
+    # A credit that lands after the payment was refunded (the gateway refunded on its own
+    # while the credit was on its way): the customer holds money they no longer paid for.
+    # No automatic debit; an operator decides, and the money check names the order.
+    (S.REFUNDED, E.CREDITED): Transition(S.REFUNDED, needs_operator=True),
     (S.REFUNDED, E.RECEIPT_SENT): Transition(S.REFUNDED),
 }
 

@@ -1,0 +1,34 @@
+"""A refund the gateway keeps refusing: the order is flagged for an operator, listed by the
+operator API, and the money check names it. Money is never silently stuck."""
+
+from __future__ import annotations
+
+from deploy.check import run_checks
+from tests.e2e.frontend import REFUND_REFUSED, Frontend
+from tests.helpers import wait_for
+
+SYSTEM_OVERRIDES = {"refund_max_attempts": 2}
+CHECK_AT_END = False  # the scenario deliberately leaves an order waiting for an operator
+
+
+def test_a_refund_the_gateway_refuses_waits_for_an_operator(frontend: Frontend) -> None:
+    who = frontend.register()
+    order = frontend.top_up(who, 4000)
+    frontend.operator("wallet", "POST", f"/v1/accounts/{who['customer_id']}/freeze", json={"reason": "fraud check"})
+    frontend.pay(order, REFUND_REFUSED)
+
+    def flagged() -> list[dict[str, object]]:
+        listed = frontend.operator("order", "GET", "/v1/operator/orders?needs_operator=true").json()["orders"]
+        return [o for o in listed if o["order_id"] == order["order_id"]]
+
+    listed = wait_for(flagged, timeout=20, what="the order flagged for an operator")
+    assert listed[0]["status"] == "paid"
+    assert [s["event"] for s in listed[0]["timeline"]][-1] == "refund_failed"  # type: ignore[index]
+    assert frontend.get(who, "/v1/balance").json()["amount"] == 0
+
+    report = run_checks(frontend.system.settings)
+    problems = report.about(order["order_id"])
+    assert problems and "operator" in problems[0].message
+
+    retried = frontend.operator("order", "POST", f"/v1/operator/orders/{order['order_id']}/retry-refund")
+    assert retried.status_code == 202

@@ -1,0 +1,36 @@
+"""Endings after the money was taken: the wallet refuses the credit and the payment is
+refunded, and a notification that never arrives is settled by asking the gateway."""
+
+from __future__ import annotations
+
+from tests.e2e.frontend import LOST_NOTIFICATION, Frontend
+from tests.helpers import wait_for
+
+SYSTEM_OVERRIDES = {"payment_query_after_seconds": 1.0, "payment_query_every_seconds": 0.5}
+
+
+def test_a_paid_top_up_on_an_account_frozen_meanwhile_is_refunded_and_the_customer_told(frontend: Frontend) -> None:
+    who = frontend.register()
+    order = frontend.top_up(who, 5000)
+    assert frontend.operator("wallet", "POST", f"/v1/accounts/{who['customer_id']}/freeze",
+                             json={"reason": "overdue"}).status_code == 200
+    frontend.pay(order)
+    refunded = frontend.wait_status(who, order["order_id"], "refunded")
+    assert refunded["failure_reason"] == "account_frozen"
+    events = [step["event"] for step in refunded["timeline"]]
+    assert events[-3:] == ["payment_captured", "credit_failed", "payment_refunded"]
+    payment = frontend.operator("payment", "GET", f"/v1/payments?order_id={order['order_id']}").json()
+    assert payment["status"] == "refunded"
+    assert frontend.get(who, "/v1/balance").json()["amount"] == 0
+    mail = wait_for(lambda: frontend.mail_for(order["order_id"]), what="the reversal notice")
+    text = mail[0].get_body(("plain",)).get_content()
+    assert "reversed" in mail[0]["Subject"] and "50.00 EUR" in text
+
+
+def test_a_notification_that_never_arrives_is_settled_by_asking_the_gateway(frontend: Frontend) -> None:
+    who = frontend.register()
+    order = frontend.top_up(who, 2000)
+    assert frontend.pay(order, LOST_NOTIFICATION).status_code == 200
+    done = frontend.wait_status(who, order["order_id"], "completed", timeout=20)
+    assert done["payment"]["card_last4"] == "0077"
+    assert frontend.get(who, "/v1/balance").json()["amount"] == 2000
