@@ -55,9 +55,9 @@ class Frontend:
 
         return wait_for(check, timeout, what=f"order {order_id} to be {statuses}")
 
-    def top_up(self, who: dict[str, Any], amount: int = 2000) -> dict[str, Any]:
+    def top_up(self, who: dict[str, Any], amount: int = 2000, method: str = "card") -> dict[str, Any]:
         """Quote and order; returns the order once it waits for payment."""
-        quote = self.quote(who, amount)
+        quote = self.quote(who, amount, method)
         assert quote.status_code == 201, quote.text
         placed = self.place(who, quote.json()["quote_id"])
         assert placed.status_code == 201, placed.text
@@ -87,3 +87,8 @@ class Frontend:
 
 LOST_NOTIFICATION = "4000000000000077"  # approved, webhook never sent
 REFUND_REFUSED = "4000000000005126"  # approved, every refund refused
+
+
+def decide(frontend: Frontend, order: dict[str, Any], decision: str) -> requests.Response:
+    """The customer approves, declines or cancels on a PayPal / Alipay / WeChat Pay page."""
+    return frontend.http.post(order["next_action"]["url"], data={"decision": decision})

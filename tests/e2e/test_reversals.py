@@ -3,7 +3,9 @@ refunded, and a notification that never arrives is settled by asking the gateway
 
 from __future__ import annotations
 
-from tests.e2e.frontend import LOST_NOTIFICATION, Frontend
+import pytest
+
+from tests.e2e.frontend import LOST_NOTIFICATION, Frontend, decide
 from tests.helpers import wait_for
 
 SYSTEM_OVERRIDES = {"payment_query_after_seconds": 1.0, "payment_query_every_seconds": 0.5}
@@ -34,3 +36,32 @@ def test_a_notification_that_never_arrives_is_settled_by_asking_the_gateway(fron
     done = frontend.wait_status(who, order["order_id"], "completed", timeout=20)
     assert done["payment"]["card_last4"] == "0077"
     assert frontend.get(who, "/v1/balance").json()["amount"] == 2000
+
+
+@pytest.mark.parametrize("method", ["paypal", "alipay", "wechat_pay"])
+def test_wallet_methods_pay_on_their_providers_page(frontend: Frontend, method: str) -> None:
+    who = frontend.register()
+    order = frontend.top_up(who, 2500, method=method)
+    page = frontend.http.get(order["next_action"]["url"])
+    assert page.status_code == 200 and "decision" in page.text
+    assert decide(frontend, order, "approve").status_code == 200
+    done = frontend.wait_status(who, order["order_id"], "completed", timeout=20)
+    assert done["method"] == method
+    assert frontend.get(who, "/v1/balance").json()["amount"] == 2500
+    mail = wait_for(lambda: frontend.mail_for(order["order_id"]), what="the receipt")
+    assert len(mail) == 1
+
+
+@pytest.mark.parametrize(("method", "decision", "reason"), [
+    ("paypal", "cancel", "cancelled_by_customer"),
+    ("alipay", "decline", "payment_declined"),
+    ("wechat_pay", "cancel", "cancelled_by_customer"),
+])
+def test_a_customer_who_declines_or_cancels_on_the_page_ends_failed(frontend: Frontend, method: str, decision: str,
+                                                                     reason: str) -> None:
+    who = frontend.register()
+    order = frontend.top_up(who, 2500, method=method)
+    decide(frontend, order, decision)
+    failed = frontend.wait_status(who, order["order_id"], "failed", timeout=20)
+    assert failed["failure_reason"] == reason
+    assert frontend.get(who, "/v1/balance").json()["amount"] == 0
