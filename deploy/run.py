@@ -19,6 +19,10 @@ from shared.logging import configure_logging
 def main() -> None:
     configure_logging()
     settings = Settings.from_env()
+    # Handlers first: a Ctrl-C during start-up must still stop everything cleanly.
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     system = LocalSystem(settings).start(sink_port=int(os.environ.get("SMTP_SINK_PORT", "8025")))
     embedded = settings.amqp_url.startswith("memory")
     backend = "in-memory transport + SQLite" if embedded else "AMQP_URL + the *_DATABASE_URL databases"
@@ -31,9 +35,6 @@ def main() -> None:
         value = getattr(settings, name.lower())
         print(f"  WARNING: {name} is the development default {value!r}; set it in production.")
     print("Press Ctrl-C to stop.\n", flush=True)
-    stop = threading.Event()
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     stop.wait()
     print("stopping...", flush=True)
     system.stop()

@@ -77,16 +77,32 @@ def _credited(p: dict[str, Any]) -> dict[str, Any]:
     return {"balance_after_minor": p["balance_after"]}
 
 
-def account_updated(session: Session, msg: Envelope) -> None:
+def project_balance(session: Session, customer_id: str, amount: int, currency: str, status: str,
+                    version: int) -> None:
     """Keep the balance read model; an update older than what we hold is dropped."""
-    p = msg.payload
-    row = session.scalars(select(Balance).where(Balance.customer_id == p["customer_id"]).with_for_update()
+    row = session.scalars(select(Balance).where(Balance.customer_id == customer_id).with_for_update()
                           ).one_or_none()
     if row is None:
-        session.add(Balance(customer_id=p["customer_id"], amount_minor=p["balance"], currency=p["currency"],
-                            status=p["status"], version=p["version"]))
-    elif p["version"] > row.version:
-        row.amount_minor, row.status, row.version = p["balance"], p["status"], p["version"]
+        session.add(Balance(customer_id=customer_id, amount_minor=amount, currency=currency, status=status,
+                            version=version))
+    elif version > row.version:
+        row.amount_minor, row.status, row.version = amount, status, version
+
+
+def account_updated(session: Session, msg: Envelope) -> None:
+    p = msg.payload
+    project_balance(session, p["customer_id"], p["balance"], p["currency"], p["status"], p["version"])
+
+
+def credited(session: Session, msg: Envelope) -> None:
+    """The saga moves on, and the balance the customer sees is never behind a top-up they
+    see completed (the account update travels on another queue and may come later)."""
+    p = msg.payload
+    if advance(session, p["order_id"], Event.CREDITED, caused_by=msg, facts=_credited(p)) is None:
+        return
+    if p.get("account_version") is not None:
+        project_balance(session, p["customer_id"], p["balance_after"], p["currency"], "active",
+                        p["account_version"])
 
 
 SAGA_HANDLERS: dict[str, Callable[[Session, Envelope], None]] = {
@@ -97,7 +113,7 @@ SAGA_HANDLERS: dict[str, Callable[[Session, Envelope], None]] = {
     "payment_failed": on(Event.PAYMENT_FAILED, reason_key="reason"),
     "payment_refunded": on(Event.PAYMENT_REFUNDED, facts=lambda p: {"needs_operator": False}),
     "refund_failed": on(Event.REFUND_FAILED, reason_key="reason", facts=lambda p: {"needs_operator": True}),
-    "credited": on(Event.CREDITED, facts=_credited),
+    "credited": credited,
     "credit_failed": on(Event.CREDIT_FAILED, reason_key="reason"),
     "receipt_sent": on(Event.RECEIPT_SENT),
     "account_updated": account_updated,

@@ -55,7 +55,7 @@ def credit(session: Session, msg: Envelope, rules: WalletRules) -> None:
     ids = {"order_id": p["order_id"], "customer_id": p["customer_id"]}
     existing = store.find_entry(session, EntryKind.TOPUP.value, p["order_id"])
     if existing is not None:
-        store.emit(session, _credited(existing, p, msg))
+        store.emit(session, _credited(existing, p, msg, account_version=None))
         return
     amount, charge = Money(p["amount"], p["currency"]), Money(p["charge_amount"], p["currency"])
     try:
@@ -64,14 +64,16 @@ def credit(session: Session, msg: Envelope, rules: WalletRules) -> None:
         store.emit(session, Envelope.new("wallet.credit_failed", {**ids, "reason": refusal.code}, caused_by=msg))
         return
     entry = store.record_entry(session, row, topup_entry(store.to_account(row), p["order_id"], amount, charge))
-    store.emit(session, _credited(entry, p, msg), store.account_updated(row, msg))
+    store.emit(session, _credited(entry, p, msg, account_version=row.version), store.account_updated(row, msg))
 
 
-def _credited(entry: store.JournalEntryRow, p: dict, msg: Envelope) -> Envelope:  # type: ignore[type-arg]
+def _credited(entry: store.JournalEntryRow, p: dict, msg: Envelope,  # type: ignore[type-arg]
+              account_version: int | None) -> Envelope:
     return Envelope.new(
         "wallet.credited",
         {"order_id": p["order_id"], "customer_id": p["customer_id"], "entry_id": entry.id,
-         "amount": p["amount"], "currency": p["currency"], "balance_after": entry.balance_after_minor},
+         "amount": p["amount"], "currency": p["currency"], "balance_after": entry.balance_after_minor,
+         "account_version": account_version},
         caused_by=msg,
     )
 

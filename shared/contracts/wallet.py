@@ -19,12 +19,16 @@ class CreditRefused(Schema):
 
 
 class Credited(Schema):
+    """`account_version` is the account's version right after this credit (absent when the
+    credit is announced again later), so a reader can order it among account updates."""
+
     order_id = Id()
     customer_id = Id()
     entry_id = Id()
     amount = Amount()
     currency = Currency()
     balance_after = Amount()
+    account_version = fields.Integer(load_default=None, allow_none=True, strict=True)
 
 
 class CreditFailed(Schema):
