@@ -21,6 +21,8 @@ def configure_logging(level: str | None = None) -> None:
     else:
         renderer = structlog.dev.ConsoleRenderer(colors=False)
     logging.basicConfig(format="%(message)s", stream=sys.stderr, level=level_name)
+    # The local mail sink's per-connection chatter is not news.
+    logging.getLogger("mail.log").setLevel(logging.WARNING)
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
