@@ -33,17 +33,23 @@ from deploy.check import run_checks
 from deploy.processes import ProcessSystem
 from services.notify.sink import MailSink
 from services.order.models import Order, TimelineEntry
+from services.payment.sandbox.bank import TEST_CARDS
 from shared.config import SERVICES, Settings
 from shared.db import normalize_url
 from tests.helpers import free_port
 from tests.infra import Databases, delete_namespace, new_namespace, postgres_server, rabbitmq_server
 
+
+def sandbox_card(outcome: str | None) -> dict[str, str]:
+    """The card page's form for the sandbox's first test card with this outcome."""
+    number = next(card for card, code in TEST_CARDS.items() if code == outcome)
+    return {"card_number": number, "exp_month": "12", "exp_year": "2031", "cvc": "123"}
+
+
 # method, what the customer submits on the gateway's page, expected ending
 ENDINGS: dict[str, tuple[str, dict[str, str], str]] = {
-    "card_approved": ("card", {"card_number": "4242424242424242", "exp_month": "12", "exp_year": "2031",
-                               "cvc": "123"}, "completed"),
-    "card_declined": ("card", {"card_number": "4000000000000002", "exp_month": "12", "exp_year": "2031",
-                               "cvc": "123"}, "failed"),
+    "card_approved": ("card", sandbox_card(None), "completed"),
+    "card_declined": ("card", sandbox_card("card_declined"), "failed"),
     "paypal_approved": ("paypal", {"decision": "approve"}, "completed"),
     "paypal_cancelled": ("paypal", {"decision": "cancel"}, "failed"),
     "alipay_approved": ("alipay", {"decision": "approve"}, "completed"),
