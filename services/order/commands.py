@@ -73,6 +73,8 @@ BUILDERS: dict[Action, Callable[[Order, Customer], Message]] = {
 
 def messages_for(session: Session, order: Order, actions: tuple[Action, ...],
                  caused_by: Envelope | None) -> list[Envelope]:
+    if not actions:
+        return []
     customer = session.get(Customer, order.customer_id)
     assert customer is not None
     return [

@@ -8,7 +8,7 @@ from typing import Any
 
 import structlog
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload
 
 from services.order.commands import messages_for
 from services.order.domain.saga import Event, Status, Transition, decide
@@ -30,7 +30,9 @@ def advance(session: Session, order_id: str, event: Event, caused_by: Envelope |
     """Apply `event` to the order: new status, timeline entry, and the transition's messages,
     all in the caller's transaction. Facts (payment id, card, balance) are kept only when the
     event is accepted, so a stale message cannot overwrite newer knowledge."""
-    order = session.scalars(select(Order).where(Order.id == order_id).with_for_update()).one_or_none()
+    # The timeline is appended to, never read here: do not load it with the order.
+    order = session.scalars(select(Order).where(Order.id == order_id).options(lazyload(Order.timeline))
+                            .with_for_update()).one_or_none()
     if order is None:
         # Every saga message answers an order we created; its absence is a bug, so retry/park.
         raise LookupError(f"unknown order {order_id}")
