@@ -7,7 +7,6 @@ from marshmallow import Schema, fields, validate
 from shared.contracts.fields import METHODS
 from shared.money import CURRENCY_EXPONENTS
 
-Amount = fields.Integer
 CURRENCIES = sorted(CURRENCY_EXPONENTS)
 
 
@@ -72,22 +71,11 @@ class OrderIn(Schema):
     quote_id = fields.String(required=True, validate=validate.Length(min=1, max=64))
 
 
-class NextAction(Schema):
-    type = fields.String()
-    url = fields.String()
-
-
 class TimelineOut(Schema):
     event = fields.String()
     status = fields.String()
     reason = fields.String(allow_none=True)
     at = fields.DateTime(attribute="occurred_at")
-
-
-class PaymentOut(Schema):
-    payment_id = fields.String(allow_none=True)
-    card_brand = fields.String(allow_none=True)
-    card_last4 = fields.String(allow_none=True)
 
 
 class OrderOut(Schema):

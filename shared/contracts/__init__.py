@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 from marshmallow import Schema, ValidationError
@@ -42,6 +43,12 @@ def contract(message_type: str) -> Contract:
         raise ContractViolation(f"unknown message type {message_type!r}") from None
 
 
+@cache
+def _schema(message_type: str) -> Schema:
+    """One schema instance per type: building one per message costs more than the load."""
+    return contract(message_type).schema()
+
+
 def _jsonable(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.isoformat()
@@ -63,7 +70,7 @@ def dump_payload(message_type: str, payload: dict[str, Any]) -> dict[str, Any]:
 
 def load_payload(message_type: str, data: Any) -> dict[str, Any]:
     try:
-        loaded: dict[str, Any] = contract(message_type).schema().load(data)
+        loaded: dict[str, Any] = _schema(message_type).load(data)
     except ValidationError as exc:
         raise ContractViolation(f"{message_type}: {exc.messages}") from exc
     return loaded

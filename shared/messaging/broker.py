@@ -12,6 +12,20 @@ from __future__ import annotations
 from kombu import Connection
 
 
+def close_quietly(connection: Connection) -> None:
+    """Close a connection that may already be broken (that is why we are closing it)."""
+    try:
+        connection.close()
+    except Exception:  # noqa: BLE001
+        pass
+
+
+def reopened(connection: Connection) -> Connection:
+    """A fresh, not yet connected copy of a broken connection (same URL and options)."""
+    close_quietly(connection)
+    return connection.clone()
+
+
 def is_memory(url: str) -> bool:
     return url.startswith("memory://")
 

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from shared.db import unit_of_work
 from shared.loops import backoff
-from shared.messaging.broker import is_memory
+from shared.messaging.broker import close_quietly, is_memory, reopened
 from shared.messaging.envelope import Envelope, InvalidMessage
 from shared.messaging.inbox import InboxMixin, first_time
 from shared.messaging.topology import Subscription, Topology
@@ -194,13 +194,6 @@ class ConsumerRunner:
                 delay = backoff(failures)
                 log.warning("consumer_connection_lost", service=self.service, error=repr(exc), retry_in=delay)
                 self._producer = None
-                try:
-                    self.connection.close()
-                except Exception:  # noqa: BLE001
-                    pass
-                self.connection = self.connection.clone()
+                self.connection = reopened(self.connection)
                 stop.wait(delay)
-        try:
-            self.connection.close()
-        except Exception:  # noqa: BLE001
-            pass
+        close_quietly(self.connection)

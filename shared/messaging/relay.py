@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from shared.clock import utcnow
 from shared.db import unit_of_work
 from shared.loops import PollLoop
-from shared.messaging.broker import is_memory
+from shared.messaging.broker import is_memory, reopened
 from shared.messaging.outbox import OutboxMixin
 from shared.messaging.topology import Topology
 
@@ -101,11 +101,7 @@ class OutboxRelay:
 
     def _reset(self) -> None:
         self._producer = None
-        try:
-            self.connection.close()
-        except Exception:  # noqa: BLE001 - the connection is already broken
-            pass
-        self.connection = self.connection.clone()
+        self.connection = reopened(self.connection)
 
     def loop(self) -> PollLoop:
         """The relay as a background loop; its `wake` publishes at once instead of at the next poll."""

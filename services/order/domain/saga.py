@@ -116,6 +116,3 @@ def decide(status: Status, event: Event) -> Transition | None:
     assert transition is None or status not in TERMINAL or transition.to == status
     return transition
 
-
-def accepts_payment(status: Status) -> bool:
-    return status in (S.PENDING, S.AWAITING_PAYMENT)
