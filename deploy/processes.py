@@ -63,20 +63,13 @@ class ProcessSystem:
     def cpu_seconds(self) -> dict[str, float]:
         """CPU time used so far by each process and its children (gunicorn's workers), from
         /proc (Linux): where a benchmark's cores went."""
-        ticks = os.sysconf("SC_CLK_TCK")
-        stats: dict[int, tuple[int, float]] = {}
-        for entry in Path("/proc").iterdir():
-            if entry.name.isdigit():
-                try:
-                    fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-                except OSError:
-                    continue
-                stats[int(entry.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / ticks)
+        stats = process_table()
         used = {}
         for name, process in self.processes.items():
-            own = stats.get(process.pid, (0, 0.0))[1]
-            used[name] = own + sum(cpu for ppid, cpu in stats.values() if ppid == process.pid)
+            own = stats.get(process.pid, ("", 0, 0.0))[2]
+            used[name] = own + sum(cpu for _, ppid, cpu in stats.values() if ppid == process.pid)
         return used
+
 
     def stop(self, timeout: float = 30.0) -> dict[str, int | None]:
         """SIGTERM everything (as a container runtime does) and return each exit code."""
@@ -91,3 +84,30 @@ class ProcessSystem:
                 process.kill()
                 codes[name] = None
         return codes
+
+
+def process_table() -> dict[int, tuple[str, int, float]]:
+    """pid -> (command name, parent pid, CPU seconds used so far), from /proc (Linux)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    table: dict[int, tuple[str, int, float]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                head, _, rest = (entry / "stat").read_text().rpartition(")")
+            except OSError:
+                continue
+            fields = rest.split()
+            table[int(entry.name)] = (head.partition("(")[2], int(fields[1]),
+                                      (int(fields[11]) + int(fields[12])) / ticks)
+    return table
+
+
+def cpu_by_command(*names: str) -> dict[str, float]:
+    """CPU seconds used so far by every process whose command name starts with one of `names`
+    (the database's and the broker's own processes, which are not ours to spawn)."""
+    used = dict.fromkeys(names, 0.0)
+    for command, _, cpu in process_table().values():
+        for name in names:
+            if command.startswith(name):
+                used[name] += cpu
+    return used
