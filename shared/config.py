@@ -57,7 +57,8 @@ class Settings:
     smtp_host: str | None = None
     smtp_port: int = 25
     smtp_from: str = "receipts@topup.example"
-    outbox_poll_seconds: float = 0.05
+    #: None: 0.05 s on SQLite, 1 s on PostgreSQL (where the doorbell wakes the loops)
+    outbox_poll_seconds: float | None = None
     retry_max_attempts: int = 5
     retry_base_seconds: float = 1.0
     quote_ttl_seconds: int = 900
@@ -100,7 +101,7 @@ class Settings:
             smtp_host=env.get("SMTP_HOST") or None,
             smtp_port=_int(env, "SMTP_PORT", 25),
             smtp_from=env.get("SMTP_FROM", "receipts@topup.example"),
-            outbox_poll_seconds=_float(env, "OUTBOX_POLL_SECONDS", 0.05),
+            outbox_poll_seconds=float(env["OUTBOX_POLL_SECONDS"]) if env.get("OUTBOX_POLL_SECONDS") else None,
             retry_max_attempts=_int(env, "RETRY_MAX_ATTEMPTS", 5),
             retry_base_seconds=_float(env, "RETRY_BASE_SECONDS", 1.0),
             quote_ttl_seconds=_int(env, "QUOTE_TTL_SECONDS", 900),
@@ -116,6 +117,14 @@ class Settings:
 
     def database_url(self, service: str) -> str:
         return self.database_urls[service]
+
+    def poll_seconds(self, service: str) -> float:
+        """How often a service's loops look for work that nothing woke them for. Often on
+        SQLite, where another process's commit cannot wake them; rarely on PostgreSQL, where
+        the doorbell does (shared/doorbell.py) and polling is only the safety net."""
+        if self.outbox_poll_seconds is not None:
+            return self.outbox_poll_seconds
+        return 0.05 if self.database_url(service).startswith("sqlite") else 1.0
 
     def with_changes(self, **changes: Any) -> Settings:
         return replace(self, **changes)

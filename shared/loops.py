@@ -19,14 +19,18 @@ def backoff(attempt: int, base: float = 0.5, cap: float = 30.0) -> float:
 class PollLoop:
     """Call `work()` until stopped. `work` returns how much it did; zero means idle, and the
     loop sleeps `idle_seconds` unless woken. An exception is logged and retried with backoff,
-    so a loop outlives database and broker outages."""
+    so a loop outlives database and broker outages.
+
+    `wakes_on` names the table whose new rows are this loop's work: on PostgreSQL the
+    worker's doorbell (shared/doorbell.py) wakes the loop when another process adds one."""
 
     def __init__(self, name: str, work: Callable[[], int], idle_seconds: float,
-                 on_error: Callable[[], None] = lambda: None) -> None:
+                 on_error: Callable[[], None] = lambda: None, wakes_on: str | None = None) -> None:
         self.name = name
         self.work = work
         self.idle_seconds = idle_seconds
         self.on_error = on_error
+        self.wakes_on = wakes_on
         self._wake = threading.Event()
 
     def wake(self) -> None:

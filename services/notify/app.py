@@ -41,4 +41,4 @@ def create_worker(settings: Settings | None = None, ctx: ServiceContext | None =
     ctx = ctx or start(settings)
     loops = messaging_loops(NAME, ctx.settings, ctx.sessions, OutboxMessage, InboxMessage, notify_handlers())
     mailer = Mailer.from_settings(ctx.settings, ctx.sessions)
-    return Worker(NAME, [*loops, mailer.loop(ctx.settings.outbox_poll_seconds)])
+    return Worker(NAME, [*loops, mailer.loop(ctx.settings.poll_seconds(NAME))], ctx.settings.database_url(NAME))

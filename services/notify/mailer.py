@@ -113,4 +113,4 @@ class Mailer:
         return True
 
     def loop(self, idle_seconds: float) -> PollLoop:
-        return PollLoop("notify.mailer", self.send_due, idle_seconds)
+        return PollLoop("notify.mailer", self.send_due, idle_seconds, wakes_on=ReceiptRow.__tablename__)

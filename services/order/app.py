@@ -60,4 +60,5 @@ def create_worker(settings: Settings | None = None, ctx: ServiceContext | None =
         with unit_of_work(ctx.sessions) as session:
             return expire_overdue(session, utcnow())
 
-    return Worker(NAME, [*loops, PollLoop("order.deadlines", expire, idle_seconds=1.0)])
+    deadlines = PollLoop("order.deadlines", expire, idle_seconds=1.0)
+    return Worker(NAME, [*loops, deadlines], ctx.settings.database_url(NAME))

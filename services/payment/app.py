@@ -68,8 +68,8 @@ def create_worker(settings: Settings | None = None, ctx: ServiceContext | None =
     gateways = gateways or Gateways.of_sandbox(sandbox)
     policy = RefundPolicy(options.refund_max_attempts, ctx.settings.retry_base_seconds)
     loops = messaging_loops(NAME, ctx.settings, ctx.sessions, OutboxMessage, InboxMessage, payment_handlers(gateways))
-    loops.append(RefundRunner(ctx.sessions, gateways, policy).loop())
+    loops.append(RefundRunner(ctx.sessions, gateways, policy, ctx.settings.poll_seconds(NAME)).loop())
     loops.append(PaymentQueries(ctx.sessions, gateways, options).loop())
     if sandbox is not None:
-        loops.append(WebhookSender(ctx.sessions, sandbox.notifiers, ctx.settings.outbox_poll_seconds).loop())
-    return Worker(NAME, loops)
+        loops.append(WebhookSender(ctx.sessions, sandbox.notifiers, ctx.settings.poll_seconds(NAME)).loop())
+    return Worker(NAME, loops, ctx.settings.database_url(NAME))

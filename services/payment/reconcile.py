@@ -38,7 +38,7 @@ log = structlog.get_logger(__name__)
 
 BATCH = 20
 MAX_PAUSE_SECONDS = 600.0
-IDLE_SECONDS = 0.25
+IDLE_SECONDS = 1.0  # payments are asked about after PAYMENT_QUERY_AFTER, seconds matter little
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,6 @@ log = structlog.get_logger(__name__)
 
 LEASE = timedelta(seconds=60)  # longer than any gateway call's timeout
 BATCH = 20
-IDLE_SECONDS = 0.2
 
 
 @dataclass(frozen=True)
@@ -43,10 +42,12 @@ class Claimed:
 
 
 class RefundRunner:
-    def __init__(self, sessions: sessionmaker[Session], gateways: Gateways, policy: RefundPolicy) -> None:
+    def __init__(self, sessions: sessionmaker[Session], gateways: Gateways, policy: RefundPolicy,
+                 idle_seconds: float) -> None:
         self.sessions = sessions
         self.gateways = gateways
         self.policy = policy
+        self.idle_seconds = idle_seconds
 
     def claim_due(self) -> list[Claimed]:
         now = utcnow()
@@ -92,4 +93,4 @@ class RefundRunner:
         return len(claimed)
 
     def loop(self) -> PollLoop:
-        return PollLoop("payment.refunds", self.run_due, IDLE_SECONDS)
+        return PollLoop("payment.refunds", self.run_due, self.idle_seconds, wakes_on=RefundRow.__tablename__)

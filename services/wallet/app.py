@@ -40,4 +40,4 @@ def create_worker(settings: Settings | None = None, ctx: ServiceContext | None =
     ctx = ctx or start(settings)
     rules = WalletRules(ctx.settings.wallet_balance_cap_major)
     loops = messaging_loops(NAME, ctx.settings, ctx.sessions, OutboxMessage, InboxMessage, wallet_handlers(rules))
-    return Worker(NAME, loops)
+    return Worker(NAME, loops, ctx.settings.database_url(NAME))

@@ -105,4 +105,5 @@ class OutboxRelay:
 
     def loop(self) -> PollLoop:
         """The relay as a background loop; its `wake` publishes at once instead of at the next poll."""
-        return PollLoop(f"{self.service}.relay", self.publish_pending, self.poll_seconds, on_error=self._reset)
+        return PollLoop(f"{self.service}.relay", self.publish_pending, self.poll_seconds, on_error=self._reset,
+                        wakes_on=self.model.__tablename__)

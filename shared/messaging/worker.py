@@ -1,5 +1,6 @@
 """A service's worker process: its consumer runner, its outbox relay and any other loops,
-each on a thread, all stopped together on SIGTERM/SIGINT."""
+each on a thread, all stopped together on SIGTERM/SIGINT. On PostgreSQL a doorbell thread
+wakes the loops that wait for rows other processes insert (shared/doorbell.py)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,9 @@ from kombu import Connection
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared.config import Settings
+from shared.db import is_sqlite
+from shared.doorbell import Doorbell
+from shared.loops import PollLoop
 from shared.messaging.broker import connect
 from shared.messaging.consumer import ConsumerRunner, Handler, RetryPolicy
 from shared.messaging.inbox import InboxMixin
@@ -47,7 +51,7 @@ def messaging_loops(
     def conn() -> Connection:
         return connect(settings.amqp_url, settings.amqp_heartbeat)
 
-    relay = OutboxRelay(service, sessions, outbox, conn(), topology, settings.outbox_poll_seconds)
+    relay = OutboxRelay(service, sessions, outbox, conn(), topology, settings.poll_seconds(service))
     relay_loop = relay.loop()
     consumer = ConsumerRunner(
         service,
@@ -67,11 +71,20 @@ def messaging_loops(
 class Worker:
     name: str
     loops: list[Loop]
+    #: the service's database; on PostgreSQL its notifications wake the loops
+    database_url: str | None = None
     stop_event: threading.Event = field(default_factory=threading.Event)
     threads: list[threading.Thread] = field(default_factory=list)
 
+    def doorbell(self) -> Doorbell | None:
+        rings = {loop.wakes_on: loop.wake for loop in self.loops if isinstance(loop, PollLoop) and loop.wakes_on}
+        if not rings or not self.database_url or is_sqlite(self.database_url):
+            return None
+        return Doorbell(self.database_url, rings)
+
     def start(self) -> None:
-        for i, loop in enumerate(self.loops):
+        doorbell = self.doorbell()
+        for i, loop in enumerate([*self.loops, *([doorbell] if doorbell else [])]):
             thread = threading.Thread(target=self._guard, args=(loop,), name=f"{self.name}-{i}", daemon=True)
             thread.start()
             self.threads.append(thread)

@@ -136,7 +136,7 @@ def test_a_receipt_is_emailed_once_however_often_the_order_completes(
             return s.scalar(select(func.count()).select_from(InboxMessage)) == 2
     wait_for(handled_both, what="both message ids handled")
     wait_for(lambda: receipts(notify, "ord_1")[0].status == "sent", what="receipt sent")
-    time.sleep(10 * pg_settings.outbox_poll_seconds)  # rounds enough for a second email to show
+    time.sleep(10 * pg_settings.poll_seconds("notify"))  # rounds enough for a second email to show
     assert len(sink.messages()) == 1
     assert len(receipts(notify, "ord_1")) == 1
     assert len(outbox(notify, "receipt.sent")) == 1
@@ -197,6 +197,6 @@ def test_without_a_mail_server_receipts_are_kept_pending(pg_settings: Settings) 
     with running_notify(pg_settings.with_changes(smtp_host=None)) as notify:
         publish(pg_settings, completed("ord_1"))
         wait_for(lambda: receipts(notify, "ord_1"), what="receipt recorded")
-        time.sleep(10 * pg_settings.outbox_poll_seconds)
+        time.sleep(10 * pg_settings.poll_seconds("notify"))
         [row] = receipts(notify, "ord_1")
         assert row.status == "pending" and row.attempts == 0

@@ -102,4 +102,5 @@ class WebhookSender:
         return len(claimed)
 
     def loop(self) -> PollLoop:
-        return PollLoop("payment.sandbox_webhooks", self.deliver_due, self.idle_seconds)
+        return PollLoop("payment.sandbox_webhooks", self.deliver_due, self.idle_seconds,
+                        wakes_on=SandboxDeliveryRow.__tablename__)

@@ -1,0 +1,87 @@
+"""The doorbell: a worker's loops wake the moment any process commits work for them.
+
+Work for a loop is a row in a table (an outbox message, a webhook to send, a receipt to
+mail). The web processes write such rows too, and a worker cannot see another process's
+commit, so without help its loops must poll, and polling often enough for low latency
+costs a commit per loop twenty times a second on an idle system. On PostgreSQL a trigger
+on each such table runs `pg_notify('<table>')`, which is delivered only when the inserting
+transaction commits (never for one that rolls back); the worker LISTENs and wakes the
+loop. Polling remains, rarely, as the safety net for a notification lost while the
+listening connection was down. SQLite has no notifications: there the loops poll often.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+
+import psycopg
+import structlog
+
+from shared.loops import backoff
+
+log = structlog.get_logger(__name__)
+
+FUNCTION = "topup_ring_doorbell"
+#: how long one wait for a notification lasts before the stop flag is looked at again
+WAIT_SECONDS = 0.5
+
+
+def install(*tables: str) -> None:
+    """For a migration's upgrade: ring the doorbell named after each table on every insert
+    into it. A statement-level trigger rings once per INSERT statement, and PostgreSQL folds
+    equal notifications of one transaction into one. Nothing to do on SQLite."""
+    from alembic import op
+
+    if op.get_bind().dialect.name != "postgresql":
+        return
+    op.execute(f"""CREATE OR REPLACE FUNCTION {FUNCTION}() RETURNS trigger LANGUAGE plpgsql AS $$
+                   BEGIN PERFORM pg_notify(TG_TABLE_NAME, ''); RETURN NULL; END $$""")
+    for table in tables:
+        op.execute(f"""CREATE TRIGGER {table}_doorbell AFTER INSERT ON {table}
+                       FOR EACH STATEMENT EXECUTE FUNCTION {FUNCTION}()""")
+
+
+def uninstall(*tables: str) -> None:
+    """For a migration's downgrade."""
+    from alembic import op
+
+    if op.get_bind().dialect.name != "postgresql":
+        return
+    for table in tables:
+        op.execute(f"DROP TRIGGER IF EXISTS {table}_doorbell ON {table}")
+    op.execute(f"DROP FUNCTION IF EXISTS {FUNCTION}()")
+
+
+class Doorbell:
+    """A worker loop that LISTENs on one channel per table and calls that table's `ring`."""
+
+    def __init__(self, url: str, rings: Mapping[str, Callable[[], None]]) -> None:
+        self.url = url.replace("postgresql+psycopg://", "postgresql://", 1)
+        self.rings = dict(rings)
+
+    def __call__(self, stop: threading.Event) -> None:
+        failures = 0
+        while not stop.is_set():
+            try:
+                with psycopg.connect(self.url, autocommit=True) as conn:
+                    for channel in self.rings:
+                        conn.execute(f'LISTEN "{channel}"')
+                    failures = 0
+                    self._ring_all()  # whatever was committed while nobody listened
+                    while not stop.is_set():
+                        for notice in conn.notifies(timeout=WAIT_SECONDS):
+                            self.rings.get(notice.channel, _nothing)()
+            except psycopg.Error as exc:
+                failures += 1
+                delay = backoff(failures)
+                log.warning("doorbell_lost", error=repr(exc), retry_in=delay)
+                stop.wait(delay)
+
+    def _ring_all(self) -> None:
+        for ring in self.rings.values():
+            ring()
+
+
+def _nothing() -> None:
+    pass
