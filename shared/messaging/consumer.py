@@ -1,7 +1,8 @@
 """The one consumer runner: queue -> handler, with the inbox, retries and parking.
 
 For each message: parse and validate the envelope; in one transaction, note it in the inbox
-and run the handler (whose outbox rows commit with it); then ack. A message that cannot be
+and run the handler (whose outbox rows commit with it); then ack. Messages that arrived
+together share that transaction (see `process_batch`). A message that cannot be
 read is parked at once (retrying will not make it readable; kombu's own default would drop
 it). A handler that raises is retried with exponential backoff through the queue's retry
 queue, and parked after `max_attempts`: never lost, never retried forever.
@@ -30,6 +31,13 @@ log = structlog.get_logger(__name__)
 
 Handler = Callable[[Session, Envelope], None]
 ATTEMPT_HEADER = "x-topup-attempt"
+
+
+@dataclass(frozen=True)
+class Delivery:
+    sub: Subscription
+    message: Message
+    envelope: Envelope
 
 
 @dataclass(frozen=True)
@@ -69,10 +77,41 @@ class ConsumerRunner:
         if missing:
             raise ValueError(f"{service}: no handler for {sorted(missing)}")
         self.handlers = handlers
+        self.batch_size = 1 if is_memory(connection.as_uri()) else prefetch
+        self._received: list[tuple[Subscription, Message]] = []
         self._producer: Producer | None = None
 
-    # -- one message -------------------------------------------------------------------
+    # -- messages, a batch at a time ---------------------------------------------------------
     def process(self, sub: Subscription, message: Message) -> None:
+        """Handle one message on its own (the batch path's fallback, and the tests' entry)."""
+        envelope = self._read(sub, message)
+        if envelope is not None:
+            self._handle_one(Delivery(sub, message, envelope))
+
+    def process_batch(self, received: list[tuple[Subscription, Message]]) -> None:
+        """Handle every message that arrived together in one transaction: one commit instead
+        of one per message, which is most of a message's cost under load. If any handler
+        fails, the whole batch rolls back and each message is handled alone, so that only the
+        failing one is retried and the others commit as they would have."""
+        batch = [Delivery(sub, message, envelope) for sub, message in received
+                 if (envelope := self._read(sub, message)) is not None]
+        if len(batch) <= 1:
+            for delivery in batch:
+                self._handle_one(delivery)
+            return
+        try:
+            with unit_of_work(self.sessions) as session:
+                fresh = [self._apply(session, delivery) for delivery in batch]
+        except Exception:  # noqa: BLE001 - find the failing message by handling them one at a time
+            for delivery in batch:
+                self._handle_one(delivery)
+            return
+        for delivery in batch:
+            delivery.message.ack()
+        self._after_commit(batch, fresh)
+
+    def _read(self, sub: Subscription, message: Message) -> Envelope | None:
+        """The message's envelope; an unreadable one is parked at once and acked."""
         try:
             envelope = Envelope.from_json(message.body)
             if envelope.type != sub.message_type:
@@ -81,22 +120,39 @@ class ConsumerRunner:
             log.error("message_unreadable", queue=self.topology.queue_name(sub), error=str(exc))
             self._park(sub, message, f"unreadable: {exc}")
             message.ack()
-            return
-        bound = log.bind(handler=sub.handler, message_id=envelope.message_id,
-                         type=envelope.type, correlation_id=envelope.correlation_id)
+            return None
+        return envelope
+
+    def _apply(self, session: Session, delivery: Delivery) -> bool:
+        """Note the message in the inbox and run its handler, unless it was seen before."""
+        sub, envelope = delivery.sub, delivery.envelope
+        fresh = first_time(session, self.inbox, sub.handler, envelope.message_id, envelope.type)
+        if fresh:
+            self.handlers[sub.handler](session, envelope)
+        return fresh
+
+    def _handle_one(self, delivery: Delivery) -> None:
         try:
             with unit_of_work(self.sessions) as session:
-                fresh = first_time(session, self.inbox, sub.handler, envelope.message_id, envelope.type)
-                if fresh:
-                    self.handlers[sub.handler](session, envelope)
+                fresh = self._apply(session, delivery)
         except Exception as exc:  # noqa: BLE001 - any handler failure goes to retry/park
-            self._failed(sub, message, exc, bound)
+            self._failed(delivery.sub, delivery.message, exc, self._bound(delivery))
             return
-        message.ack()
-        if fresh:
+        delivery.message.ack()
+        self._after_commit([delivery], [fresh])
+
+    def _after_commit(self, batch: list[Delivery], fresh: list[bool]) -> None:
+        if any(fresh):
             self.on_committed()
-        else:
-            bound.info("message_duplicate")
+        for delivery, new in zip(batch, fresh, strict=True):
+            if not new:
+                self._bound(delivery).info("message_duplicate")
+
+    @staticmethod
+    def _bound(delivery: Delivery) -> Any:
+        envelope = delivery.envelope
+        return log.bind(handler=delivery.sub.handler, message_id=envelope.message_id,
+                        type=envelope.type, correlation_id=envelope.correlation_id)
 
     def _failed(self, sub: Subscription, message: Message, exc: Exception, bound: Any) -> None:
         attempt = int((message.headers or {}).get(ATTEMPT_HEADER, 1))
@@ -163,13 +219,24 @@ class ConsumerRunner:
             consumer = Consumer(
                 channel,
                 queues=[self.topology.queue(sub)],
-                on_message=lambda message, sub=sub: self.process(sub, message),
+                on_message=lambda message, sub=sub: self._received.append((sub, message)),
                 no_ack=False,
                 prefetch_count=self.prefetch,
                 auto_declare=False,
             )
             consumers.append(consumer)
         return consumers
+
+    def _receive_batch(self) -> None:
+        """Wait up to a quarter second for a message, then take whatever else has already
+        arrived, up to the prefetch. The in-memory transport polls, so waiting there for a
+        second message would cost a polling interval per hop: it takes one at a time."""
+        try:
+            self.connection.drain_events(timeout=0.25)
+            while len(self._received) < self.batch_size:
+                self.connection.drain_events(timeout=0.001)
+        except TimeoutError:
+            pass
 
     def run(self, stop: threading.Event) -> None:
         failures = 0
@@ -184,12 +251,12 @@ class ConsumerRunner:
                 failures = 0
                 log.info("consumer_started", service=self.service, queues=len(consumers))
                 while not stop.is_set():
-                    try:
-                        self.connection.drain_events(timeout=0.25)
-                    except TimeoutError:
-                        pass
+                    self._receive_batch()
+                    received, self._received = self._received, []
+                    self.process_batch(received)
                     self.connection.heartbeat_check()
             except Exception as exc:  # noqa: BLE001 - reconnect with backoff, forever but loudly
+                self._received = []  # unacked: the broker delivers them again
                 failures += 1
                 delay = backoff(failures)
                 log.warning("consumer_connection_lost", service=self.service, error=repr(exc), retry_in=delay)

@@ -118,6 +118,37 @@ def test_a_handler_that_recovers_is_processed_once(ctx: ServiceContext) -> None:
     assert parked(ctx.settings) == []
 
 
+def test_messages_that_arrive_together_share_a_transaction_and_one_failure_spoils_none(
+        ctx: ServiceContext) -> None:
+    """Six commands queued while the worker was down arrive together. Their handlers write an
+    outbox row each; the one for ord_3 always fails. The batch's transaction is rolled back,
+    the five good ones commit one by one (exactly one row each), ord_3 alone is retried."""
+    sessions: list[object] = []
+
+    def handler(session: object, msg: Envelope) -> None:
+        sessions.append(session)
+        if msg.payload["order_id"] == "ord_3":
+            raise RuntimeError("this account is cursed")
+        put(session, OutboxMessage, Envelope.new("wallet.credited", {  # type: ignore[arg-type]
+            "order_id": msg.payload["order_id"], "customer_id": "cus_1", "entry_id": "je_1", "amount": 100,
+            "currency": "EUR", "balance_after": 100}))
+
+    commands = [credit_command(f"ord_{i}") for i in range(6)]
+    for command in commands:
+        publish_raw(ctx.settings.amqp_url, ctx.settings.amqp_namespace, command)
+    stop, thread = run_consumer(ctx, handler)
+    found = wait_for(lambda: parked(ctx.settings), timeout=10, what="ord_3 parked")
+    stop.set()
+    thread.join(5)
+    assert [json.loads(body)["payload"]["order_id"] for body, _ in found] == ["ord_3"]
+    with ctx.sessions() as session:
+        credited = sorted(json.loads(row.body)["payload"]["order_id"] for row in session.scalars(select(OutboxMessage)))
+        noted = set(session.scalars(select(InboxMessage.message_id)))
+    assert credited == ["ord_0", "ord_1", "ord_2", "ord_4", "ord_5"]
+    assert noted == {c.message_id for c in commands if c.payload["order_id"] != "ord_3"}
+    assert len({id(s) for s in sessions}) < len(sessions) - 2, "the first delivery shared one transaction"
+
+
 @pytest.mark.parametrize("body", [b"\x00 not json", b'{"type": "wallet.credit", "payload": {"order_id": 5}}'])
 def test_an_unreadable_message_is_parked_not_dropped(ctx: ServiceContext, body: bytes) -> None:
     calls: list[int] = []
