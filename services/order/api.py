@@ -26,13 +26,15 @@ BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
 
 
 def customer_required(ctx: ServiceContext) -> Callable[[F], F]:
+    tokens = auth.VerifiedTokens(ctx.settings.jwt_secret)
+
     def decorator(view: F) -> F:
         @wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             scheme, _, token = request.headers.get("Authorization", "").partition(" ")
             customer_id = None
             if scheme.lower() == "bearer":
-                customer_id = auth.customer_from_token(token, ctx.settings.jwt_secret)
+                customer_id = tokens.customer(token)
             if customer_id is None:
                 raise Problem(401, "unauthorized", "Authentication required.",
                               "Send Authorization: Bearer <access_token> from /v1/auth/login.")
