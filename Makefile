@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench check clean
+.PHONY: run test lint bench floor check clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,10 @@ lint: $(STAMP)
 ## bench: top-ups through the deployed processes on RabbitMQ + PostgreSQL (BENCH_ARGS="--n 400 --rate 50")
 bench: $(STAMP)
 	$(BIN)/python -m deploy.bench $(BENCH_ARGS)
+
+## floor: what HTTP requests, broker hops and transactions cost alone on this machine (the stack's floor)
+floor: $(STAMP)
+	$(BIN)/python -m deploy.floor
 
 ## check: money conservation across the four databases (*_DATABASE_URL; GRACE=seconds past a deadline, default 900)
 check: $(STAMP)

@@ -15,6 +15,8 @@ verdict of the money-conservation check.
 from __future__ import annotations
 
 import argparse
+import itertools
+import os
 import random
 import statistics
 import tempfile
@@ -30,7 +32,7 @@ import requests
 from sqlalchemy import create_engine, func, select, text
 
 from deploy.check import run_checks
-from deploy.processes import ProcessSystem
+from deploy.processes import ProcessSystem, cpu_by_command
 from services.notify.sink import MailSink
 from services.order.models import Order, TimelineEntry
 from services.payment.sandbox.bank import TEST_CARDS
@@ -71,11 +73,13 @@ class Driver:
         self.order_url = order_url
         self.local = threading.local()
         self.errors: list[str] = []
+        self.requests = itertools.count()
 
     @property
     def http(self) -> requests.Session:
         if not hasattr(self.local, "session"):
             self.local.session = requests.Session()
+            self.local.session.hooks["response"].append(lambda *_, **__: next(self.requests))
         return self.local.session  # type: ignore[no-any-return]
 
     def customer(self) -> Customer:
@@ -165,6 +169,24 @@ def wait_terminal(order_url: str, order_ids: list[str], timeout: float) -> None:
     engine.dispose()
 
 
+#: command names of the servers' processes -> how the bench names them
+SERVERS = {"postgres": "PostgreSQL", "beam.smp": "RabbitMQ"}
+
+
+def client_cpu() -> float:
+    """CPU seconds of this process: the simulated customers and frontends, and the mail sink."""
+    times = os.times()
+    return times.user + times.system
+
+
+def machine_cpu() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine so far, from /proc/stat (Linux)."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = values[3] + values[4]
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (sum(values) - idle) / ticks, sum(values) / ticks
+
+
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))] * 1000
@@ -200,6 +222,8 @@ def report(args: argparse.Namespace, system: ProcessSystem, urls: dict[str, str]
     mix = [e for e, share in args.mix.items() for _ in range(share)]
     time.sleep(1)  # let registrations settle so the wallet has opened every account
     commits_before, messages_before, cpu_before = commits(urls), outbox_messages(urls), system.cpu_seconds()
+    requests_before = next(driver.requests)
+    others_before, client_before, machine_before = cpu_by_command(*SERVERS), client_cpu(), machine_cpu()
     started = time.monotonic()
     order_ids: list[str | None] = []
 
@@ -215,11 +239,12 @@ def report(args: argparse.Namespace, system: ProcessSystem, urls: dict[str, str]
             list(pool.map(one, range(args.n)))
     placed = [o for o in order_ids if o]
     wait_terminal(urls["order"], placed, timeout=120)
-    elapsed = time.monotonic() - started
+    elapsed, machine_after = time.monotonic() - started, machine_cpu()
     time.sleep(1)  # receipts and their acknowledgements
     values, endings, span = latencies(urls["order"], placed)
     n = len(placed)
     commits_after, messages_after = commits(urls), outbox_messages(urls)
+    requests_made = next(driver.requests) - requests_before - 1
     print(f"\ntopup bench: {n} top-ups placed ({len(driver.errors)} client errors), "
           f"{'rate ' + str(args.rate) + '/s offered' if args.rate else 'concurrency ' + str(args.concurrency)}, "
           f"web workers {args.web_workers}x{args.web_threads} threads per service")
@@ -232,9 +257,17 @@ def report(args: argparse.Namespace, system: ProcessSystem, urls: dict[str, str]
               f"mean {statistics.mean(values) * 1000:.0f} ms")
     print(f"  messages/top-up    {(messages_after - messages_before) / max(n, 1):.1f} (RabbitMQ publishes)")
     print(f"  commits/top-up     {(commits_after - commits_before) / max(n, 1):.1f} (PostgreSQL, 4 databases)")
+    print(f"  requests/top-up    {requests_made / max(n, 1):.1f} (the frontend's HTTP calls, polls included)")
     cpu = {name: used - cpu_before.get(name, 0.0) for name, used in system.cpu_seconds().items()}
     print(f"  CPU ms/top-up      {sum(cpu.values()) * 1000 / max(n, 1):.0f} in our processes: " + "  ".join(
         f"{name} {seconds * 1000 / max(n, 1):.0f}" for name, seconds in sorted(cpu.items(), key=lambda kv: -kv[1])))
+    others = {SERVERS[name]: used - others_before[name] for name, used in cpu_by_command(*SERVERS).items()}
+    others["bench client and mail sink"] = client_cpu() - client_before
+    busy, total = (after - before for after, before in zip(machine_after, machine_before, strict=True))
+    print("  CPU ms/top-up      outside them: " + "  ".join(
+        f"{name} {seconds * 1000 / max(n, 1):.0f}" for name, seconds in others.items()))
+    print(f"  machine            {100 * busy / max(total, 1e-9):.0f}% of {os.cpu_count()} cores busy "
+          f"from first order to last ending")
     result = run_checks(Settings(database_urls=urls))
     print(f"  invariant check    {result.verdict()}")
     for problem in result.problems[:5]:
