@@ -69,8 +69,9 @@ class Customer:
 class Driver:
     """What frontends and customers do, as fast as they can, over real HTTP."""
 
-    def __init__(self, order_url: str) -> None:
+    def __init__(self, order_url: str, poll_seconds: float) -> None:
         self.order_url = order_url
+        self.poll_seconds = poll_seconds
         self.local = threading.local()
         self.errors: list[str] = []
         self.requests = itertools.count()
@@ -79,8 +80,11 @@ class Driver:
     def http(self) -> requests.Session:
         if not hasattr(self.local, "session"):
             self.local.session = requests.Session()
-            self.local.session.hooks["response"].append(lambda *_, **__: next(self.requests))
+            self.local.session.hooks["response"].append(self._count)
         return self.local.session  # type: ignore[no-any-return]
+
+    def _count(self, *_: object, **__: object) -> None:
+        next(self.requests)  # a hook that returned something would replace the response
 
     def customer(self) -> Customer:
         email = f"bench-{uuid.uuid4().hex[:10]}@example.com"
@@ -114,7 +118,7 @@ class Driver:
             order = self.http.get(f"{self.order_url}/v1/orders/{order_id}", headers=who.headers).json()
             if order.get("next_action"):
                 return str(order["next_action"]["url"])
-            time.sleep(0.25)  # a frontend polls; faster would only load the order service
+            time.sleep(self.poll_seconds)  # a frontend polls; faster would only load the order service
         raise TimeoutError(f"{order_id} never asked for payment")
 
 
@@ -217,7 +221,7 @@ def run(args: argparse.Namespace) -> None:
 
 
 def report(args: argparse.Namespace, system: ProcessSystem, urls: dict[str, str]) -> None:
-    driver = Driver(system.url("order"))
+    driver = Driver(system.url("order"), args.poll)
     customers = [driver.customer() for _ in range(max(1, min(args.concurrency, 50)))]
     mix = [e for e, share in args.mix.items() for _ in range(share)]
     time.sleep(1)  # let registrations settle so the wallet has opened every account
@@ -249,6 +253,8 @@ def report(args: argparse.Namespace, system: ProcessSystem, urls: dict[str, str]
           f"{'rate ' + str(args.rate) + '/s offered' if args.rate else 'concurrency ' + str(args.concurrency)}, "
           f"web workers {args.web_workers}x{args.web_threads} threads per service")
     print(f"  endings            {dict(sorted(endings.items()))}")
+    for error in sorted(set(driver.errors))[:3]:
+        print(f"    client error: {error[:200]}")
     if values:
         print(f"  completed/s        {len(values) / span:.1f} (completions over {span:.1f} s; "
               f"run took {elapsed:.1f} s)")
@@ -291,6 +297,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=0.0, help="offered top-ups per second (open loop)")
     parser.add_argument("--mix", type=parse_mix, default=parse_mix(
         "card_approved:5,card_declined:1,paypal_approved:1,paypal_cancelled:1,alipay_approved:1,wechat_pay_approved:1"))
+    parser.add_argument("--poll", type=float, default=0.25, help="seconds between a frontend's polls of its order")
     parser.add_argument("--web-workers", type=int, default=2)
     parser.add_argument("--web-threads", type=int, default=8)
     run(parser.parse_args())

@@ -98,6 +98,9 @@ class Worker:
 
     def stop(self, timeout: float = 10.0) -> None:
         self.stop_event.set()
+        for loop in self.loops:
+            if isinstance(loop, PollLoop):
+                loop.wake()  # an idle loop would otherwise finish its sleep first
         for thread in self.threads:
             thread.join(timeout)
 
