@@ -225,6 +225,8 @@ def report(args: argparse.Namespace, system: ProcessSystem, urls: dict[str, str]
     customers = [driver.customer() for _ in range(max(1, min(args.concurrency, 50)))]
     mix = [e for e, share in args.mix.items() for _ in range(share)]
     time.sleep(1)  # let registrations settle so the wallet has opened every account
+    if args.idle:
+        idle(system, urls, args.idle)
     commits_before, messages_before, cpu_before = commits(urls), outbox_messages(urls), system.cpu_seconds()
     requests_before = next(driver.requests)
     others_before, client_before, machine_before = cpu_by_command(*SERVERS), client_cpu(), machine_cpu()
@@ -280,6 +282,17 @@ def report(args: argparse.Namespace, system: ProcessSystem, urls: dict[str, str]
         print(f"    - {problem.message}")
 
 
+def idle(system: ProcessSystem, urls: dict[str, str], seconds: float) -> None:
+    """What the system costs doing nothing: background loops, heartbeats."""
+    commits_before, cpu_before, servers_before = commits(urls), system.cpu_seconds(), cpu_by_command(*SERVERS)
+    time.sleep(seconds)
+    ours = sum(system.cpu_seconds().values()) - sum(cpu_before.values())
+    servers = sum(cpu_by_command(*SERVERS).values()) - sum(servers_before.values())
+    print(f"\nidle for {seconds:.0f} s: {(commits(urls) - commits_before) / seconds:.1f} commits/s, "
+          f"{100 * ours / seconds:.1f}% of a core in our processes, {100 * servers / seconds:.1f}% in "
+          f"PostgreSQL and RabbitMQ")
+
+
 def parse_mix(text_: str) -> dict[str, int]:
     mix = {}
     for part in text_.split(","):
@@ -297,6 +310,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=0.0, help="offered top-ups per second (open loop)")
     parser.add_argument("--mix", type=parse_mix, default=parse_mix(
         "card_approved:5,card_declined:1,paypal_approved:1,paypal_cancelled:1,alipay_approved:1,wechat_pay_approved:1"))
+    parser.add_argument("--idle", type=float, default=5.0, help="seconds to measure the idle system first (0: skip)")
     parser.add_argument("--poll", type=float, default=0.25, help="seconds between a frontend's polls of its order")
     parser.add_argument("--web-workers", type=int, default=2)
     parser.add_argument("--web-threads", type=int, default=8)
