@@ -1,0 +1,21 @@
+"""Settings read from the environment: the defaults that depend on the backend."""
+
+from __future__ import annotations
+
+from shared.config import Settings
+
+POSTGRES = {f"{name}_DATABASE_URL": f"postgresql://postgres@db/{name.lower()}"
+            for name in ("ORDER", "PAYMENT", "WALLET", "NOTIFY")}
+
+
+def test_loops_poll_often_on_sqlite_where_nothing_can_wake_them() -> None:
+    assert Settings.from_env({}).poll_seconds("order") == 0.05
+
+
+def test_loops_poll_rarely_on_postgresql_where_the_doorbell_wakes_them() -> None:
+    assert Settings.from_env(POSTGRES).poll_seconds("order") == 1.0
+
+
+def test_an_operator_setting_wins_on_either_backend() -> None:
+    assert Settings.from_env({**POSTGRES, "OUTBOX_POLL_SECONDS": "0.2"}).poll_seconds("wallet") == 0.2
+    assert Settings.from_env({"OUTBOX_POLL_SECONDS": "2"}).poll_seconds("wallet") == 2.0
