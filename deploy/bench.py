@@ -32,14 +32,13 @@ import requests
 from sqlalchemy import create_engine, func, select, text
 
 from deploy.check import run_checks
+from deploy.infra import Databases, delete_namespace, free_port, new_namespace, postgres_server, rabbitmq_server
 from deploy.processes import ProcessSystem, cpu_by_command
 from services.notify.sink import MailSink
 from services.order.models import Order, TimelineEntry
 from services.payment.sandbox.bank import TEST_CARDS
 from shared.config import SERVICES, Settings
 from shared.db import normalize_url
-from tests.helpers import free_port
-from tests.infra import Databases, delete_namespace, new_namespace, postgres_server, rabbitmq_server
 
 
 def sandbox_card(outcome: str | None) -> dict[str, str]:

@@ -27,10 +27,9 @@ from kombu import Connection, Consumer, Exchange, Producer, Queue
 from sqlalchemy import Integer, String, create_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
+from deploy.infra import Databases, free_port, postgres_server, rabbitmq_server
 from deploy.processes import ROOT, cpu_by_command, process_table
 from shared.db import normalize_url
-from tests.helpers import free_port
-from tests.infra import Databases, postgres_server, rabbitmq_server
 
 #: the smallest top-up: quote, order, one poll, the payment page, the gateway's webhook
 REQUESTS_PER_TOP_UP = 5

@@ -1,4 +1,4 @@
-"""Fixtures: real PostgreSQL and RabbitMQ (see tests/infra.py), fresh per test."""
+"""Fixtures: real PostgreSQL and RabbitMQ (see deploy/infra.py), fresh per test."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from deploy.infra import Databases, delete_namespace, new_namespace, postgres_server, rabbitmq_server
 from shared.config import SERVICES, Settings
-from tests.infra import Databases, delete_namespace, new_namespace, postgres_server, rabbitmq_server
 
 
 @pytest.fixture(scope="session")

@@ -65,10 +65,3 @@ class ServedApp:
         self.server.shutdown()
         self.thread.join(5)
 
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])

@@ -12,11 +12,10 @@ from pathlib import Path
 import pytest
 
 from deploy.check import run_checks
+from deploy.infra import Databases, delete_namespace, free_port, new_namespace
 from deploy.local import LocalSystem
 from shared.config import SERVICES, Settings
 from tests.e2e.frontend import Frontend
-from tests.helpers import free_port
-from tests.infra import Databases, delete_namespace, new_namespace
 
 
 def _settings(backend: str, tmp: Path, pg_server: str, amqp_url: str, dbs: Databases,

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import requests
 
-from tests.helpers import free_port, wait_for
+from deploy.infra import free_port
+from tests.helpers import wait_for
 
 
 def test_the_one_command_run_serves_all_four_services_and_stops_cleanly(tmp_path: Path) -> None:

@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
+from deploy.infra import Databases, delete_namespace, free_port, new_namespace
 from deploy.processes import ProcessSystem
 from services.notify.sink import MailSink
 from shared.config import SERVICES
 from tests.e2e.frontend import Frontend
-from tests.helpers import free_port, wait_for
-from tests.infra import Databases, delete_namespace, new_namespace
+from tests.helpers import wait_for
 
 
 class _Deployed:

@@ -26,6 +26,7 @@ from sqlalchemy.pool import NullPool
 
 from deploy.check import Check, run_checks
 from deploy.checks.snapshot import reading
+from deploy.infra import Databases, delete_namespace, free_port, new_namespace
 from deploy.local import LocalSystem
 from services.notify.models import ReceiptRow
 from services.order.models import Customer, Order, Quote
@@ -35,8 +36,7 @@ from shared.clock import utcnow
 from shared.config import SERVICES, Settings
 from shared.db import make_engine
 from tests.e2e.frontend import APPROVED, DECLINED, Frontend
-from tests.helpers import free_port, wait_for
-from tests.infra import Databases, delete_namespace, new_namespace
+from tests.helpers import wait_for
 
 
 def with_ports(settings: Settings) -> Settings:

@@ -14,6 +14,7 @@ import pika
 import pytest
 from sqlalchemy import func, select
 
+from deploy.infra import free_port
 from services.notify import app as notify_app
 from services.notify.models import InboxMessage, OutboxMessage, ReceiptRow
 from services.notify.sink import MailSink
@@ -21,7 +22,7 @@ from shared.config import Settings
 from shared.messaging.envelope import Envelope
 from shared.messaging.worker import declare_topology
 from shared.service import ServiceContext
-from tests.helpers import free_port, publish_raw, wait_for
+from tests.helpers import publish_raw, wait_for
 
 AUTH = {"Authorization": "Bearer dev-operator-token"}
 

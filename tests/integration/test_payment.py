@@ -13,6 +13,7 @@ import pytest
 import requests
 from sqlalchemy import func, select
 
+from deploy.infra import free_port
 from services.payment import app as payment_app
 from services.payment.domain import signature
 from services.payment.gateways import Gateways
@@ -23,7 +24,7 @@ from shared.config import Settings
 from shared.messaging.envelope import Envelope
 from shared.messaging.worker import declare_topology
 from shared.service import ServiceContext
-from tests.helpers import ServedApp, free_port, publish_raw, wait_for
+from tests.helpers import ServedApp, publish_raw, wait_for
 
 AUTH = {"Authorization": "Bearer dev-operator-token"}
 APPROVED, DECLINED, NO_FUNDS = "4242424242424242", "4000000000000002", "4000000000009995"

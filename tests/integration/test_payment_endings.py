@@ -14,6 +14,7 @@ import requests
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from deploy.infra import free_port
 from services.payment.domain.errors import GatewayTimeout
 from services.payment.domain.gateway import Gateway, GatewayEvent
 from services.payment.domain.payment import Payment
@@ -24,7 +25,7 @@ from services.payment.settings import PaymentSettings
 from shared.config import Settings
 from shared.db import unit_of_work
 from shared.service import ServiceContext
-from tests.helpers import free_port, wait_for
+from tests.helpers import wait_for
 from tests.integration.test_payment import APPROVED, AUTH, DECLINED, PaymentSystem, signed
 
 REFUSES_REFUNDS, NEVER_NOTIFIED = "4000000000005126", "4000000000000077"

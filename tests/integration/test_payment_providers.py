@@ -15,6 +15,7 @@ import requests
 from cryptography import x509
 from sqlalchemy import func, select
 
+from deploy.infra import Databases
 from services.payment import app as payment_app
 from services.payment.domain.gateway import GatewayEventKind
 from services.payment.gateways import start_sandbox
@@ -28,7 +29,6 @@ from shared.clock import utcnow
 from shared.config import Settings
 from shared.db import make_engine, migrate, session_factory
 from tests.helpers import wait_for
-from tests.infra import Databases
 from tests.integration.test_payment import PaymentSystem
 
 FAST = PaymentSettings(refund_max_attempts=3, query_after_seconds=1.0, query_every_seconds=0.3)

@@ -1,4 +1,4 @@
-"""Real PostgreSQL and RabbitMQ for the tests.
+"""Real PostgreSQL and RabbitMQ for the tests, the bench and the floor.
 
 Order of preference: TEST_DATABASE_URL / TEST_AMQP_URL; the local servers on their
 standard ports (this machine has both); otherwise testcontainers starts them in Docker.
@@ -101,3 +101,10 @@ def delete_namespace(amqp_url: str, namespace: str) -> None:
                 channel.exchange_delete(topology.exchange(service).name)
         with contextlib.suppress(Exception):
             channel.exchange_delete(topology.dead_letter_exchange.name)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
