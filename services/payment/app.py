@@ -69,7 +69,7 @@ def create_worker(settings: Settings | None = None, ctx: ServiceContext | None =
     policy = RefundPolicy(options.refund_max_attempts, ctx.settings.retry_base_seconds)
     loops = messaging_loops(NAME, ctx.settings, ctx.sessions, OutboxMessage, InboxMessage, payment_handlers(gateways))
     loops.append(RefundRunner(ctx.sessions, gateways, policy, ctx.settings.poll_seconds(NAME)).loop())
-    loops.append(PaymentQueries(ctx.sessions, gateways, options).loop())
+    loops.append(PaymentQueries(ctx.sessions, gateways, options).loop(ctx.settings.poll_seconds(NAME)))
     if sandbox is not None:
         loops.append(WebhookSender(ctx.sessions, sandbox.notifiers, ctx.settings.poll_seconds(NAME)).loop())
     return Worker(NAME, loops, ctx.settings.database_url(NAME))

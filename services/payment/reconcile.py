@@ -38,7 +38,6 @@ log = structlog.get_logger(__name__)
 
 BATCH = 20
 MAX_PAUSE_SECONDS = 600.0
-IDLE_SECONDS = 1.0  # payments are asked about after PAYMENT_QUERY_AFTER, seconds matter little
 
 
 @dataclass(frozen=True)
@@ -99,8 +98,9 @@ class PaymentQueries:
                 handlers.gateway_event(session, one.gateway, event, answer_record(event))
         return len(claimed)
 
-    def loop(self) -> PollLoop:
-        return PollLoop("payment.queries", self.settle_due, IDLE_SECONDS)
+    def loop(self, idle_seconds: float) -> PollLoop:
+        """Payments fall due by the clock, not by a row another process inserts: no doorbell."""
+        return PollLoop("payment.queries", self.settle_due, idle_seconds)
 
 
 def answer_record(event: GatewayEvent) -> bytes:
