@@ -68,9 +68,10 @@ class Customer:
 class Driver:
     """What frontends and customers do, as fast as they can, over real HTTP."""
 
-    def __init__(self, order_url: str, poll_seconds: float) -> None:
+    def __init__(self, order_url: str, poll_seconds: float, long_poll: bool) -> None:
         self.order_url = order_url
         self.poll_seconds = poll_seconds
+        self.long_poll = long_poll
         self.local = threading.local()
         self.errors: list[str] = []
         self.requests = itertools.count()
@@ -112,12 +113,19 @@ class Driver:
             return None
 
     def _wait_for_redirect(self, who: Customer, order_id: str, timeout: float = 30) -> str:
+        """Ask for the order until it says where to pay: each ask waits on the server for a
+        change (If-None-Match + Prefer: wait) where the server agrees, else the frontend
+        sleeps its poll interval between asks."""
         deadline = time.monotonic() + timeout
+        headers = who.headers
         while time.monotonic() < deadline:
-            order = self.http.get(f"{self.order_url}/v1/orders/{order_id}", headers=who.headers).json()
-            if order.get("next_action"):
-                return str(order["next_action"]["url"])
-            time.sleep(self.poll_seconds)  # a frontend polls; faster would only load the order service
+            response = self.http.get(f"{self.order_url}/v1/orders/{order_id}", headers=headers)
+            if response.status_code == 200 and (action := response.json().get("next_action")):
+                return str(action["url"])
+            if self.long_poll:
+                headers = {**who.headers, "If-None-Match": response.headers["ETag"], "Prefer": "wait=10"}
+            if "Preference-Applied" not in response.headers:
+                time.sleep(self.poll_seconds)  # a frontend polls; faster would only load the order service
         raise TimeoutError(f"{order_id} never asked for payment")
 
 
@@ -220,7 +228,7 @@ def run(args: argparse.Namespace) -> None:
 
 
 def report(args: argparse.Namespace, system: ProcessSystem, urls: dict[str, str]) -> None:
-    driver = Driver(system.url("order"), args.poll)
+    driver = Driver(system.url("order"), args.poll, long_poll=not args.no_wait)
     customers = [driver.customer() for _ in range(max(1, min(args.concurrency, 50)))]
     mix = [e for e, share in args.mix.items() for _ in range(share)]
     time.sleep(1)  # let registrations settle so the wallet has opened every account
@@ -311,8 +319,9 @@ def main() -> None:
         "card_approved:5,card_declined:1,paypal_approved:1,paypal_cancelled:1,alipay_approved:1,wechat_pay_approved:1"))
     parser.add_argument("--idle", type=float, default=5.0, help="seconds to measure the idle system first (0: skip)")
     parser.add_argument("--poll", type=float, default=0.25, help="seconds between a frontend's polls of its order")
+    parser.add_argument("--no-wait", action="store_true", help="frontends poll only, never ask to wait for a change")
     parser.add_argument("--web-workers", type=int, default=2)
-    parser.add_argument("--web-threads", type=int, default=8)
+    parser.add_argument("--web-threads", type=int, default=16, help="half of them may wait on an order")
     run(parser.parse_args())
 
 

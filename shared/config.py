@@ -50,6 +50,8 @@ class Settings:
     webhook_secret: str = DEV_SECRETS["WEBHOOK_SECRET"]
     jwt_secret: str = DEV_SECRETS["JWT_SECRET"]
     jwt_ttl_seconds: int = 3600
+    #: gunicorn's threads per web process (deploy/gunicorn.conf.py reads the same variable)
+    web_threads: int = 4
     payment_public_url: str = "http://127.0.0.1:8002"
     sandbox_enabled: bool = True
     sandbox_webhook_url: str = "http://127.0.0.1:8002/v1/webhooks/sandbox"
@@ -94,6 +96,7 @@ class Settings:
             webhook_secret=env.get("WEBHOOK_SECRET", DEV_SECRETS["WEBHOOK_SECRET"]),
             jwt_secret=env.get("JWT_SECRET", DEV_SECRETS["JWT_SECRET"]),
             jwt_ttl_seconds=_int(env, "JWT_TTL_SECONDS", 3600),
+            web_threads=_int(env, "WEB_THREADS", 4),
             payment_public_url=payment_url,
             sandbox_enabled=_bool(env, "SANDBOX_ENABLED", embedded),
             sandbox_webhook_url=env.get("SANDBOX_WEBHOOK_URL", f"{payment_url}/v1/webhooks/sandbox"),

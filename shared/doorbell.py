@@ -8,6 +8,9 @@ on each such table runs `pg_notify('<table>')`, which is delivered only when the
 transaction commits (never for one that rolls back); the worker LISTENs and wakes the
 loop. Polling remains, rarely, as the safety net for a notification lost while the
 listening connection was down. SQLite has no notifications: there the loops poll often.
+
+The same mechanism, with a payload, announces which row was inserted: the order API's web
+processes learn which order changed, to answer the frontends waiting on it (order/watch.py).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from shared.loops import backoff
 log = structlog.get_logger(__name__)
 
 FUNCTION = "topup_ring_doorbell"
+ANNOUNCE = "topup_announce_row"
 #: how long one wait for a notification lasts before the stop flag is looked at again
 WAIT_SECONDS = 0.5
 
@@ -53,10 +57,34 @@ def uninstall(*tables: str) -> None:
     op.execute(f"DROP FUNCTION IF EXISTS {FUNCTION}()")
 
 
-class Doorbell:
-    """A worker loop that LISTENs on one channel per table and calls that table's `ring`."""
+def install_announcement(table: str, key: str) -> None:
+    """For a migration's upgrade: announce every row inserted into `table` on the channel of
+    that name, with the row's `key` column as the payload (e.g. which order changed). Equal
+    announcements of one transaction are folded into one."""
+    from alembic import op
 
-    def __init__(self, url: str, rings: Mapping[str, Callable[[], None]]) -> None:
+    if op.get_bind().dialect.name != "postgresql":
+        return
+    op.execute(f"""CREATE OR REPLACE FUNCTION {ANNOUNCE}() RETURNS trigger LANGUAGE plpgsql AS $$
+                   BEGIN PERFORM pg_notify(TG_TABLE_NAME, to_jsonb(NEW) ->> TG_ARGV[0]); RETURN NULL; END $$""")
+    op.execute(f"""CREATE TRIGGER {table}_announce AFTER INSERT ON {table}
+                   FOR EACH ROW EXECUTE FUNCTION {ANNOUNCE}('{key}')""")
+
+
+def uninstall_announcement(table: str) -> None:
+    from alembic import op
+
+    if op.get_bind().dialect.name != "postgresql":
+        return
+    op.execute(f"DROP TRIGGER IF EXISTS {table}_announce ON {table}")
+    op.execute(f"DROP FUNCTION IF EXISTS {ANNOUNCE}()")
+
+
+class Doorbell:
+    """A loop that LISTENs on one channel per table and calls that table's `ring` with the
+    notification's payload; with "" after (re)connecting, when anything may have changed."""
+
+    def __init__(self, url: str, rings: Mapping[str, Callable[[str], None]]) -> None:
         self.url = url.replace("postgresql+psycopg://", "postgresql://", 1)
         self.rings = dict(rings)
 
@@ -71,7 +99,7 @@ class Doorbell:
                     self._ring_all()  # whatever was committed while nobody listened
                     while not stop.is_set():
                         for notice in conn.notifies(timeout=WAIT_SECONDS):
-                            self.rings.get(notice.channel, _nothing)()
+                            self.rings.get(notice.channel, _nothing)(notice.payload)
             except psycopg.Error as exc:
                 failures += 1
                 delay = backoff(failures)
@@ -80,8 +108,8 @@ class Doorbell:
 
     def _ring_all(self) -> None:
         for ring in self.rings.values():
-            ring()
+            ring("")
 
 
-def _nothing() -> None:
+def _nothing(_: str) -> None:
     pass

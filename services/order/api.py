@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from functools import wraps
 from typing import Any, TypeVar
 
-from flask import g, request
+from flask import Response, g, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from sqlalchemy.exc import IntegrityError
@@ -16,6 +20,7 @@ from services.order.domain.catalog import rule_for
 from services.order.domain.promotions import CAMPAIGNS
 from services.order.models import Customer
 from services.order.ordering import OrderRules
+from services.order.watch import MAX_WAIT_SECONDS, OrderWatch, preferred_wait
 from shared.clock import utcnow
 from shared.db import unit_of_work
 from shared.problems import Problem
@@ -23,6 +28,12 @@ from shared.service import ServiceContext
 
 F = TypeVar("F", bound=Callable[..., Any])
 BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
+
+
+def etag(body: Any) -> str:
+    """A strong ETag of a JSON body: equal exactly when the bodies are."""
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
+    return '"' + hashlib.sha256(canonical.encode()).hexdigest()[:32] + '"'
 
 
 def customer_required(ctx: ServiceContext) -> Callable[[F], F]:
@@ -139,13 +150,37 @@ def build_blueprints(ctx: ServiceContext, rules: OrderRules) -> list[Blueprint]:
                 orders, cursor = ordering.list_orders(session, g.customer_id, args["limit"], args["cursor"])
                 return {"orders": orders, "next_cursor": cursor}
 
+    watch = OrderWatch(ctx.settings.database_url("order"), max_waiting=ctx.settings.web_threads // 2)
+    order_out = schemas.OrderOut()
+
+    def read(order_id: str) -> tuple[Any, str]:
+        with ctx.sessions() as session:
+            order = ordering.get_order(session, g.customer_id, order_id)
+        return order, etag(order_out.dump(order))
+
     @topups.route("/orders/<order_id>")
     @topups.response(200, schemas.OrderOut)
-    @topups.doc(security=BEARER)
+    @topups.alt_response(304, description="Not modified: still as the If-None-Match ETag says")
+    @topups.doc(security=BEARER, parameters=[
+        {"in": "header", "name": "If-None-Match", "schema": {"type": "string"},
+         "description": "the ETag of the order as last seen"},
+        {"in": "header", "name": "Prefer", "schema": {"type": "string", "example": "wait=10"},
+         "description": "with If-None-Match: answer when the order changes, or 304 after this many "
+                        f"seconds (at most {MAX_WAIT_SECONDS}; see Preference-Applied)"}])
     @customer_only
     def get_order(order_id: str) -> Any:
-        with ctx.sessions() as session:
-            return ordering.get_order(session, g.customer_id, order_id)
+        seen, wait = request.headers.get("If-None-Match"), preferred_wait(request.headers.get("Prefer"))
+        with watch.watching(order_id) if seen and wait else nullcontext() as changed:
+            order, tag = read(order_id)
+            deadline = time.monotonic() + wait
+            while changed is not None and tag == seen and (left := deadline - time.monotonic()) > 0:
+                if changed.wait(left):
+                    changed.clear()  # woken: read again; a change from now on sets it again
+                    order, tag = read(order_id)
+        headers = {"ETag": tag, **({"Preference-Applied": f"wait={wait}"} if changed is not None else {})}
+        if tag == seen:
+            return Response(status=304, headers=headers)
+        return order, 200, headers
 
     @topups.route("/balance")
     @topups.response(200, schemas.BalanceOut)

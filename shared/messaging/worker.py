@@ -77,7 +77,8 @@ class Worker:
     threads: list[threading.Thread] = field(default_factory=list)
 
     def doorbell(self) -> Doorbell | None:
-        rings = {loop.wakes_on: loop.wake for loop in self.loops if isinstance(loop, PollLoop) and loop.wakes_on}
+        rings = {loop.wakes_on: lambda _payload, wake=loop.wake: wake()
+                 for loop in self.loops if isinstance(loop, PollLoop) and loop.wakes_on}
         if not rings or not self.database_url or is_sqlite(self.database_url):
             return None
         return Doorbell(self.database_url, rings)

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -183,3 +185,51 @@ def test_a_refund_the_gateway_refuses_is_flagged_for_an_operator_who_retries_it(
     saga.wait(order_id, "refunded")
     assert flagged() == []
     assert saga.client.get(f"/v1/operator/orders/{order_id}", headers=ops).get_json()["needs_operator"] is False
+
+
+def test_a_frontend_can_wait_for_its_order_to_change_instead_of_polling(saga: Saga) -> None:
+    who = saga.customer()
+    order_id = saga.place(who)
+    first = saga.client.get(f"/v1/orders/{order_id}", headers=who["headers"])
+    tag = first.headers["ETag"]
+    unchanged = saga.client.get(f"/v1/orders/{order_id}", headers={**who["headers"], "If-None-Match": tag})
+    assert unchanged.status_code == 304 and unchanged.headers["ETag"] == tag
+
+    waiting = {**who["headers"], "If-None-Match": tag, "Prefer": "wait=10"}
+    answer = {}
+
+    def wait() -> None:
+        started = time.monotonic()
+        answer["response"] = saga.client.get(f"/v1/orders/{order_id}", headers=waiting)
+        answer["seconds"] = time.monotonic() - started
+
+    frontend = threading.Thread(target=wait)
+    frontend.start()
+    time.sleep(0.5)
+    assert frontend.is_alive(), "the request waits while nothing changes"
+    saga.send("wallet.credit_authorized", {"order_id": order_id, "customer_id": who["customer_id"]}, order_id)
+    frontend.join(10)
+    changed = answer["response"]
+    assert changed.status_code == 200 and changed.headers["Preference-Applied"] == "wait=10"
+    assert changed.headers["ETag"] != tag and answer["seconds"] < 5
+    assert [e["event"] for e in changed.get_json()["timeline"]] == ["placed", "credit_authorized"]
+
+    started = time.monotonic()
+    quiet = saga.client.get(f"/v1/orders/{order_id}", headers={**waiting, "If-None-Match": changed.headers["ETag"],
+                                                                "Prefer": "wait=1"})
+    assert quiet.status_code == 304 and time.monotonic() - started >= 1
+
+
+def test_without_postgresql_the_wait_preference_is_declined_and_the_answer_immediate(
+        sqlite_settings: Settings) -> None:
+    ctx = order_app.start(sqlite_settings)
+    saga = Saga(ctx, order_app.create_app(ctx=ctx).test_client())
+    who = saga.customer()
+    order_id = saga.place(who)
+    tag = saga.client.get(f"/v1/orders/{order_id}", headers=who["headers"]).headers["ETag"]
+    started = time.monotonic()
+    answer = saga.client.get(f"/v1/orders/{order_id}", headers={**who["headers"], "If-None-Match": tag,
+                                                                 "Prefer": "wait=5"})
+    assert answer.status_code == 304 and "Preference-Applied" not in answer.headers
+    assert time.monotonic() - started < 1
+    ctx.engine.dispose()
