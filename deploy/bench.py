@@ -1,15 +1,16 @@
 """`make bench`: top-ups through the deployed system, on RabbitMQ + PostgreSQL.
 
 Starts every service's gunicorn web and worker as separate processes (deploy/processes.py),
-registers a pool of customers, then drives N top-ups through the public API and the sandbox
-payment pages, with a mix of methods and endings, either closed-loop at a concurrency
-(saturation) or open-loop at an offered rate. It prints completed top-ups per second, the
-latency from "order placed" to "completed" (from the order's own timeline, so client
-polling does not blur it), RabbitMQ messages and database commits per top-up, and the
-verdict of the money-conservation check.
+registers a pool of customers, measures the idle system, then drives N top-ups through the
+public API and the sandbox payment pages, with a mix of methods and endings, either
+closed-loop at a concurrency (saturation) or open-loop at an offered rate. It prints
+completed top-ups per second, the latency from "order placed" to "completed" (from the
+order's own timeline, so client polling does not blur it), RabbitMQ messages, database
+commits and frontend requests per top-up, the CPU every process used per top-up (ours,
+PostgreSQL, RabbitMQ, the load generator), and the verdict of the money-conservation check.
 
-    python -m deploy.bench --n 400 --concurrency 40     # saturation
-    python -m deploy.bench --n 400 --rate 50            # 50 top-ups/s offered
+    python -m deploy.bench --n 500 --concurrency 20              # saturation
+    python -m deploy.bench --n 400 --rate 8 --concurrency 100    # 8 top-ups/s offered
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from sqlalchemy import create_engine, func, select, text
 
 from deploy.check import run_checks
 from deploy.infra import Databases, delete_namespace, free_port, new_namespace, postgres_server, rabbitmq_server
-from deploy.processes import ProcessSystem, cpu_by_command
+from deploy.processes import SERVERS, ProcessSystem, cpu_by_command, machine_cpu, own_cpu
 from services.notify.sink import MailSink
 from services.order.models import Order, TimelineEntry
 from services.payment.sandbox.bank import TEST_CARDS
@@ -180,24 +181,6 @@ def wait_terminal(order_url: str, order_ids: list[str], timeout: float) -> None:
     engine.dispose()
 
 
-#: command names of the servers' processes -> how the bench names them
-SERVERS = {"postgres": "PostgreSQL", "beam.smp": "RabbitMQ"}
-
-
-def client_cpu() -> float:
-    """CPU seconds of this process: the simulated customers and frontends, and the mail sink."""
-    times = os.times()
-    return times.user + times.system
-
-
-def machine_cpu() -> tuple[float, float]:
-    """(busy, total) CPU seconds of the whole machine so far, from /proc/stat (Linux)."""
-    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    idle = values[3] + values[4]
-    ticks = os.sysconf("SC_CLK_TCK")
-    return (sum(values) - idle) / ticks, sum(values) / ticks
-
-
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))] * 1000
@@ -236,7 +219,7 @@ def report(args: argparse.Namespace, system: ProcessSystem, urls: dict[str, str]
         idle(system, urls, args.idle)
     commits_before, messages_before, cpu_before = commits(urls), outbox_messages(urls), system.cpu_seconds()
     requests_before = next(driver.requests)
-    others_before, client_before, machine_before = cpu_by_command(*SERVERS), client_cpu(), machine_cpu()
+    others_before, client_before, machine_before = cpu_by_command(*SERVERS), own_cpu(), machine_cpu()
     started = time.monotonic()
     order_ids: list[str | None] = []
 
@@ -277,7 +260,7 @@ def report(args: argparse.Namespace, system: ProcessSystem, urls: dict[str, str]
     print(f"  CPU ms/top-up      {sum(cpu.values()) * 1000 / max(n, 1):.0f} in our processes: " + "  ".join(
         f"{name} {seconds * 1000 / max(n, 1):.0f}" for name, seconds in sorted(cpu.items(), key=lambda kv: -kv[1])))
     others = {SERVERS[name]: used - others_before[name] for name, used in cpu_by_command(*SERVERS).items()}
-    others["bench client and mail sink"] = client_cpu() - client_before
+    others["bench client and mail sink"] = own_cpu() - client_before
     busy, total = (after - before for after, before in zip(machine_after, machine_before, strict=True))
     print("  CPU ms/top-up      outside them: " + "  ".join(
         f"{name} {seconds * 1000 / max(n, 1):.0f}" for name, seconds in others.items()))

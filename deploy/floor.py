@@ -28,13 +28,12 @@ from sqlalchemy import Integer, String, create_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from deploy.infra import Databases, free_port, postgres_server, rabbitmq_server
-from deploy.processes import ROOT, cpu_by_command, process_table
+from deploy.processes import ROOT, SERVERS, cpu_by_command, own_cpu, process_table
 from shared.db import normalize_url
 
 #: the smallest top-up: quote, order, one poll, the payment page, the gateway's webhook
 REQUESTS_PER_TOP_UP = 5
 HOPS_PER_TOP_UP = 9  # see the saga in the README
-SERVERS = ("postgres", "beam.smp")
 HTTP, TRANSACTION, HOP = "HTTP request (Flask, gunicorn)", "transaction (ORM insert + commit)", \
     "broker hop (persistent, confirmed)"
 
@@ -46,22 +45,20 @@ def ping() -> dict[str, str]:
     return {"status": "ok"}
 
 
-def own_cpu(pids: Collection[int] = ()) -> float:
+def client_and_server_cpu(pids: Collection[int] = ()) -> float:
     """CPU seconds of this process (the client) and of `pids` with their children (a server)."""
-    times = os.times()
     table = process_table()
-    children = sum(cpu for pid, (_, ppid, cpu) in table.items() if pid in pids or ppid in pids)
-    return times.user + times.system + children
+    return own_cpu() + sum(cpu for pid, (_, ppid, cpu) in table.items() if pid in pids or ppid in pids)
 
 
 @contextmanager
 def measured(label: str, n: int, results: dict[str, float], pids: Collection[int] = ()) -> Iterator[None]:
-    servers_before, ours_before = cpu_by_command(*SERVERS), own_cpu(pids)
+    servers_before, ours_before = cpu_by_command(*SERVERS), client_and_server_cpu(pids)
     started = time.monotonic()
     yield
     wall = time.monotonic() - started
     servers = sum(cpu_by_command(*SERVERS).values()) - sum(servers_before.values())
-    cpu = own_cpu(pids) - ours_before + servers
+    cpu = client_and_server_cpu(pids) - ours_before + servers
     results[label] = cpu * 1000 / n
     print(f"  {label:<34} {cpu * 1000 / n:6.2f} ms CPU each  ({n / wall:7.0f}/s sequential, "
           f"of which PostgreSQL + RabbitMQ {servers * 1000 / n:.2f} ms)")
@@ -75,11 +72,11 @@ def http_requests(n: int, results: dict[str, float]) -> None:
     try:
         http = requests.Session()
         url = f"http://127.0.0.1:{port}/ping"
-        for _ in range(100):
+        for _ in range(100):  # until gunicorn's worker answers
             try:
-                http.get(url, timeout=1)
+                http.get(url, timeout=5)
                 break
-            except requests.ConnectionError:
+            except requests.RequestException:
                 time.sleep(0.1)
         for _ in range(200):
             http.get(url)

@@ -111,3 +111,21 @@ def cpu_by_command(*names: str) -> dict[str, float]:
             if command.startswith(name):
                 used[name] += cpu
     return used
+
+
+#: command names of the servers' processes -> how the bench names them
+SERVERS = {"postgres": "PostgreSQL", "beam.smp": "RabbitMQ"}
+
+
+def own_cpu() -> float:
+    """CPU seconds of this process so far (a load generator's own share)."""
+    times = os.times()
+    return times.user + times.system
+
+
+def machine_cpu() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine so far, from /proc/stat (Linux)."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = values[3] + values[4]
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (sum(values) - idle) / ticks, sum(values) / ticks

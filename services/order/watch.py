@@ -19,6 +19,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from shared.db import is_sqlite
 from shared.doorbell import Doorbell
 
 #: the longest wait honoured; a client asking for more waits this long
@@ -41,7 +42,7 @@ def preferred_wait(prefer: str | None) -> int:
 class OrderWatch:
     def __init__(self, database_url: str, max_waiting: int) -> None:
         self.database_url = database_url
-        self.enabled = not database_url.startswith("sqlite") and max_waiting > 0
+        self.enabled = not is_sqlite(database_url) and max_waiting > 0
         self._slots = threading.BoundedSemaphore(max(max_waiting, 1))
         self._waiting: dict[str, set[threading.Event]] = {}
         self._lock = threading.Lock()
