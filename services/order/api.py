@@ -20,7 +20,7 @@ from services.order.domain.catalog import rule_for
 from services.order.domain.promotions import CAMPAIGNS
 from services.order.models import Customer
 from services.order.ordering import OrderRules
-from services.order.watch import MAX_WAIT_SECONDS, OrderWatch, preferred_wait
+from services.order.watch import MAX_WAIT_SECONDS, RECHECK_SECONDS, OrderWatch, preferred_wait
 from shared.clock import utcnow
 from shared.db import unit_of_work
 from shared.problems import Problem
@@ -174,9 +174,9 @@ def build_blueprints(ctx: ServiceContext, rules: OrderRules) -> list[Blueprint]:
             order, tag = read(order_id)
             deadline = time.monotonic() + wait
             while changed is not None and tag == seen and (left := deadline - time.monotonic()) > 0:
-                if changed.wait(left):
-                    changed.clear()  # woken: read again; a change from now on sets it again
-                    order, tag = read(order_id)
+                changed.wait(min(left, RECHECK_SECONDS))
+                changed.clear()  # read again; a change from now on sets it again
+                order, tag = read(order_id)
         headers = {"ETag": tag, **({"Preference-Applied": f"wait={wait}"} if changed is not None else {})}
         if tag == seen:
             return Response(status=304, headers=headers)

@@ -24,6 +24,9 @@ from shared.doorbell import Doorbell
 
 #: the longest wait honoured; a client asking for more waits this long
 MAX_WAIT_SECONDS = 20
+#: a waiting request reads the order again this often even unwoken: the safety net for a
+#: notification lost while the listener was reconnecting (or dropped by a pooler)
+RECHECK_SECONDS = 5.0
 CHANNEL = "order_timeline"
 
 

@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from services.order import app as order_app
 from services.order.models import Order, OutboxMessage
+from services.order.watch import RECHECK_SECONDS, OrderWatch
 from shared.clock import utcnow
 from shared.config import Settings
 from shared.messaging.envelope import Envelope
@@ -233,3 +234,29 @@ def test_without_postgresql_the_wait_preference_is_declined_and_the_answer_immed
     assert answer.status_code == 304 and "Preference-Applied" not in answer.headers
     assert time.monotonic() - started < 1
     ctx.engine.dispose()
+
+
+def test_a_change_whose_announcement_is_lost_is_still_found_by_a_waiting_read(
+        saga: Saga, monkeypatch: pytest.MonkeyPatch) -> None:
+    """As behind a pooler that drops notifications: the waiting read looks again by itself,
+    and answers long before its 20 s are over."""
+    monkeypatch.setattr(OrderWatch, "_listen", lambda self: None)
+    client = order_app.create_app(ctx=saga.ctx).test_client()
+    who = saga.customer()
+    order_id = saga.place(who)
+    tag = client.get(f"/v1/orders/{order_id}", headers=who["headers"]).headers["ETag"]
+    answer = {}
+
+    def wait() -> None:
+        started = time.monotonic()
+        answer["response"] = client.get(f"/v1/orders/{order_id}", headers={
+            **who["headers"], "If-None-Match": tag, "Prefer": "wait=20"})
+        answer["seconds"] = time.monotonic() - started
+
+    frontend = threading.Thread(target=wait)
+    frontend.start()
+    time.sleep(0.5)
+    saga.send("wallet.credit_authorized", {"order_id": order_id, "customer_id": who["customer_id"]}, order_id)
+    frontend.join(25)
+    assert answer["response"].status_code == 200 and answer["response"].headers["Preference-Applied"] == "wait=20"
+    assert answer["seconds"] < RECHECK_SECONDS + 5 < 20
