@@ -63,10 +63,39 @@ class Saga:
                                                                OutboxMessage.correlation_id == order_id))
             return [Envelope.from_json(row.body).payload for row in rows]
 
+    def paid_then_refused(self, who: dict[str, Any], order_id: str, reason: str) -> None:
+        """Authorized, captured, then the wallet refuses the credit: the saga must refund."""
+        self.send("wallet.credit_authorized", {"order_id": order_id, "customer_id": who["customer_id"]}, order_id)
+        self.captured(order_id)
+        self.wait(order_id, "paid")
+        self.send("wallet.credit_failed", {"order_id": order_id, "customer_id": who["customer_id"],
+                                           "reason": reason}, order_id)
+        wait_for(lambda: self.sent("payment.refund", order_id), what="the refund command")
+
     def captured(self, order_id: str, payment_id: str = "pay_1") -> Envelope:
         return self.send("payment.captured", {
             "order_id": order_id, "payment_id": payment_id, "amount": 9000, "currency": "EUR", "method": "card",
             "card_brand": "visa", "card_last4": "4242", "captured_at": utcnow()}, order_id)
+
+
+class Waiting:
+    """A frontend's GET running on its own thread, so the test can change the order meanwhile."""
+
+    def __init__(self, client: FlaskClient, url: str, headers: dict[str, str]) -> None:
+        self.client, self.url, self.headers = client, url, headers
+        self.response: Any = None
+        self.seconds = 0.0
+        self.thread = threading.Thread(target=self._get)
+        self.thread.start()
+
+    def _get(self) -> None:
+        started = time.monotonic()
+        self.response = self.client.get(self.url, headers=self.headers)
+        self.seconds = time.monotonic() - started
+
+    def answer(self, timeout: float) -> Any:
+        self.thread.join(timeout)
+        return self.response
 
 
 @pytest.fixture
@@ -115,12 +144,7 @@ def test_the_saga_completes_even_when_the_capture_overtakes_payment_created(saga
 def test_a_paid_top_up_the_wallet_refuses_is_refunded(saga: Saga) -> None:
     who = saga.customer()
     order_id = saga.place(who)
-    saga.send("wallet.credit_authorized", {"order_id": order_id, "customer_id": who["customer_id"]}, order_id)
-    saga.captured(order_id)
-    saga.wait(order_id, "paid")
-    saga.send("wallet.credit_failed", {"order_id": order_id, "customer_id": who["customer_id"],
-                                       "reason": "account_frozen"}, order_id)
-    wait_for(lambda: saga.sent("payment.refund", order_id), what="the refund command")
+    saga.paid_then_refused(who, order_id, "account_frozen")
     assert saga.sent("payment.refund", order_id)[0] == {"order_id": order_id, "payment_id": "pay_1",
                                                         "reason": "account_frozen"}
     saga.send("payment.refunded", {"order_id": order_id, "payment_id": "pay_1", "amount": 9000, "currency": "EUR",
@@ -159,12 +183,7 @@ def test_a_refund_the_gateway_refuses_is_flagged_for_an_operator_who_retries_it(
     ops = {"Authorization": f"Bearer {saga.settings.operator_token}"}
     who = saga.customer()
     order_id = saga.place(who)
-    saga.send("wallet.credit_authorized", {"order_id": order_id, "customer_id": who["customer_id"]}, order_id)
-    saga.captured(order_id)
-    saga.wait(order_id, "paid")
-    saga.send("wallet.credit_failed", {"order_id": order_id, "customer_id": who["customer_id"],
-                                       "reason": "balance_cap_exceeded"}, order_id)
-    wait_for(lambda: saga.sent("payment.refund", order_id), what="the refund command")
+    saga.paid_then_refused(who, order_id, "balance_cap_exceeded")
     assert saga.client.post(f"/v1/operator/orders/{order_id}/retry-refund", headers=ops).status_code == 409
 
     saga.send("payment.refund_failed", {"order_id": order_id, "payment_id": "pay_1", "reason": "refund_declined",
@@ -197,22 +216,13 @@ def test_a_frontend_can_wait_for_its_order_to_change_instead_of_polling(saga: Sa
     assert unchanged.status_code == 304 and unchanged.headers["ETag"] == tag
 
     waiting = {**who["headers"], "If-None-Match": tag, "Prefer": "wait=10"}
-    answer = {}
-
-    def wait() -> None:
-        started = time.monotonic()
-        answer["response"] = saga.client.get(f"/v1/orders/{order_id}", headers=waiting)
-        answer["seconds"] = time.monotonic() - started
-
-    frontend = threading.Thread(target=wait)
-    frontend.start()
+    frontend = Waiting(saga.client, f"/v1/orders/{order_id}", waiting)
     time.sleep(0.5)
-    assert frontend.is_alive(), "the request waits while nothing changes"
+    assert frontend.thread.is_alive(), "the request waits while nothing changes"
     saga.send("wallet.credit_authorized", {"order_id": order_id, "customer_id": who["customer_id"]}, order_id)
-    frontend.join(10)
-    changed = answer["response"]
+    changed = frontend.answer(10)
     assert changed.status_code == 200 and changed.headers["Preference-Applied"] == "wait=10"
-    assert changed.headers["ETag"] != tag and answer["seconds"] < 5
+    assert changed.headers["ETag"] != tag and frontend.seconds < 5
     assert [e["event"] for e in changed.get_json()["timeline"]] == ["placed", "credit_authorized"]
 
     started = time.monotonic()
@@ -245,18 +255,10 @@ def test_a_change_whose_announcement_is_lost_is_still_found_by_a_waiting_read(
     who = saga.customer()
     order_id = saga.place(who)
     tag = client.get(f"/v1/orders/{order_id}", headers=who["headers"]).headers["ETag"]
-    answer = {}
-
-    def wait() -> None:
-        started = time.monotonic()
-        answer["response"] = client.get(f"/v1/orders/{order_id}", headers={
-            **who["headers"], "If-None-Match": tag, "Prefer": "wait=20"})
-        answer["seconds"] = time.monotonic() - started
-
-    frontend = threading.Thread(target=wait)
-    frontend.start()
+    frontend = Waiting(client, f"/v1/orders/{order_id}",
+                       {**who["headers"], "If-None-Match": tag, "Prefer": "wait=20"})
     time.sleep(0.5)
     saga.send("wallet.credit_authorized", {"order_id": order_id, "customer_id": who["customer_id"]}, order_id)
-    frontend.join(25)
-    assert answer["response"].status_code == 200 and answer["response"].headers["Preference-Applied"] == "wait=20"
-    assert answer["seconds"] < RECHECK_SECONDS + 5 < 20
+    answer = frontend.answer(25)
+    assert answer.status_code == 200 and answer.headers["Preference-Applied"] == "wait=20"
+    assert frontend.seconds < RECHECK_SECONDS + 5 < 20
