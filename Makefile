@@ -4,7 +4,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench floor check clean
+.PHONY: run test lint bench floor check translations clean
+CATALOGS := shared services/order services/payment services/wallet services/notify
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,6 +36,18 @@ floor: $(STAMP)
 ## check: money conservation across the four databases (*_DATABASE_URL; GRACE=seconds past a deadline, default 900)
 check: $(STAMP)
 	$(BIN)/python -m deploy.check $(if $(GRACE),--grace-seconds $(GRACE))
+
+## translations: extract the customer words of each package and update its zh_CN catalog (then translate)
+translations: $(STAMP)
+	@for pkg in $(CATALOGS); do \
+	  $(BIN)/pybabel -q extract -F babel.cfg --add-location=file --sort-by-file -o $$pkg/locale/messages.pot $$pkg && \
+	  if [ -f $$pkg/locale/zh_CN/LC_MESSAGES/messages.po ]; then \
+	    $(BIN)/pybabel -q update --no-fuzzy-matching -i $$pkg/locale/messages.pot -d $$pkg/locale -l zh_CN; \
+	  else \
+	    $(BIN)/pybabel -q init -i $$pkg/locale/messages.pot -d $$pkg/locale -l zh_CN; \
+	  fi; \
+	done
+	@echo "Now translate the empty msgstr entries: grep -c 'msgstr \"\"' */locale/zh_CN/LC_MESSAGES/*.po services/*/locale/zh_CN/LC_MESSAGES/*.po"
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

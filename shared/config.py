@@ -11,7 +11,10 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from typing import Any
+
+from shared.durations import parse_duration
 
 SERVICES = ("order", "payment", "wallet", "notify")
 DEFAULT_PORTS = {"order": 8001, "payment": 8002, "wallet": 8003, "notify": 8004}
@@ -19,6 +22,7 @@ DEV_SECRETS = {
     "OPERATOR_TOKEN": "dev-operator-token",
     "WEBHOOK_SECRET": "dev-webhook-secret",
     "JWT_SECRET": "dev-jwt-secret-change-me-in-production",
+    "PLATFORM_TOKEN": "dev-platform-token",
 }
 
 
@@ -28,6 +32,16 @@ def _int(env: Mapping[str, str], key: str, default: int) -> int:
 
 def _float(env: Mapping[str, str], key: str, default: float) -> float:
     return float(env.get(key, default))
+
+
+def _duration(env: Mapping[str, str], key: str, default: timedelta) -> timedelta:
+    value = env.get(key)
+    if not value:
+        return default
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise ValueError(f"{key}: {exc}") from None
 
 
 def _bool(env: Mapping[str, str], key: str, default: bool) -> bool:
@@ -65,8 +79,20 @@ class Settings:
     retry_base_seconds: float = 1.0
     quote_ttl_seconds: int = 900
     order_payment_timeout_seconds: int = 900
-    credit_validity_days: int = 365
-    wallet_balance_cap_major: int = 10_000
+    #: how long a top-up's credit stays on the balance (the quote shows when it ends)
+    credit_validity: timedelta = timedelta(days=365)
+    #: how long before a credit expires its owner is reminded (once per credit)
+    expiry_reminder_before: timedelta = timedelta(days=7)
+    #: the eSIM platform's bearer token for debits (its own secret, not the operator's)
+    platform_token: str = DEV_SECRETS["PLATFORM_TOKEN"]
+    #: who issues the receipts: business travellers file them for expenses
+    merchant_name: str = "topup"
+    merchant_address: str = ""
+    merchant_tax_id: str = ""
+    #: the promotions file (TOML); None: services/order/promotions.toml
+    promotions_file: str | None = None
+    #: where a customer tops up, linked from the low-balance reminder (else a hint only)
+    topup_url: str | None = None
     refund_max_attempts: int = 5
     payment_query_after_seconds: float = 60.0
     payment_query_every_seconds: float = 5.0
@@ -109,8 +135,14 @@ class Settings:
             retry_base_seconds=_float(env, "RETRY_BASE_SECONDS", 1.0),
             quote_ttl_seconds=_int(env, "QUOTE_TTL_SECONDS", 900),
             order_payment_timeout_seconds=_int(env, "ORDER_PAYMENT_TIMEOUT", 900),
-            credit_validity_days=_int(env, "CREDIT_VALIDITY_DAYS", 365),
-            wallet_balance_cap_major=_int(env, "WALLET_BALANCE_CAP", 10_000),
+            credit_validity=_duration(env, "CREDIT_VALIDITY", timedelta(days=365)),
+            expiry_reminder_before=_duration(env, "EXPIRY_REMINDER_BEFORE", timedelta(days=7)),
+            platform_token=env.get("PLATFORM_TOKEN", DEV_SECRETS["PLATFORM_TOKEN"]),
+            merchant_name=env.get("MERCHANT_NAME", "topup"),
+            merchant_address=env.get("MERCHANT_ADDRESS", ""),
+            merchant_tax_id=env.get("MERCHANT_TAX_ID", ""),
+            promotions_file=env.get("PROMOTIONS_FILE") or None,
+            topup_url=env.get("TOPUP_URL") or None,
             refund_max_attempts=_int(env, "REFUND_MAX_ATTEMPTS", 5),
             payment_query_after_seconds=_float(env, "PAYMENT_QUERY_AFTER", 60.0),
             payment_query_every_seconds=_float(env, "PAYMENT_QUERY_EVERY", 5.0),
@@ -138,5 +170,6 @@ class Settings:
             "OPERATOR_TOKEN": self.operator_token,
             "WEBHOOK_SECRET": self.webhook_secret,
             "JWT_SECRET": self.jwt_secret,
+            "PLATFORM_TOKEN": self.platform_token,
         }
         return [name for name, value in current.items() if value == DEV_SECRETS[name]]

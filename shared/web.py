@@ -8,10 +8,12 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
 
-from flask import Flask, request
+from flask import Flask, Response, request
 from flask_smorest import Api
 
-from shared.problems import Problem, install_problem_handlers
+from shared.problems import CATALOG, Problem, install_problem_handlers, request_language
+
+_ = CATALOG.text
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -36,6 +38,14 @@ def create_base_app(service: str, title: str, description: str) -> tuple[Flask, 
     api = Api(app)
     install_problem_handlers(app)
 
+    @app.after_request
+    def _language(response: Response) -> Response:
+        """Answers depend on the caller's language (shared/problems.py: request_language)."""
+        response.vary.add("Accept-Language")
+        if "Content-Language" not in response.headers:
+            response.headers["Content-Language"] = request_language()
+        return response
+
     @app.get("/healthz")
     def healthz() -> dict[str, str]:
         return {"status": "ok", "service": service}
@@ -43,19 +53,24 @@ def create_base_app(service: str, title: str, description: str) -> tuple[Flask, 
     return app, api
 
 
-def require_operator(get_token: Callable[[], str]) -> Callable[[F], F]:
-    """Guard an operator endpoint with `Authorization: Bearer <OPERATOR_TOKEN>`."""
+def require_bearer(get_token: Callable[[], str], setting: str) -> Callable[[F], F]:
+    """Guard an endpoint with `Authorization: Bearer <the secret in setting>`."""
 
     def decorator(view: F) -> F:
         @wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             header = request.headers.get("Authorization", "")
-            scheme, _, token = header.partition(" ")
+            scheme, _sep, token = header.partition(" ")
             if scheme.lower() != "bearer" or not hmac.compare_digest(token.encode(), get_token().encode()):
-                raise Problem(401, "unauthorized", "Operator authentication required.",
-                              "Send Authorization: Bearer <OPERATOR_TOKEN>.")
+                raise Problem(401, "unauthorized", _("Authentication required."),
+                              _("Send Authorization: Bearer <{setting}>.", setting=setting))
             return view(*args, **kwargs)
 
         return wrapper  # type: ignore[return-value]
 
     return decorator
+
+
+def require_operator(get_token: Callable[[], str]) -> Callable[[F], F]:
+    """Guard an operator endpoint with `Authorization: Bearer <OPERATOR_TOKEN>`."""
+    return require_bearer(get_token, "OPERATOR_TOKEN")

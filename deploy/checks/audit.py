@@ -9,11 +9,12 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta
 from typing import TypeVar
 
-from deploy.checks.ledger import balances_match_postings, entries_balance
+from deploy.checks.ledger import balances_match_postings, credits_match_balances, entries_balance
 from deploy.checks.orders import CUSTOMER, OrderView, check_order
 from deploy.checks.report import Check, Counts, Problem, Report, money, sort_problems
 from deploy.checks.snapshot import Posting, Snapshot
 from services.payment.domain.payment import PaymentStatus
+from services.wallet.domain.ledger import EntryKind
 
 T = TypeVar("T")
 
@@ -39,12 +40,13 @@ def audit(snapshot: Snapshot, now: datetime, grace: timedelta) -> Report:
         own_entries = entries.get(order.id, [])
         view = OrderView(order, who(order.customer_id), payments.get(order.id, []), own_entries,
                          [p for e in own_entries for p in postings.get(e.id, [])], receipts.get(order.id, []),
-                         now, grace)
+                         now, grace, snapshot.receipt_numbers.get(order.id))
         unsettled += not view.settled
         problems.extend(check_order(view))
     problems.extend(strangers(snapshot, postings, who))
     problems.extend(entries_balance(snapshot.entries, postings, who))
     problems.extend(balances_match_postings(snapshot.accounts, snapshot.postings, who))
+    problems.extend(credits_match_balances(snapshot.accounts, snapshot.lots, now, grace, who))
     counts = Counts(orders=len(snapshot.orders), payments=len(snapshot.payments), entries=len(snapshot.entries),
                     accounts=len(snapshot.accounts), receipts=len(snapshot.receipts), unsettled=unsettled)
     return Report(sort_problems(problems), counts, now, grace)
@@ -63,8 +65,8 @@ def strangers(snapshot: Snapshot, postings: dict[str, list[Posting]], who: Calla
                                        f"{payment.order_id}, which the order service does not know.",
                           payment.order_id, payment.customer_id)
     for entry in snapshot.entries:
-        if entry.order_id in known or entry.order_id in newer:
-            continue
+        if entry.kind != EntryKind.TOPUP or entry.order_id in known or entry.order_id in newer:
+            continue  # debits and expiries are about the balance, not about an order
         credit = [p for p in postings.get(entry.id, []) if p.account.startswith(CUSTOMER)]
         booked = ", ".join(money(p.amount_minor, p.currency) for p in credit) or "nothing"
         yield Problem(Check.MONEY, f"Journal entry {entry.id} (customer {who(entry.customer_id)}) credits {booked} "

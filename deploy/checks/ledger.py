@@ -2,16 +2,19 @@
 
 Every journal entry's postings sum to zero per currency (double entry), and every
 account's cached `balance_minor` is the sum of the postings on `customer:<id>`: the cache
-is what the wallet answers with, the postings are the truth.
+is what the wallet answers with, the postings are the truth. The credits on a balance (its
+lots) add up to it, none holds less than nothing, and none still holds money long after it
+expired (the wallet's sweep books every expiry within seconds).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
 
-from deploy.checks.report import Check, Problem, amounts
-from deploy.checks.snapshot import Account, Entry, Posting
+from deploy.checks.report import Check, Problem, amounts, duration, money
+from deploy.checks.snapshot import Account, Entry, Lot, Posting
 from services.wallet.domain.ledger import customer_account
 
 CUSTOMER = "customer:"
@@ -54,3 +57,25 @@ def balances_match_postings(accounts: list[Account], postings: list[Posting],
             yield Problem(Check.LEDGER, f"Postings on the account of customer {who(customer_id)} add up to "
                                         f"{amounts(sums, next(iter(sums)))}, but the wallet has no such account.",
                           None, customer_id)
+
+
+def credits_match_balances(accounts: list[Account], lots: list[Lot], now: datetime, grace: timedelta,
+                           who: Callable[[str], str]) -> Iterator[Problem]:
+    held: dict[str, int] = defaultdict(int)
+    for lot in lots:
+        held[lot.customer_id] += lot.remaining_minor
+        if lot.remaining_minor < 0:
+            yield Problem(Check.LEDGER, f"Credit {lot.id} of customer {who(lot.customer_id)} holds "
+                                        f"{money(lot.remaining_minor, lot.currency)}: less than nothing.",
+                          None, lot.customer_id)
+        elif lot.remaining_minor and now > lot.expires_at + grace:
+            yield Problem(Check.LEDGER, f"Credit {lot.id} of customer {who(lot.customer_id)} expired "
+                                        f"{duration(now - lot.expires_at)} ago ({lot.expires_at:%Y-%m-%d %H:%M} UTC) "
+                                        f"but still holds {money(lot.remaining_minor, lot.currency)}: its expiry "
+                                        "was never booked.", None, lot.customer_id)
+    for account in accounts:
+        if held.get(account.customer_id, 0) != account.balance_minor:
+            yield Problem(Check.LEDGER, f"Account of customer {who(account.customer_id)}: its credits hold "
+                                        f"{money(held.get(account.customer_id, 0), account.currency)}, but its "
+                                        f"balance is {money(account.balance_minor, account.currency)}.",
+                          None, account.customer_id)

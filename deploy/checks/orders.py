@@ -18,7 +18,7 @@ from functools import cached_property
 
 from deploy.checks.report import Check, Problem, amounts, duration, money
 from deploy.checks.snapshot import Entry, Order, Payment, Posting, Receipt
-from services.notify.domain.receipt import ReceiptKind
+from services.notify.domain.receipt import EmailKind
 from services.notify.store import PENDING
 from services.order.domain.saga import TERMINAL, Status
 from services.payment.domain.payment import PaymentStatus
@@ -57,6 +57,7 @@ class OrderView:
     receipts: list[Receipt]
     now: datetime
     grace: timedelta
+    receipt_number: str | None = None
 
     @cached_property
     def status(self) -> Status:
@@ -154,7 +155,7 @@ def _mismatch(view: OrderView, net: Totals, received: Totals) -> str:
 
 
 def completed_has_one_credit_and_one_receipt(view: OrderView) -> Iterator[Problem]:
-    receipts = [r for r in view.receipts if r.kind == ReceiptKind.RECEIPT]
+    receipts = [r for r in view.receipts if r.kind == EmailKind.RECEIPT]
     if view.status is not Status.COMPLETED:
         # Read as under way, it may have completed (and had its receipt recorded) since.
         for receipt in receipts if view.status in TERMINAL else ():
@@ -178,6 +179,9 @@ def completed_has_one_credit_and_one_receipt(view: OrderView) -> Iterator[Proble
     elif receipts[0].status == PENDING:
         yield view.problem(Check.COMPLETED, "is completed and its receipt is recorded, but it is still pending: "
                                             "the email has not gone out.")
+    if receipts and view.receipt_number is None:
+        yield view.problem(Check.COMPLETED, "is completed and its receipt was emailed, but no numbered receipt "
+                                            "was issued: the customer cannot fetch it.")
 
 
 def _receipt_state(receipt: Receipt) -> str:

@@ -22,7 +22,7 @@ class Check(Enum):
     COMPLETED = "Every completed top-up has one credit and one receipt"
     REFUNDS = "Refunds: refunded top-ups keep no credit; money taken on failed or expired ones went back"
     STUCK = "No top-up is stuck past its payment deadline or waiting for an operator"
-    LEDGER = "The ledger balances: every entry sums to zero, every balance matches its postings"
+    LEDGER = "The ledger balances: every entry sums to zero, every balance matches its postings and its credits"
 
 
 @dataclass(frozen=True)

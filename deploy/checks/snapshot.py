@@ -94,9 +94,22 @@ class Account:
 
 @dataclass(frozen=True, slots=True)
 class Receipt:
+    """An email about an order: the receipt, or a reversal notice (copies are not counted)."""
+
     order_id: str
     kind: str
     status: str
+
+
+@dataclass(frozen=True, slots=True)
+class Lot:
+    """A credit on a balance: what is left of it and when it ends."""
+
+    id: str
+    customer_id: str
+    currency: str
+    remaining_minor: int
+    expires_at: datetime
 
 
 @dataclass(frozen=True)
@@ -112,6 +125,9 @@ class Snapshot:
     postings: list[Posting]
     accounts: list[Account]
     receipts: list[Receipt]
+    lots: list[Lot]
+    #: order id -> the number of the receipt issued for it
+    receipt_numbers: dict[str, str]
 
 
 o, p, w, n = order_db, payment_db, wallet_db, notify_db
@@ -124,7 +140,11 @@ ENTRIES = select(w.JournalEntryRow.id, w.JournalEntryRow.kind, w.JournalEntryRow
                  w.JournalEntryRow.customer_id)
 POSTINGS = select(w.PostingRow.entry_id, w.PostingRow.account, w.PostingRow.amount_minor, w.PostingRow.currency)
 ACCOUNTS = select(w.AccountRow.customer_id, w.AccountRow.balance_minor, w.AccountRow.currency)
-RECEIPTS = select(n.ReceiptRow.order_id, n.ReceiptRow.kind, n.ReceiptRow.status)
+LOTS = select(w.CreditLotRow.id, w.CreditLotRow.customer_id, w.CreditLotRow.currency, w.CreditLotRow.remaining_minor,
+              w.CreditLotRow.expires_at)
+RECEIPTS = select(n.EmailRow.order_id, n.EmailRow.kind, n.EmailRow.status).where(
+    n.EmailRow.kind.in_(["receipt", "reversal"]), n.EmailRow.order_id.is_not(None))
+RECEIPT_NUMBERS = select(n.ReceiptRow.order_id, n.ReceiptRow.number)
 
 
 def load(settings: Settings) -> Snapshot:
@@ -138,9 +158,11 @@ def load(settings: Settings) -> Snapshot:
         entries = rows(conn, ENTRIES, Entry)
         postings = rows(conn, POSTINGS, Posting)
         accounts = rows(conn, ACCOUNTS, Account)
+        lots = rows(conn, LOTS, Lot)
     with reading(settings, "notify") as conn:
         receipts = rows(conn, RECEIPTS, Receipt)
-    return Snapshot(read_at, emails, orders, payments, entries, postings, accounts, receipts)
+        numbers = {order_id: number for order_id, number in conn.execute(RECEIPT_NUMBERS)}
+    return Snapshot(read_at, emails, orders, payments, entries, postings, accounts, receipts, lots, numbers)
 
 
 def rows(conn: Connection, query: Select, kind: type[T]) -> list[T]:  # type: ignore[type-arg]

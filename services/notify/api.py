@@ -1,7 +1,8 @@
-"""Operator API of the notify service: was this order's receipt sent, and if not, why not.
+"""Operator API of the notify service: was this order's receipt issued and sent, and if not,
+why not.
 
 The brief asks that support can see exactly where a top-up stands; for the emails that is
-the status, the number of attempts and the mail server's last answer.
+the receipt's number, and each email's status, attempts and the mail server's last answer.
 """
 
 from __future__ import annotations
@@ -13,16 +14,19 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
 from services.notify import store
-from services.notify.models import ReceiptRow
+from services.notify.domain.receipt import EmailKind
+from services.notify.models import EmailRow
+from services.notify.texts import _
 from shared.problems import Problem
 from shared.service import ServiceContext
 from shared.web import require_operator
 
 
-class ReceiptSchema(Schema):
-    receipt_id = fields.String()
-    kind = fields.String(metadata={"enum": ["receipt", "reversal"]})
+class EmailSchema(Schema):
+    email_id = fields.String()
+    kind = fields.String(metadata={"enum": [k.value for k in EmailKind]})
     email = fields.String()
+    language = fields.String()
     subject = fields.String()
     status = fields.String(metadata={"enum": ["pending", "sent"]})
     attempts = fields.Integer(metadata={"description": "delivery attempts so far"})
@@ -31,22 +35,17 @@ class ReceiptSchema(Schema):
     sent_at = fields.DateTime(allow_none=True)
 
 
-class ReceiptsSchema(Schema):
+class OrderEmailsSchema(Schema):
     order_id = fields.String()
-    receipts = fields.List(fields.Nested(ReceiptSchema))
+    receipt_number = fields.String(allow_none=True, metadata={"description": "once the receipt is issued"})
+    emails = fields.List(fields.Nested(EmailSchema))
 
 
-def receipt_view(row: ReceiptRow) -> dict[str, Any]:
+def email_view(row: EmailRow) -> dict[str, Any]:
     return {
-        "receipt_id": row.id,
-        "kind": row.kind,
-        "email": row.email,
-        "subject": row.subject,
-        "status": row.status,
-        "attempts": row.attempts,
-        "last_error": row.last_error,
-        "created_at": row.created_at,
-        "sent_at": row.sent_at,
+        "email_id": row.id, "kind": row.kind, "email": row.email, "language": row.language,
+        "subject": row.subject, "status": row.status, "attempts": row.attempts, "last_error": row.last_error,
+        "created_at": row.created_at, "sent_at": row.sent_at,
     }
 
 
@@ -58,14 +57,16 @@ def build_blueprint(ctx: ServiceContext) -> Blueprint:
     class Receipts(MethodView):
         decorators = [operator]
 
-        @blp.response(200, ReceiptsSchema)
+        @blp.response(200, OrderEmailsSchema)
         @blp.doc(security=[{"bearer": []}])
         def get(self, order_id: str) -> dict[str, Any]:
             with ctx.sessions() as session:
-                rows = store.receipts_for_order(session, order_id)
-                if not rows:
-                    raise Problem(404, "receipt_not_found", "No receipt for this order.",
-                                  f"No receipt or notice was recorded for order {order_id}.")
-                return {"order_id": order_id, "receipts": [receipt_view(r) for r in rows]}
+                rows = store.emails_for_order(session, order_id)
+                receipt = store.find_receipt(session, order_id)
+                if not rows and receipt is None:
+                    raise Problem(404, "receipt_not_found", _("No receipt for this order."),
+                                  _("No receipt or notice was recorded for order {order_id}.", order_id=order_id))
+                return {"order_id": order_id, "receipt_number": receipt.number if receipt else None,
+                        "emails": [email_view(r) for r in rows]}
 
     return blp

@@ -1,7 +1,11 @@
-"""The notify service: emails customers their receipts and reversal notices.
+"""The notify service: issues receipts and emails customers what they must know, in their
+language: receipts (and copies), reversal notices, low-balance and expiry reminders, and
+expiries.
 
-Listens to: order.completed (send_receipt), order.reversed (send_reversal_notice).
-Publishes: receipt.sent, once the mail server has accepted a receipt.
+Listens to: customer.registered / customer.updated (recipients), order.completed
+(send_receipt), receipt.resend, order.reversed, wallet.balance_low, wallet.credit_expiring,
+wallet.credit_expired.
+Publishes: receipt.issued (the numbered receipt), receipt.sent (an email about an order left).
 HTTP: the operator API under /v1/receipts.
 Worker: the consumers, the outbox relay and the mailer (SMTP_HOST, SMTP_PORT, SMTP_FROM).
 """
@@ -14,6 +18,8 @@ from flask import Flask
 
 from services.notify.api import build_blueprint
 from services.notify.consumers import notify_handlers
+from services.notify.domain.receipt import Merchant
+from services.notify.handlers import NotifyRules
 from services.notify.mailer import Mailer
 from services.notify.models import InboxMessage, OutboxMessage
 from shared.config import Settings
@@ -29,6 +35,11 @@ def start(settings: Settings | None = None) -> ServiceContext:
     return ServiceContext.start(NAME, settings or Settings.from_env(), MIGRATIONS)
 
 
+def rules_of(settings: Settings) -> NotifyRules:
+    merchant = Merchant(settings.merchant_name, settings.merchant_address, settings.merchant_tax_id)
+    return NotifyRules(merchant, settings.topup_url)
+
+
 def create_app(settings: Settings | None = None, ctx: ServiceContext | None = None) -> Flask:
     ctx = ctx or start(settings)
     app, api = create_base_app(NAME, "topup notify", "Receipts and reversal notices, emailed to customers.")
@@ -39,6 +50,7 @@ def create_app(settings: Settings | None = None, ctx: ServiceContext | None = No
 
 def create_worker(settings: Settings | None = None, ctx: ServiceContext | None = None) -> Worker:
     ctx = ctx or start(settings)
-    loops = messaging_loops(NAME, ctx.settings, ctx.sessions, OutboxMessage, InboxMessage, notify_handlers())
+    loops = messaging_loops(NAME, ctx.settings, ctx.sessions, OutboxMessage, InboxMessage,
+                            notify_handlers(rules_of(ctx.settings)))
     mailer = Mailer.from_settings(ctx.settings, ctx.sessions)
     return Worker(NAME, [*loops, mailer.loop(ctx.settings.poll_seconds(NAME))], ctx.settings.database_url(NAME))

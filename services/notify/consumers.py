@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from services.notify import handlers
+from services.notify.handlers import NotifyRules
 from shared.messaging.consumer import Handler
 
 
-def notify_handlers() -> dict[str, Handler]:
+def notify_handlers(rules: NotifyRules) -> dict[str, Handler]:
     return {
-        "send_receipt": handlers.send_receipt,
+        "remember_customer": handlers.remember_customer,
+        "update_customer": handlers.update_customer,
+        "send_receipt": partial(handlers.send_receipt, rules=rules),
+        "resend_receipt": handlers.resend_receipt,
         "send_reversal_notice": handlers.send_reversal_notice,
+        "send_low_balance_reminder": partial(handlers.send_low_balance_reminder, rules=rules),
+        "send_expiry_reminder": handlers.send_expiry_reminder,
+        "send_expiry_notice": handlers.send_expiry_notice,
     }

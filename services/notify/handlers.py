@@ -1,62 +1,140 @@
 """What each event does to the notify service: one function each.
 
-The message handlers only RECORD the email owed (a pending receipt); the mailer sends it.
+The message handlers only RECORD the email owed (a pending email); the mailer sends it.
 Sending from the handler would email twice whenever the transaction that notes the message
 in the inbox failed after the email left, and would tie message processing to the mail
-server's health. Recording is once per order and kind, whatever the message id.
+server's health. Recording is once per kind and reference (the order, the credit, the
+copy asked for), whatever the message id. Every email is written in the customer's
+language and dated in their time zone.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from services.notify import store
+from services.notify.domain.balance import ExpiredCredit, ExpiringCredit, LowBalance
 from services.notify.domain.layout import RenderedEmail
-from services.notify.domain.receipt import CompletedTopUp, ReceiptKind, render_receipt
-from services.notify.domain.reversal import ReversedTopUp, render_reversal_notice
-from services.notify.models import ReceiptRow
+from services.notify.domain.receipt import ABOUT_AN_ORDER, CompletedTopUp, EmailKind, Merchant, Receipt, receipt_number
+from services.notify.domain.reversal import ReversedTopUp
+from services.notify.models import EmailRow, ReceiptRow
+from shared.clock import utcnow
 from shared.loops import backoff
 from shared.messaging.envelope import Envelope
+from shared.money import Money
 
 ERROR_LIMIT = 500
 
 
-def send_receipt(session: Session, msg: Envelope) -> None:
-    """order.completed: the brief's 'every top-up leaves a receipt; receipts are emailed'."""
+@dataclass(frozen=True)
+class NotifyRules:
+    merchant: Merchant
+    #: where a customer tops up, linked from the low-balance reminder
+    topup_url: str | None = None
+
+
+def remember_customer(session: Session, msg: Envelope) -> None:
+    """customer.registered: where and in which language to write to them (version 1)."""
+    store.keep_recipient(session, msg.payload, version=1)
+
+
+def update_customer(session: Session, msg: Envelope) -> None:
+    store.keep_recipient(session, msg.payload, version=msg.payload["version"])
+
+
+def send_receipt(session: Session, msg: Envelope, rules: NotifyRules) -> None:
+    """order.completed: the brief's 'every top-up leaves a receipt; receipts are emailed'.
+    The receipt is numbered and worded once; its announcement lets the customer fetch it."""
     p = msg.payload
-    _record(session, ReceiptKind.RECEIPT, p, lambda: render_receipt(CompletedTopUp.from_payload(p)))
+    existing = store.find_receipt(session, p["order_id"])
+    if existing is not None:
+        store.emit(session, Envelope.new("receipt.issued", existing.document, caused_by=msg))
+        return
+    issued_at = utcnow()
+    number = receipt_number(issued_at.year, store.next_receipt_number(session, issued_at.year))
+    receipt = Receipt(number, issued_at, CompletedTopUp.from_payload(p), rules.merchant)
+    language = p["language"]
+    email = store.add_email(session, EmailKind.RECEIPT, p["order_id"], p["customer_id"], p["email"],
+                            receipt.email().render(language), order_id=p["order_id"])
+    document = receipt.document(language, p["customer_id"])
+    announced = Envelope.new("receipt.issued", document, caused_by=msg)
+    session.add(ReceiptRow(order_id=p["order_id"], number=number, customer_id=p["customer_id"],
+                                 language=language, issued_at=issued_at, document=announced.payload,
+                                 email_id=email.id))
+    store.emit(session, announced)
+
+
+def resend_receipt(session: Session, msg: Envelope) -> None:
+    """receipt.resend: the same receipt (same number, same words) again, to the address the
+    customer has now."""
+    p = msg.payload
+    receipt = store.find_receipt(session, p["order_id"])
+    original = session.get(EmailRow, receipt.email_id) if receipt else None
+    if receipt is None or original is None:
+        raise LookupError(f"no receipt issued for order {p['order_id']}")
+    if store.find_email(session, EmailKind.RECEIPT_COPY, p["resend_id"]) is not None:
+        return
+    copy = RenderedEmail(original.subject, original.text_body, original.html_body, original.language)
+    store.add_email(session, EmailKind.RECEIPT_COPY, p["resend_id"], p["customer_id"], p["email"], copy,
+                    order_id=p["order_id"])
 
 
 def send_reversal_notice(session: Session, msg: Envelope) -> None:
     """order.reversed: the customer was charged and must learn the money went back."""
     p = msg.payload
-    _record(session, ReceiptKind.REVERSAL, p, lambda: render_reversal_notice(ReversedTopUp.from_payload(p)))
+    if store.find_email(session, EmailKind.REVERSAL, p["order_id"]) is None:
+        email = ReversedTopUp.from_payload(p).email().render(p["language"])
+        store.add_email(session, EmailKind.REVERSAL, p["order_id"], p["customer_id"], p["email"], email,
+                        order_id=p["order_id"])
 
 
-def _record(session: Session, kind: ReceiptKind, p: dict[str, Any], render: Callable[[], RenderedEmail]) -> None:
-    if store.find_receipt(session, p["order_id"], kind) is not None:
-        return
-    store.add_receipt(session, kind, p["order_id"], p["customer_id"], p["email"], render())
+def send_low_balance_reminder(session: Session, msg: Envelope, rules: NotifyRules) -> None:
+    p = msg.payload
+    who = store.recipient(session, p["customer_id"])
+    reminder = LowBalance(Money(p["balance"], p["currency"]), Money(p["threshold"], p["currency"]), rules.topup_url)
+    _owe(session, EmailKind.LOW_BALANCE, f"{p['customer_id']}:v{p['account_version']}", who, reminder.email())
 
 
-def mark_sent(session: Session, row: ReceiptRow, now: datetime) -> None:
-    """The email left: record it and tell the order service, in one transaction."""
+def send_expiry_reminder(session: Session, msg: Envelope) -> None:
+    p = msg.payload
+    who = store.recipient(session, p["customer_id"])
+    reminder = ExpiringCredit(Money(p["amount"], p["currency"]), p["expires_at"], who.time_zone, p.get("order_id"))
+    _owe(session, EmailKind.EXPIRY_REMINDER, p["lot_id"], who, reminder.email())
+
+
+def send_expiry_notice(session: Session, msg: Envelope) -> None:
+    p = msg.payload
+    who = store.recipient(session, p["customer_id"])
+    notice = ExpiredCredit(Money(p["amount"], p["currency"]), p["expired_at"], Money(p["balance_after"], p["currency"]),
+                           who.time_zone, p.get("order_id"))
+    _owe(session, EmailKind.CREDIT_EXPIRED, p["entry_id"], who, notice.email())
+
+
+def _owe(session: Session, kind: EmailKind, reference: str, who: Any, email: Any) -> None:
+    if store.find_email(session, kind, reference) is None:
+        store.add_email(session, kind, reference, who.customer_id, who.email, email.render(who.language))
+
+
+def mark_sent(session: Session, row: EmailRow, now: datetime) -> None:
+    """The email left: record it and, for an email about an order, tell the order service
+    (its timeline shows it), in one transaction."""
     row.status = store.SENT
     row.sent_at = now
     row.attempts += 1
     row.last_error = None
-    store.emit(session, Envelope.new(
-        "receipt.sent",
-        {"order_id": row.order_id, "receipt_id": row.id, "sent_at": now},
-        correlation_id=row.order_id,
-    ))
+    if row.order_id and row.kind in ABOUT_AN_ORDER:
+        store.emit(session, Envelope.new(
+            "receipt.sent",
+            {"order_id": row.order_id, "receipt_id": row.id, "sent_at": now, "kind": row.kind},
+            correlation_id=row.order_id,
+        ))
 
 
-def mark_failed(row: ReceiptRow, error: str, now: datetime, base_seconds: float, cap_seconds: float) -> float:
+def mark_failed(row: EmailRow, error: str, now: datetime, base_seconds: float, cap_seconds: float) -> float:
     """The mail server refused or was unreachable: try again later, longer each time, for as
     long as it takes (a receipt is owed, not optional). Returns the delay chosen."""
     row.attempts += 1

@@ -1,9 +1,9 @@
-"""The mailer: sends the receipts the handlers recorded, over SMTP, until each one is sent.
+"""The mailer: sends the emails the handlers recorded, over SMTP, until each one is sent.
 
-Each receipt goes out in its own short transaction that holds the receipt's row lock while
+Each email goes out in its own short transaction that holds the email's row lock while
 the SMTP conversation runs, so two mailers never send the same email at once, and no lock
 outlives one message. If the process dies between the server's "250 OK" and our commit,
-the receipt is sent again after restart; its Message-ID is derived from the receipt id, so
+the email is sent again after restart; its Message-ID is derived from the email's id, so
 the MTA or the customer's mail client can recognise the duplicate.
 """
 
@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from services.notify import handlers, store
 from services.notify.domain.layout import as_utc
-from services.notify.models import ReceiptRow
+from services.notify.models import EmailRow
 from shared.clock import utcnow
 from shared.config import Settings
 from shared.db import unit_of_work
@@ -41,13 +41,13 @@ class SmtpServer:
             smtp.send_message(message)
 
 
-def message_id(receipt_id: str, sender: str) -> str:
-    """Stable across retries: the same receipt always carries the same Message-ID."""
+def message_id(email_id: str, sender: str) -> str:
+    """Stable across retries: the same email always carries the same Message-ID."""
     _, at, domain = parseaddr(sender)[1].rpartition("@")
-    return f"<{receipt_id}@{domain if at and domain else 'topup.invalid'}>"
+    return f"<{email_id}@{domain if at and domain else 'topup.invalid'}>"
 
 
-def compose(row: ReceiptRow, sender: str) -> EmailMessage:
+def compose(row: EmailRow, sender: str) -> EmailMessage:
     """multipart/alternative: mail clients show the HTML part, the rest read the text."""
     message = EmailMessage()
     message["From"] = sender
@@ -57,6 +57,7 @@ def compose(row: ReceiptRow, sender: str) -> EmailMessage:
     message["Message-ID"] = message_id(row.id, sender)
     message.set_content(row.text_body)
     message.add_alternative(row.html_body, subtype="html")
+    message["Content-Language"] = row.language  # after the content: set_content drops Content-* headers
     return message
 
 
@@ -83,10 +84,10 @@ class Mailer:
         return cls(sessions, server, settings.smtp_from, retry_base_seconds=settings.retry_base_seconds)
 
     def send_due(self) -> int:
-        """One round: send what is due, up to a batch. Returns how many receipts were tried."""
+        """One round: send what is due, up to a batch. Returns how many emails were tried."""
         if self.server is None:
             if not self._said_disabled:
-                log.warning("mailer_disabled", reason="SMTP_HOST is not set: receipts stay pending")
+                log.warning("mailer_disabled", reason="SMTP_HOST is not set: emails stay pending")
                 self._said_disabled = True
             return 0
         tried = 0
@@ -95,22 +96,22 @@ class Mailer:
         return tried
 
     def send_one(self, server: SmtpServer) -> bool:
-        """Send the next due receipt; False when none is due."""
+        """Send the next due email; False when none is due."""
         with unit_of_work(self.sessions) as session:
             row = store.next_due(session, utcnow())
             if row is None:
                 return False
-            bound = log.bind(receipt_id=row.id, order_id=row.order_id, kind=row.kind)
+            bound = log.bind(email_id=row.id, order_id=row.order_id, kind=row.kind)
             try:
                 server.send(compose(row, self.sender))
             except Exception as exc:  # noqa: BLE001 - one undeliverable email must not block the others
                 delay = handlers.mark_failed(row, describe(exc), utcnow(),
                                              self.retry_base_seconds, self.retry_cap_seconds)
-                bound.warning("receipt_send_failed", attempts=row.attempts, retry_in=delay, error=row.last_error)
+                bound.warning("email_send_failed", attempts=row.attempts, retry_in=delay, error=row.last_error)
             else:
                 handlers.mark_sent(session, row, utcnow())
-                bound.info("receipt_sent", attempts=row.attempts)
+                bound.info("email_sent", attempts=row.attempts)
         return True
 
     def loop(self, idle_seconds: float) -> PollLoop:
-        return PollLoop("notify.mailer", self.send_due, idle_seconds, wakes_on=ReceiptRow.__tablename__)
+        return PollLoop("notify.mailer", self.send_due, idle_seconds, wakes_on=EmailRow.__tablename__)

@@ -1,12 +1,20 @@
-"""The notify service's tables. A `receipts` row is an email we owe a customer: written when
-the event arrives, marked sent by the mailer. UNIQUE(order_id, kind) is what makes a
-redelivered or repeated event never email twice."""
+"""The notify service's tables.
+
+- `recipients`: who the customers are to us (email, language, time zone), kept from the
+  order service's customer events, for the emails that come from the wallet.
+- `receipts`: each completed top-up's receipt, numbered (R-<year>-<n>, counted per year in
+  `receipt_numbers`) and worded once, when issued.
+- `emails`: every email we owe a customer, written when its event arrives and marked sent
+  by the mailer. UNIQUE(kind, reference) is what makes a redelivered or repeated event never
+  email twice (the reference: the order, the credit lot, the debit entry, the copy asked for).
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy import JSON, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.clock import utcnow
@@ -19,20 +27,60 @@ class Base(DeclarativeBase):
     metadata = new_metadata()
 
 
+class RecipientRow(Base):
+    __tablename__ = "recipients"
+
+    customer_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    email: Mapped[str] = mapped_column(String(320))
+    language: Mapped[str] = mapped_column(String(8))
+    time_zone: Mapped[str] = mapped_column(String(64))
+    currency: Mapped[str] = mapped_column(String(3))
+    version: Mapped[int] = mapped_column(Integer)
+
+
 class ReceiptRow(Base):
+    """A receipt as issued: its number and its words never change (a copy is the same)."""
+
     __tablename__ = "receipts"
+
+    order_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    number: Mapped[str] = mapped_column(String(32), unique=True)
+    customer_id: Mapped[str] = mapped_column(String(64), index=True)
+    language: Mapped[str] = mapped_column(String(8))
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: the receipt as announced (shared.contracts.notify.ReceiptIssued), JSON-ready
+    document: Mapped[dict[str, Any]] = mapped_column(JSON)
+    #: the email that carried it first: a copy sends the same subject and bodies again
+    email_id: Mapped[str] = mapped_column(String(40))
+
+
+class ReceiptNumberRow(Base):
+    """The last receipt number given out in a year: numbers run without gaps, as tax offices
+    like them, and the row lock hands out each number once."""
+
+    __tablename__ = "receipt_numbers"
+
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last: Mapped[int] = mapped_column(Integer)
+
+
+class EmailRow(Base):
+    __tablename__ = "emails"
     __table_args__ = (
-        UniqueConstraint("order_id", "kind"),
+        UniqueConstraint("kind", "reference"),
         # The mailer's question, "which pending emails are due?", without scanning sent ones.
-        Index("ix_receipts_due", "next_attempt_at",
+        Index("ix_emails_due", "next_attempt_at",
               postgresql_where=text("status = 'pending'"), sqlite_where=text("status = 'pending'")),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    order_id: Mapped[str] = mapped_column(String(64))
-    kind: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[str] = mapped_column(String(24))
+    reference: Mapped[str] = mapped_column(String(64))
+    #: the order it is about, if any (receipts and reversal notices; support looks them up by it)
+    order_id: Mapped[str | None] = mapped_column(String(64), index=True)
     customer_id: Mapped[str] = mapped_column(String(64), index=True)
     email: Mapped[str] = mapped_column(String(320))
+    language: Mapped[str] = mapped_column(String(8), default="en", server_default="en")
     subject: Mapped[str] = mapped_column(String(255))
     text_body: Mapped[str] = mapped_column(Text)
     html_body: Mapped[str] = mapped_column(Text)

@@ -1,17 +1,20 @@
-"""Reading and writing receipts (the repository)."""
+"""Reading and writing recipients, receipts and the emails owed (the repository)."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from services.notify.domain.layout import RenderedEmail
-from services.notify.domain.receipt import ReceiptKind
-from services.notify.models import OutboxMessage, ReceiptRow
+from services.notify.domain.receipt import EmailKind
+from services.notify.models import EmailRow, OutboxMessage, ReceiptNumberRow, ReceiptRow, RecipientRow
 from shared.messaging.envelope import Envelope
 from shared.messaging.outbox import put
 
@@ -19,50 +22,79 @@ PENDING = "pending"
 SENT = "sent"
 
 
-def find_receipt(session: Session, order_id: str, kind: ReceiptKind) -> ReceiptRow | None:
-    return session.scalars(
-        select(ReceiptRow).where(ReceiptRow.order_id == order_id, ReceiptRow.kind == kind.value)
-    ).one_or_none()
+def _insert(session: Session) -> Any:
+    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
 
 
-def receipts_for_order(session: Session, order_id: str) -> Sequence[ReceiptRow]:
-    return session.scalars(
-        select(ReceiptRow).where(ReceiptRow.order_id == order_id).order_by(ReceiptRow.created_at)
-    ).all()
+# -- recipients --------------------------------------------------------------------------
+def keep_recipient(session: Session, p: dict[str, Any], version: int) -> None:
+    """The newest profile wins; an update older than what is kept changes nothing."""
+    values = {"email": p["email"], "language": p["language"], "time_zone": p["time_zone"],
+              "currency": p["currency"], "version": version}
+    statement = _insert(session)(RecipientRow).values(customer_id=p["customer_id"], **values)
+    session.execute(statement.on_conflict_do_update(
+        index_elements=["customer_id"], set_=values, where=RecipientRow.version < version))
 
 
-def add_receipt(session: Session, kind: ReceiptKind, order_id: str, customer_id: str, email: str,
-                content: RenderedEmail) -> ReceiptRow:
-    """A pending email, due at once. Two workers racing on one order both insert; the loser
-    fails on UNIQUE(order_id, kind) at flush, its message is retried and finds this row."""
-    row = ReceiptRow(
-        id=f"rcp_{uuid.uuid4().hex}",
-        order_id=order_id,
-        kind=kind.value,
-        customer_id=customer_id,
-        email=email,
-        subject=content.subject,
-        text_body=content.text_body,
-        html_body=content.html_body,
-        status=PENDING,
-        attempts=0,
+def recipient(session: Session, customer_id: str) -> RecipientRow:
+    """Who to write to. The customer's registration always precedes news of their balance,
+    but travels on another queue: if it has not arrived yet, the message is retried."""
+    row = session.get(RecipientRow, customer_id)
+    if row is None:
+        raise LookupError(f"no recipient {customer_id} yet")
+    return row
+
+
+# -- receipts ----------------------------------------------------------------------------
+def find_receipt(session: Session, order_id: str) -> ReceiptRow | None:
+    return session.get(ReceiptRow, order_id)
+
+
+def next_receipt_number(session: Session, year: int) -> int:
+    """The next number of `year`'s run: the counter row is locked until the receipt commits,
+    so two receipts never share a number and a rolled-back one leaves no gap."""
+    session.execute(_insert(session)(ReceiptNumberRow).values(year=year, last=0)
+                    .on_conflict_do_nothing(index_elements=["year"]))
+    number: int = session.execute(update(ReceiptNumberRow).where(ReceiptNumberRow.year == year)
+                                  .values(last=ReceiptNumberRow.last + 1).returning(ReceiptNumberRow.last)).scalar_one()
+    return number
+
+
+# -- emails ------------------------------------------------------------------------------
+def find_email(session: Session, kind: EmailKind, reference: str) -> EmailRow | None:
+    return session.scalars(select(EmailRow).where(EmailRow.kind == kind.value, EmailRow.reference == reference)
+                           ).one_or_none()
+
+
+def emails_for_order(session: Session, order_id: str) -> Sequence[EmailRow]:
+    return session.scalars(select(EmailRow).where(EmailRow.order_id == order_id).order_by(EmailRow.created_at)).all()
+
+
+def add_email(session: Session, kind: EmailKind, reference: str, customer_id: str, address: str,
+              content: RenderedEmail, order_id: str | None = None) -> EmailRow:
+    """A pending email, due at once. Two workers racing on one event both insert; the loser
+    fails on UNIQUE(kind, reference) at flush, its message is retried and finds this row."""
+    row = EmailRow(
+        id=f"eml_{uuid.uuid4().hex}", kind=kind.value, reference=reference, order_id=order_id,
+        customer_id=customer_id, email=address, language=content.language, subject=content.subject,
+        text_body=content.text_body, html_body=content.html_body, status=PENDING, attempts=0,
     )
     session.add(row)
     session.flush()
     return row
 
 
-def next_due(session: Session, now: datetime) -> ReceiptRow | None:
-    """The oldest pending receipt whose time has come, locked for the caller's transaction.
+def next_due(session: Session, now: datetime) -> EmailRow | None:
+    """The oldest pending email whose time has come, locked for the caller's transaction.
 
-    SKIP LOCKED lets several mailers share the table: each takes a different receipt, and
+    SKIP LOCKED lets several mailers share the table: each takes a different email, and
     none sends one that another is sending right now. (SQLite renders no FOR UPDATE; it
     runs one writer at a time anyway.)
     """
     return session.scalars(
-        select(ReceiptRow)
-        .where(ReceiptRow.status == PENDING, ReceiptRow.next_attempt_at <= now)
-        .order_by(ReceiptRow.next_attempt_at, ReceiptRow.created_at)
+        select(EmailRow)
+        .where(EmailRow.status == PENDING, EmailRow.next_attempt_at <= now)
+        .order_by(EmailRow.next_attempt_at, EmailRow.created_at)
         .limit(1)
         .with_for_update(skip_locked=True)
     ).one_or_none()

@@ -1,108 +1,53 @@
-"""The public API frontends call: HTTP <-> ordering functions, marshmallow in and out."""
+"""The public API frontends call to top up: options, quotes, orders and their receipts."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
-from collections.abc import Callable
 from contextlib import nullcontext
-from functools import wraps
-from typing import Any, TypeVar
+from typing import Any
 
 from flask import Response, g, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from sqlalchemy.exc import IntegrityError
 
-from services.order import auth, ordering, schemas
+from services.order import ordering, receipts, schemas
 from services.order.domain.catalog import rule_for
-from services.order.domain.promotions import CAMPAIGNS
-from services.order.models import Customer
+from services.order.domain.promotions import offered
 from services.order.ordering import OrderRules
+from services.order.texts import _
 from services.order.watch import MAX_WAIT_SECONDS, RECHECK_SECONDS, OrderWatch, preferred_wait
+from services.order.web import BEARER, customer_required, etag, me
 from shared.clock import utcnow
 from shared.db import unit_of_work
-from shared.problems import Problem
+from shared.durations import format_duration
+from shared.problems import Problem, request_language
 from shared.service import ServiceContext
 
-F = TypeVar("F", bound=Callable[..., Any])
-BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
 
-
-def etag(body: Any) -> str:
-    """A strong ETag of a JSON body: equal exactly when the bodies are."""
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
-    return '"' + hashlib.sha256(canonical.encode()).hexdigest()[:32] + '"'
-
-
-def customer_required(ctx: ServiceContext) -> Callable[[F], F]:
-    tokens = auth.VerifiedTokens(ctx.settings.jwt_secret)
-
-    def decorator(view: F) -> F:
-        @wraps(view)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-            customer_id = None
-            if scheme.lower() == "bearer":
-                customer_id = tokens.customer(token)
-            if customer_id is None:
-                raise Problem(401, "unauthorized", "Authentication required.",
-                              "Send Authorization: Bearer <access_token> from /v1/auth/login.")
-            g.customer_id = customer_id
-            return view(*args, **kwargs)
-
-        return wrapper  # type: ignore[return-value]
-
-    return decorator
-
-
-def me(session: Any) -> Customer:
-    customer = session.get(Customer, g.customer_id)
-    if customer is None:
-        raise Problem(401, "unauthorized", "Authentication required.", "The account no longer exists.")
-    return customer
-
-
-def build_blueprints(ctx: ServiceContext, rules: OrderRules) -> list[Blueprint]:
+def build_blueprint(ctx: ServiceContext, rules: OrderRules) -> Blueprint:
     customer_only = customer_required(ctx)
-    accounts = Blueprint("auth", __name__, url_prefix="/v1/auth", description="Register and log in")
-    topups = Blueprint("topups", __name__, url_prefix="/v1", description="Quotes, orders and the balance")
-
-    @accounts.route("/register", methods=["POST"])
-    @accounts.arguments(schemas.RegisterIn)
-    @accounts.response(201, schemas.CustomerOut)
-    def register(body: dict[str, Any]) -> Customer:
-        try:
-            with unit_of_work(ctx.sessions) as session:
-                return ordering.register(session, body["email"], body["password"], body["country"])
-        except IntegrityError:
-            raise Problem(409, "email_taken", "Email taken.", "an account with this email already exists") from None
-
-    @accounts.route("/login", methods=["POST"])
-    @accounts.arguments(schemas.LoginIn)
-    @accounts.response(200, schemas.TokenOut)
-    def login(body: dict[str, Any]) -> dict[str, Any]:
-        with ctx.sessions() as session:
-            customer = ordering.login(session, body["email"], body["password"])
-        token = auth.issue_token(customer.id, ctx.settings.jwt_secret, ctx.settings.jwt_ttl_seconds, utcnow())
-        return {"access_token": token, "token_type": "Bearer", "expires_in": ctx.settings.jwt_ttl_seconds}
+    topups = Blueprint("topups", __name__, url_prefix="/v1", description="Quotes, orders and receipts")
 
     @topups.route("/topup-options")
     @topups.response(200, schemas.OptionsOut)
     @topups.doc(security=BEARER)
     @customer_only
     def topup_options() -> dict[str, Any]:
+        """What this customer may top up, and the promotions they get without a code."""
         with ctx.sessions() as session:
             customer = me(session)
-        rule = rule_for(customer.country)
+        rule, now, language = rule_for(customer.country), utcnow(), request_language()
         return {
             "country": customer.country, "currency": rule.currency,
             "preset_amounts": [m.amount_minor for m in rule.presets()],
             "min_amount": rule.minimum.amount_minor, "max_amount": rule.maximum.amount_minor,
-            "methods": list(rules.catalog.methods), "validity_days": rules.validity_days,
-            "promotions": [{"code": c.code, "description": (c.__doc__ or "").strip().split("\n")[0]}
-                           for c in CAMPAIGNS if rule.currency in getattr(c, "currencies", ())],
+            "max_balance": rule.max_balance.amount_minor, "methods": list(rules.catalog.methods),
+            "validity": format_duration(rules.credit_validity), "validity_days": rules.credit_validity.days,
+            "valid_until": now + rules.credit_validity,
+            "promotions": [{"code": c.code, "name": c.named(language, rule.currency),
+                            "description": c.described(language, rule.currency)}
+                           for c in offered(rules.campaigns, rule.currency, now)],
         }
 
     @topups.route("/quotes", methods=["POST"])
@@ -113,7 +58,7 @@ def build_blueprints(ctx: ServiceContext, rules: OrderRules) -> list[Blueprint]:
     def create_quote(body: dict[str, Any]) -> Any:
         with unit_of_work(ctx.sessions) as session:
             return ordering.create_quote(session, rules, me(session), body["amount"], body["currency"],
-                                         body["method"], utcnow())
+                                         body["method"], utcnow(), body["promo_code"])
 
     @topups.route("/orders")
     class Orders(MethodView):
@@ -126,8 +71,8 @@ def build_blueprints(ctx: ServiceContext, rules: OrderRules) -> list[Blueprint]:
         def post(self, body: dict[str, Any]) -> Any:
             key = request.headers.get("Idempotency-Key", "").strip()
             if not key or len(key) > 255:
-                raise Problem(400, "idempotency_key_required", "Idempotency-Key required.",
-                              "Send a unique Idempotency-Key header (at most 255 characters) with each new order.")
+                raise Problem(400, "idempotency_key_required", _("Idempotency-Key required."),
+                              _("Send a unique Idempotency-Key header (at most 255 characters) with each new order."))
             body_hash = ordering.request_hash(body)
             for attempt in range(2):
                 try:
@@ -182,13 +127,23 @@ def build_blueprints(ctx: ServiceContext, rules: OrderRules) -> list[Blueprint]:
             return Response(status=304, headers=headers)
         return order, 200, headers
 
-    @topups.route("/balance")
-    @topups.response(200, schemas.BalanceOut)
+    @topups.route("/orders/<order_id>/receipt")
+    @topups.response(200, schemas.ReceiptOut)
     @topups.doc(security=BEARER)
     @customer_only
-    def balance() -> Any:
+    def get_receipt(order_id: str) -> Any:
+        """The receipt of a completed top-up: 404 `receipt_not_found` until it is issued."""
         with ctx.sessions() as session:
-            return ordering.balance_of(session, me(session))
+            return receipts.document(receipts.receipt_of(session, g.customer_id, order_id))
 
-    return [accounts, topups]
+    @topups.route("/orders/<order_id>/receipt/resend", methods=["POST"])
+    @topups.response(202, schemas.ReceiptOut)
+    @topups.doc(security=BEARER)
+    @customer_only
+    def resend_receipt(order_id: str) -> Any:
+        """Email the same receipt (same number) again, to the customer's email now; at most
+        3 times an hour per order, then 429 with Retry-After."""
+        with unit_of_work(ctx.sessions) as session:
+            return receipts.document(receipts.resend(session, me(session), order_id, utcnow()))
 
+    return topups

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from flask import Flask, Response
 
-from services.order.api import build_blueprints
+from services.order import api, customer_api
 from services.order.consumers import order_handlers
 from services.order.domain.errors import OrderError
 from services.order.handlers import expire_overdue
@@ -39,14 +39,19 @@ def start(settings: Settings | None = None) -> ServiceContext:
 
 def create_app(settings: Settings | None = None, ctx: ServiceContext | None = None) -> Flask:
     ctx = ctx or start(settings)
-    app, api = create_base_app(NAME, "topup order API", "Register, quote, order and follow a balance top-up.")
-    for blueprint in build_blueprints(ctx, OrderRules.from_settings(ctx.settings, METHODS)):
-        api.register_blueprint(blueprint)
-    api.register_blueprint(build_operator_blueprint(ctx))
+    app, smorest = create_base_app(NAME, "topup order API",
+                                   "Register, quote, order and follow a balance top-up; the balance and its statement.")
+    for blueprint in customer_api.build_blueprints(ctx):
+        smorest.register_blueprint(blueprint)
+    smorest.register_blueprint(api.build_blueprint(ctx, OrderRules.from_settings(ctx.settings, METHODS)))
+    smorest.register_blueprint(build_operator_blueprint(ctx))
 
     @app.errorhandler(OrderError)
     def _refused(exc: OrderError) -> Response:
-        return problem_response(exc.status, exc.code, exc.code.replace("_", " ").capitalize() + ".", exc.detail)
+        retry_after = getattr(exc, "retry_after_seconds", None)
+        headers = {"Retry-After": str(retry_after)} if retry_after else None
+        return problem_response(exc.status, exc.code, exc.title, exc.detail, headers=headers,
+                                **({"retry_after": retry_after} if retry_after else {}))
 
     app.extensions["topup"] = ctx
     return app

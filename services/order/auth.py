@@ -6,6 +6,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import jwt
@@ -13,6 +14,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from services.order.domain.errors import InvalidCredentials
+from services.order.texts import _
 
 _hasher = PasswordHasher()
 # Verified against when the email is unknown, so both failures take the same time.
@@ -28,14 +30,28 @@ def verify_password(password_hash: str | None, password: str) -> None:
     try:
         _hasher.verify(password_hash or _DUMMY_HASH, password)
     except (VerificationError, InvalidHashError):
-        raise InvalidCredentials("email or password is wrong") from None
+        raise InvalidCredentials(_("The email or the password is wrong.")) from None
     if password_hash is None:
-        raise InvalidCredentials("email or password is wrong")
+        raise InvalidCredentials(_("The email or the password is wrong."))
 
 
-def issue_token(customer_id: str, secret: str, ttl_seconds: int, now: datetime) -> str:
-    claims = {"sub": customer_id, "iss": ISSUER, "iat": now, "exp": now + timedelta(seconds=ttl_seconds)}
+def issue_token(customer_id: str, secret: str, ttl_seconds: int, now: datetime, language: str | None = None) -> str:
+    """`language`: the customer's at login, so that every answer is in it without loading the
+    profile (a request's Accept-Language still wins; a change applies from the next login)."""
+    claims: dict[str, object] = {"sub": customer_id, "iss": ISSUER, "iat": now,
+                                 "exp": now + timedelta(seconds=ttl_seconds)}
+    if language:
+        claims["lang"] = language
     return jwt.encode(claims, secret, algorithm="HS256")
+
+
+@dataclass(frozen=True)
+class Holder:
+    """Who a valid token speaks for, and in which language they read."""
+
+    customer_id: str
+    language: str | None
+    expires: float
 
 
 class VerifiedTokens:
@@ -49,15 +65,19 @@ class VerifiedTokens:
         self.secret = secret
         self.size = size
         self.clock = clock
-        self._known: OrderedDict[str, tuple[str, float]] = OrderedDict()
+        self._known: OrderedDict[str, Holder] = OrderedDict()
         self._lock = threading.Lock()
 
     def customer(self, token: str) -> str | None:
+        holder = self.holder(token)
+        return holder.customer_id if holder else None
+
+    def holder(self, token: str) -> Holder | None:
         now = self.clock()
         with self._lock:
             known = self._known.get(token)
-        if known is not None and known[1] > now:
-            return known[0]
+        if known is not None and known.expires > now:
+            return known
         try:
             claims = jwt.decode(token, self.secret, algorithms=["HS256"], issuer=ISSUER,
                                 options={"require": ["exp", "sub"], "verify_exp": False})
@@ -65,9 +85,10 @@ class VerifiedTokens:
                 return None
         except jwt.PyJWTError:
             return None
-        customer_id = str(claims["sub"])
+        language = claims.get("lang")
+        holder = Holder(str(claims["sub"]), language if isinstance(language, str) else None, float(claims["exp"]))
         with self._lock:
-            self._known[token] = (customer_id, float(claims["exp"]))
+            self._known[token] = holder
             while len(self._known) > self.size:
                 self._known.popitem(last=False)
-        return customer_id
+        return holder

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from services.order.domain.catalog import rule_for
 from services.order.domain.saga import Action
 from services.order.models import Customer, Order
 from shared.clock import utcnow
@@ -21,18 +22,18 @@ def _authorize_credit(order: Order, _: Customer) -> Message:
         "amount": order.credit_minor, "currency": order.currency})
 
 
-def _create_payment(order: Order, _: Customer) -> Message:
+def _create_payment(order: Order, customer: Customer) -> Message:
     return ("payment.create", {
         "order_id": order.id, "customer_id": order.customer_id, "amount": order.charge_minor,
         "currency": order.currency, "method": order.method,
-        "description": f"Balance top-up {order.id}"})
+        "description": f"Balance top-up {order.id}", "language": customer.language})
 
 
 def _credit_wallet(order: Order, _: Customer) -> Message:
     return ("wallet.credit", {
         "order_id": order.id, "customer_id": order.customer_id, "amount": order.credit_minor,
         "charge_amount": order.charge_minor, "currency": order.currency,
-        "validity_days": order.validity_days})
+        "valid_until": order.valid_until, "validity_days": order.validity_days})
 
 
 def _refund_payment(order: Order, _: Customer) -> Message:
@@ -50,14 +51,21 @@ def _announce_completed(order: Order, customer: Customer) -> Message:
         "order_id": order.id, "customer_id": order.customer_id, "email": customer.email,
         "credit_amount": order.credit_minor, "charge_amount": order.charge_minor, "currency": order.currency,
         "method": order.method, "card_brand": order.card_brand, "card_last4": order.card_last4,
-        "completed_at": utcnow(), "balance_after": order.balance_after_minor or 0})
+        "completed_at": utcnow(), "balance_after": order.balance_after_minor or 0, **_reader(customer),
+        "promotion": order.promotion, "promotion_name": (order.promotion_names or {}).get(customer.language),
+        "valid_until": order.valid_until})
 
 
 def _announce_reversed(order: Order, customer: Customer) -> Message:
     return ("order.reversed", {
         "order_id": order.id, "customer_id": order.customer_id, "email": customer.email,
         "charge_amount": order.charge_minor, "currency": order.currency, "method": order.method,
-        "reason": order.failure_reason or "credit_failed", "reversed_at": utcnow()})
+        "reason": order.failure_reason or "credit_failed", "reversed_at": utcnow(), **_reader(customer)})
+
+
+def _reader(customer: Customer) -> dict[str, str]:
+    """How the customer reads what they are sent: their language, their country's zone."""
+    return {"language": customer.language, "time_zone": rule_for(customer.country).time_zone}
 
 
 BUILDERS: dict[Action, Callable[[Order, Customer], Message]] = {

@@ -10,9 +10,10 @@ import structlog
 from sqlalchemy import select
 from sqlalchemy.orm import Session, lazyload
 
+from services.order import balances, receipts
 from services.order.commands import messages_for
 from services.order.domain.saga import Event, Status, Transition, decide
-from services.order.models import Balance, Order, OutboxMessage, TimelineEntry
+from services.order.models import Order, OutboxMessage, TimelineEntry
 from shared.clock import utcnow
 from shared.messaging.envelope import Envelope
 from shared.messaging.outbox import put
@@ -79,32 +80,21 @@ def _credited(p: dict[str, Any]) -> dict[str, Any]:
     return {"balance_after_minor": p["balance_after"]}
 
 
-def project_balance(session: Session, customer_id: str, amount: int, currency: str, status: str,
-                    version: int) -> None:
-    """Keep the balance read model; an update older than what we hold is dropped."""
-    row = session.scalars(select(Balance).where(Balance.customer_id == customer_id).with_for_update()
-                          ).one_or_none()
-    if row is None:
-        session.add(Balance(customer_id=customer_id, amount_minor=amount, currency=currency, status=status,
-                            version=version))
-    elif version > row.version:
-        row.amount_minor, row.status, row.version = amount, status, version
-
-
 def account_updated(session: Session, msg: Envelope) -> None:
-    p = msg.payload
-    project_balance(session, p["customer_id"], p["balance"], p["currency"], p["status"], p["version"])
+    balances.keep(session, msg.payload)
 
 
 def credited(session: Session, msg: Envelope) -> None:
     """The saga moves on, and the balance the customer sees is never behind a top-up they
-    see completed (the account update travels on another queue and may come later)."""
+    see completed: this message is the announcement of the credit's account version."""
     p = msg.payload
-    if advance(session, p["order_id"], Event.CREDITED, caused_by=msg, facts=_credited(p)) is None:
-        return
-    if p.get("account_version") is not None:
-        project_balance(session, p["customer_id"], p["balance_after"], p["currency"], "active",
-                        p["account_version"])
+    if p.get("account") is not None:
+        balances.keep(session, p["account"])
+    advance(session, p["order_id"], Event.CREDITED, caused_by=msg, facts=_credited(p))
+
+
+def receipt_issued(session: Session, msg: Envelope) -> None:
+    receipts.keep(session, msg.payload)
 
 
 SAGA_HANDLERS: dict[str, Callable[[Session, Envelope], None]] = {
@@ -119,6 +109,7 @@ SAGA_HANDLERS: dict[str, Callable[[Session, Envelope], None]] = {
     "credit_failed": on(Event.CREDIT_FAILED, reason_key="reason"),
     "receipt_sent": on(Event.RECEIPT_SENT),
     "account_updated": account_updated,
+    "receipt_issued": receipt_issued,
 }
 
 

@@ -1,11 +1,26 @@
-"""The order service's tables: customers, quotes, orders with their timeline, idempotency
-keys, and a read model of each customer's balance (fed by the wallet's events)."""
+"""The order service's tables: customers and their profile, quotes, orders with their
+timeline, idempotency keys; and what the other services announce, kept to answer the
+customer: the balance and its statement (from the wallet's account versions) and the
+receipts (from the notify service)."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, UniqueConstraint, false
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+    false,
+    text,
+    true,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from shared.clock import utcnow
@@ -30,6 +45,12 @@ class Customer(Base):
     password_hash: Mapped[str] = mapped_column(String(200))
     country: Mapped[str] = mapped_column(String(2))
     currency: Mapped[str] = mapped_column(String(3))
+    language: Mapped[str] = mapped_column(String(8), default="en", server_default="en")
+    #: None: the currency's default (shared/currencies.py)
+    low_balance_threshold_minor: Mapped[int | None] = mapped_column(BigInteger)
+    reminders: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    #: raised by every change of the profile, so that other services keep the newest
+    profile_version: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -43,7 +64,12 @@ class Quote(Base):
     currency: Mapped[str] = mapped_column(String(3))
     method: Mapped[str] = mapped_column(String(16))
     promotion: Mapped[str | None] = mapped_column(String(40))
+    #: the promotion's name in every language, as the customer saw it (the campaign may be
+    #: gone from the promotions file by the time the receipt is written)
+    promotion_names: Mapped[dict[str, str] | None] = mapped_column(JSON)
     validity_days: Mapped[int] = mapped_column(Integer)
+    #: when the credit will end, as the customer confirms it (None: quotes of before)
+    valid_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -61,7 +87,9 @@ class Order(Base):
     currency: Mapped[str] = mapped_column(String(3))
     method: Mapped[str] = mapped_column(String(16))
     promotion: Mapped[str | None] = mapped_column(String(40))
+    promotion_names: Mapped[dict[str, str] | None] = mapped_column(JSON)
     validity_days: Mapped[int] = mapped_column(Integer)
+    valid_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     failure_reason: Mapped[str | None] = mapped_column(String(64))
     payment_id: Mapped[str | None] = mapped_column(String(64))
     redirect_url: Mapped[str | None] = mapped_column(String(500))
@@ -104,7 +132,8 @@ class IdempotencyKey(Base):
 
 
 class Balance(Base):
-    """The wallet's balance as last announced; `version` keeps late updates from winning."""
+    """The customer's account as the wallet announced it, at `version`: the newest version
+    whose every predecessor has arrived too (balance_changes holds those still waiting)."""
 
     __tablename__ = "balances"
 
@@ -112,7 +141,61 @@ class Balance(Base):
     amount_minor: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
     status: Mapped[str] = mapped_column(String(16))
+    frozen_reason: Mapped[str | None] = mapped_column(String(64))
+    #: the credits with money left, soonest first: [{"amount", "expires_at"}]
+    expiring: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
     version: Mapped[int] = mapped_column(Integer)
+
+
+class BalanceChange(Base):
+    """One version of a customer's account as the wallet announced it, and the journal
+    entry that made it, if any: the statement. Versions can arrive out of order (two
+    queues, retries); the balance moves to a version only once all before it are here, and
+    the statement shows entries up to the balance's version, never beyond it."""
+
+    __tablename__ = "balance_changes"
+    __table_args__ = (Index("ix_balance_changes_statement", "customer_id", "version",
+                            postgresql_where=text("entry_id IS NOT NULL"), sqlite_where=text("entry_id IS NOT NULL")),)
+
+    customer_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    balance_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[str] = mapped_column(String(16))
+    frozen_reason: Mapped[str | None] = mapped_column(String(64))
+    expiring: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    entry_id: Mapped[str | None] = mapped_column(String(40), unique=True)
+    kind: Mapped[str | None] = mapped_column(String(16))
+    amount_minor: Mapped[int | None] = mapped_column(BigInteger)
+    occurred_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    order_id: Mapped[str | None] = mapped_column(String(64))
+    reference: Mapped[str | None] = mapped_column(String(64))
+    description: Mapped[str | None] = mapped_column(String(200))
+
+
+class Receipt(Base):
+    """A completed top-up's receipt as the notify service issued it (the customer reads it
+    here; it is 404 until issued)."""
+
+    __tablename__ = "receipts"
+
+    order_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(String(40), index=True)
+    receipt_number: Mapped[str] = mapped_column(String(32), unique=True)
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    document: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class ReceiptResend(Base):
+    """A customer's request for a copy of a receipt: counted to limit them per hour."""
+
+    __tablename__ = "receipt_resends"
+    __table_args__ = (Index("ix_receipt_resends_order", "order_id", "requested_at"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    order_id: Mapped[str] = mapped_column(String(40))
+    customer_id: Mapped[str] = mapped_column(String(40))
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class OutboxMessage(OutboxMixin, Base):

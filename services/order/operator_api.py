@@ -18,6 +18,7 @@ from services.order.domain.saga import Event
 from services.order.handlers import record
 from services.order.models import Order, OutboxMessage
 from services.order.schemas import OrderOut
+from services.order.texts import _
 from shared.db import unit_of_work
 from shared.messaging.envelope import Envelope
 from shared.messaging.outbox import put
@@ -42,6 +43,10 @@ class OperatorListArgs(Schema):
 
 class OperatorListOut(Schema):
     orders = fields.List(fields.Nested(OperatorOrderOut))
+
+
+def not_found(order_id: str) -> Problem:
+    return Problem(404, "order_not_found", _("No such order."), _("There is no order {order_id}.", order_id=order_id))
 
 
 def build_operator_blueprint(ctx: ServiceContext) -> Blueprint:
@@ -70,7 +75,7 @@ def build_operator_blueprint(ctx: ServiceContext) -> Blueprint:
     def load(session: Any, order_id: str) -> Order:
         order = session.get(Order, order_id)
         if order is None:
-            raise Problem(404, "order_not_found", "No such order.", f"No order {order_id}.")
+            raise not_found(order_id)
         return order  # type: ignore[no-any-return]
 
     @blp.route("/orders/<order_id>")
@@ -90,10 +95,10 @@ def build_operator_blueprint(ctx: ServiceContext) -> Blueprint:
         with unit_of_work(ctx.sessions) as session:
             order = session.scalars(select(Order).where(Order.id == order_id).with_for_update()).one_or_none()
             if order is None:
-                raise Problem(404, "order_not_found", "No such order.", f"No order {order_id}.")
+                raise not_found(order_id)
             if not order.needs_operator or order.payment_id is None:
-                raise Problem(409, "no_refund_pending", "Nothing to retry.",
-                              "Only an order whose refund failed can have its refund retried.")
+                raise Problem(409, "no_refund_pending", _("Nothing to retry."),
+                              _("Only an order whose refund failed can have its refund retried."))
             record(session, order, Event.REFUND_RETRIED, reason="operator")
             put(session, OutboxMessage, Envelope.new("payment.refund", {
                 "order_id": order.id, "payment_id": order.payment_id,

@@ -1,4 +1,5 @@
-"""What a customer does through the API: register, log in, ask for a quote, place an order.
+"""What a customer does through the API to top up: ask for a quote, place an order, look
+at their orders.
 
 Each function runs in the caller's unit of work; the messages it causes go to the outbox in
 that same transaction.
@@ -8,38 +9,29 @@ from __future__ import annotations
 
 import hashlib
 import json
-import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from services.order import auth
+from services.order.balances import balance_of, frozen_because
+from services.order.campaigns import load_campaigns
 from services.order.commands import messages_for
-from services.order.domain import catalog as catalog_rules
+from services.order.customers import new_id
 from services.order.domain.catalog import Catalog
-from services.order.domain.errors import (
-    AccountFrozen,
-    EmailTaken,
-    IdempotencyKeyReused,
-    OrderNotFound,
-    QuoteNotFound,
-    WeakPassword,
-)
+from services.order.domain.errors import AccountFrozen, IdempotencyKeyReused, OrderNotFound, QuoteNotFound
+from services.order.domain.promotions import Campaign
 from services.order.domain.quotes import check_quote_usable, make_quote
 from services.order.domain.saga import START, Event
 from services.order.handlers import record
-from services.order.models import Balance, Customer, IdempotencyKey, Order, OutboxMessage, Quote
+from services.order.models import Customer, IdempotencyKey, Order, OutboxMessage, Quote
+from services.order.texts import _
 from shared.config import Settings
-from shared.messaging.envelope import Envelope
+from shared.i18n import LANGUAGES
 from shared.messaging.outbox import put
 from shared.money import Money
-
-
-def new_id(prefix: str) -> str:
-    return f"{prefix}_{uuid.uuid4().hex}"
 
 
 @dataclass(frozen=True)
@@ -47,64 +39,48 @@ class OrderRules:
     catalog: Catalog
     quote_ttl: timedelta
     payment_timeout: timedelta
-    validity_days: int
+    credit_validity: timedelta
+    campaigns: tuple[Campaign, ...] = ()
 
     @classmethod
     def from_settings(cls, settings: Settings, methods: tuple[str, ...]) -> OrderRules:
+        """Read once at start: a bad promotions file stops the service here."""
         return cls(
             catalog=Catalog(methods=methods),
             quote_ttl=timedelta(seconds=settings.quote_ttl_seconds),
             payment_timeout=timedelta(seconds=settings.order_payment_timeout_seconds),
-            validity_days=settings.credit_validity_days,
+            credit_validity=settings.credit_validity,
+            campaigns=load_campaigns(settings.promotions_file),
         )
 
 
-def register(session: Session, email: str, password: str, country: str) -> Customer:
-    if len(password) < 8:
-        raise WeakPassword("a password has at least 8 characters")
-    rule = catalog_rules.rule_for(country)
-    email = email.strip().lower()
-    if session.scalar(select(func.count()).select_from(Customer).where(Customer.email == email)):
-        raise EmailTaken("an account with this email already exists")
-    customer = Customer(id=new_id("cus"), email=email, password_hash=auth.hash_password(password),
-                        country=country.upper(), currency=rule.currency)
-    session.add(customer)
-    session.flush()
-    put(session, OutboxMessage, Envelope.new("customer.registered", {
-        "customer_id": customer.id, "email": customer.email, "country": customer.country,
-        "currency": customer.currency}))
-    return customer
-
-
-def login(session: Session, email: str, password: str) -> Customer:
-    customer = session.scalars(select(Customer).where(Customer.email == email.strip().lower())).one_or_none()
-    auth.verify_password(customer.password_hash if customer else None, password)
-    assert customer is not None
-    return customer
-
-
-def balance_of(session: Session, customer: Customer) -> Balance:
-    """The balance as the wallet last announced it; a new account has not spoken yet."""
-    row = session.get(Balance, customer.id)
-    return row or Balance(customer_id=customer.id, amount_minor=0, currency=customer.currency,
-                          status="active", version=0)
-
-
-def _refuse_if_frozen(session: Session, customer: Customer) -> None:
-    if balance_of(session, customer).status == "frozen":
-        raise AccountFrozen("this account is frozen and cannot be topped up; please contact support")
+def _refuse_if_frozen(session: Session, customer: Customer) -> Money:
+    """The balance as last announced, unless the account is frozen: then the customer is
+    told so, and why, in their words."""
+    balance = balance_of(session, customer)
+    if balance.status == "frozen":
+        raise AccountFrozen(_("This account is frozen and cannot be topped up: {reason} Please contact support.",
+                              reason=frozen_because(balance.frozen_reason)))
+    return Money(balance.amount_minor, balance.currency)
 
 
 def create_quote(session: Session, rules: OrderRules, customer: Customer, amount: int, currency: str,
-                 method: str, now: datetime) -> Quote:
-    _refuse_if_frozen(session, customer)
+                 method: str, now: datetime, promo_code: str | None = None) -> Quote:
+    balance = _refuse_if_frozen(session, customer)
     terms = make_quote(rules.catalog, customer.country, Money(amount, currency), method, now=now,
-                       ttl=rules.quote_ttl, validity_days=rules.validity_days)
+                       ttl=rules.quote_ttl, validity=rules.credit_validity, campaigns=rules.campaigns,
+                       balance=balance if balance.currency == currency else None, promo_code=promo_code)
     quote = Quote(id=new_id("quo"), customer_id=customer.id, credit_minor=terms.credit.amount_minor,
                   charge_minor=terms.charge.amount_minor, currency=currency, method=method,
-                  promotion=terms.promotion, validity_days=terms.validity_days, expires_at=terms.expires_at)
+                  promotion=terms.promotion.code if terms.promotion else None,
+                  promotion_names=names(terms.promotion, currency), validity_days=terms.validity_days,
+                  valid_until=terms.valid_until, expires_at=terms.expires_at, created_at=now)
     session.add(quote)
     return quote
+
+
+def names(campaign: Campaign | None, currency: str) -> dict[str, str] | None:
+    return {language: campaign.named(language, currency) for language in LANGUAGES} if campaign else None
 
 
 def request_hash(body: Any) -> str:
@@ -118,7 +94,7 @@ def replay(session: Session, customer: Customer, key: str, body_hash: str) -> Or
     if row is None:
         return None
     if row.request_hash != body_hash:
-        raise IdempotencyKeyReused("this Idempotency-Key was used with a different request")
+        raise IdempotencyKeyReused(_("This Idempotency-Key was used with a different request."))
     return session.get(Order, row.order_id)
 
 
@@ -130,14 +106,15 @@ def place_order(session: Session, rules: OrderRules, customer: Customer, quote_i
     quote = session.scalars(select(Quote).where(Quote.id == quote_id, Quote.customer_id == customer.id)
                             .with_for_update()).one_or_none()
     if quote is None:
-        raise QuoteNotFound(f"no quote {quote_id} for this customer")
+        raise QuoteNotFound(_("There is no quote {quote_id} for this customer.", quote_id=quote_id))
     used_by = session.scalar(select(Order.id).where(Order.quote_id == quote.id))
     check_quote_usable(quote.expires_at, used_by, now)
     _refuse_if_frozen(session, customer)
     order = Order(
         id=new_id("ord"), customer_id=customer.id, quote_id=quote.id, status=START.to.value,
         credit_minor=quote.credit_minor, charge_minor=quote.charge_minor, currency=quote.currency,
-        method=quote.method, promotion=quote.promotion, validity_days=quote.validity_days,
+        method=quote.method, promotion=quote.promotion, promotion_names=quote.promotion_names,
+        validity_days=quote.validity_days, valid_until=quote.valid_until or now + rules.credit_validity,
         payment_deadline=now + rules.payment_timeout, created_at=now, updated_at=now,
     )
     session.add(order)
@@ -155,7 +132,7 @@ def get_order(session: Session, customer_id: str, order_id: str) -> Order:
     order = session.get(Order, order_id)
     if order is None or order.customer_id != customer_id:
         # Another customer's order is indistinguishable from a missing one.
-        raise OrderNotFound(f"no order {order_id}")
+        raise OrderNotFound(_("There is no order {order_id}.", order_id=order_id))
     return order
 
 

@@ -1,19 +1,35 @@
-"""The public API's request and response shapes (they also make the OpenAPI document)."""
+"""The public API's request and response shapes (they also make the OpenAPI document).
+
+Money is always an integer amount in minor units beside its ISO 4217 currency. Words for the
+customer (a promotion's name) are in the language of the request (shared/problems.py:
+request_language).
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 from marshmallow import Schema, fields, validate
 
 from shared.contracts.fields import METHODS
+from shared.i18n import LANGUAGES
 from shared.money import CURRENCY_EXPONENTS
+from shared.problems import request_language
 
 CURRENCIES = sorted(CURRENCY_EXPONENTS)
+
+
+class MoneyOut(Schema):
+    amount = fields.Integer(metadata={"description": "minor units"})
+    currency = fields.String()
 
 
 class RegisterIn(Schema):
     email = fields.Email(required=True, validate=validate.Length(max=254))
     password = fields.String(required=True, load_only=True, validate=validate.Length(min=8, max=128))
     country = fields.String(required=True, validate=validate.Regexp(r"^[A-Za-z]{2}$", error="ISO 3166-1 alpha-2"))
+    language = fields.String(load_default=None, validate=validate.OneOf(LANGUAGES),
+                             metadata={"description": "else Accept-Language, else the country's (CN: zh-CN)"})
 
 
 class CustomerOut(Schema):
@@ -21,6 +37,20 @@ class CustomerOut(Schema):
     email = fields.String()
     country = fields.String()
     currency = fields.String()
+    language = fields.String()
+
+
+class ProfileOut(CustomerOut):
+    time_zone = fields.String(metadata={"description": "receipts and emails are dated in it"})
+    low_balance_threshold = fields.Integer(metadata={"description": "minor units; below it, a reminder"})
+    reminders = fields.Boolean(metadata={"description": "low-balance and expiry reminders by email"})
+
+
+class ProfilePatch(Schema):
+    language = fields.String(validate=validate.OneOf(LANGUAGES))
+    low_balance_threshold = fields.Integer(strict=True, allow_none=True,
+                                           metadata={"description": "minor units; null: the currency's default"})
+    reminders = fields.Boolean()
 
 
 class LoginIn(Schema):
@@ -34,15 +64,24 @@ class TokenOut(Schema):
     expires_in = fields.Integer()
 
 
+class PromotionOut(Schema):
+    code = fields.String()
+    name = fields.String()
+    description = fields.String()
+
+
 class OptionsOut(Schema):
     country = fields.String()
     currency = fields.String()
     preset_amounts = fields.List(fields.Integer(), metadata={"description": "minor units"})
     min_amount = fields.Integer()
     max_amount = fields.Integer()
+    max_balance = fields.Integer(metadata={"description": "the largest balance the currency allows, minor units"})
     methods = fields.List(fields.String())
+    validity = fields.String(metadata={"description": "ISO 8601 duration a credit stays valid, e.g. P365D"})
     validity_days = fields.Integer()
-    promotions = fields.List(fields.Dict())
+    valid_until = fields.DateTime(metadata={"description": "when a credit bought now would end"})
+    promotions = fields.List(fields.Nested(PromotionOut))
 
 
 class QuoteIn(Schema):
@@ -50,6 +89,12 @@ class QuoteIn(Schema):
                             metadata={"description": "amount to credit, in minor units"})
     currency = fields.String(required=True, validate=validate.OneOf(CURRENCIES))
     method = fields.String(required=True, validate=validate.OneOf(METHODS))
+    promo_code = fields.String(load_default=None, validate=validate.Length(min=1, max=40))
+
+
+def promotion_name(thing: Any) -> str | None:
+    names = getattr(thing, "promotion_names", None) or {}
+    return names.get(request_language()) or names.get("en")
 
 
 class QuoteOut(Schema):
@@ -58,10 +103,12 @@ class QuoteOut(Schema):
     charge_amount = fields.Integer(attribute="charge_minor")
     discount_amount = fields.Method("_discount")
     promotion = fields.String(allow_none=True)
+    promotion_name = fields.Function(promotion_name, allow_none=True)
     currency = fields.String()
     method = fields.String()
     validity_days = fields.Integer()
-    expires_at = fields.DateTime()
+    valid_until = fields.DateTime(allow_none=True, metadata={"description": "when the credit will end"})
+    expires_at = fields.DateTime(metadata={"description": "confirm the quote before this"})
 
     def _discount(self, quote: object) -> int:
         return int(quote.credit_minor - quote.charge_minor)  # type: ignore[attr-defined]
@@ -86,7 +133,9 @@ class OrderOut(Schema):
     currency = fields.String()
     method = fields.String()
     promotion = fields.String(allow_none=True)
+    promotion_name = fields.Function(promotion_name, allow_none=True)
     validity_days = fields.Integer()
+    valid_until = fields.DateTime(allow_none=True, metadata={"description": "when the credit ends"})
     quote_id = fields.String()
     next_action = fields.Method("_next_action", allow_none=True)
     payment = fields.Method("_payment")
@@ -116,7 +165,71 @@ class OrderListOut(Schema):
     next_cursor = fields.String(allow_none=True)
 
 
+class ExpiringOut(Schema):
+    amount = fields.Integer(metadata={"description": "minor units still on the balance from one credit"})
+    expires_at = fields.DateTime()
+
+
+class FrozenReasonOut(Schema):
+    code = fields.String(metadata={"description": "stable: overdue_payment, suspected_fraud, customer_request, "
+                                                  "compliance_review, other"})
+    message = fields.String(metadata={"description": "why, in the customer's language"})
+
+
 class BalanceOut(Schema):
-    amount = fields.Integer(attribute="amount_minor")
+    amount = fields.Integer(metadata={"description": "minor units"})
     currency = fields.String()
-    status = fields.String()
+    status = fields.String(metadata={"enum": ["active", "frozen"]})
+    frozen_reason = fields.Nested(FrozenReasonOut, allow_none=True)
+    low_balance_threshold = fields.Integer(metadata={"description": "minor units"})
+    expiring = fields.List(fields.Nested(ExpiringOut), metadata={"description": "soonest first"})
+
+
+class StatementArgs(Schema):
+    limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
+    cursor = fields.String(load_default=None, validate=validate.Regexp(r"^v\d{1,12}$"))
+
+
+class EntryOut(Schema):
+    entry_id = fields.String()
+    kind = fields.String(metadata={"enum": ["topup", "debit", "debit_reversal", "expiry", "reversal",
+                                            "adjustment"]})
+    amount = fields.Integer(metadata={"description": "signed minor units: + onto the balance, - off it"})
+    balance_after = fields.Integer()
+    currency = fields.String()
+    occurred_at = fields.DateTime()
+    order_id = fields.String(allow_none=True)
+    reference = fields.String(allow_none=True)
+    description = fields.String(allow_none=True)
+
+
+class StatementOut(Schema):
+    entries = fields.List(fields.Nested(EntryOut))
+    next_cursor = fields.String(allow_none=True)
+
+
+class ReceiptLineOut(Schema):
+    description = fields.String()
+    amount = fields.Integer(metadata={"description": "signed minor units"})
+
+
+class MerchantOut(Schema):
+    name = fields.String()
+    address = fields.String()
+    tax_id = fields.String()
+
+
+class ReceiptOut(Schema):
+    receipt_number = fields.String()
+    order_id = fields.String()
+    issued_at = fields.DateTime()
+    language = fields.String(metadata={"description": "the language the receipt was issued in"})
+    time_zone = fields.String()
+    currency = fields.String()
+    lines = fields.List(fields.Nested(ReceiptLineOut))
+    total_charged = fields.Integer()
+    credited = fields.Integer()
+    valid_until = fields.DateTime(allow_none=True)
+    payment_method = fields.String()
+    promotion = fields.String(allow_none=True)
+    merchant = fields.Nested(MerchantOut)

@@ -15,6 +15,8 @@ from marshmallow import Schema, fields
 
 from services.payment import store
 from services.payment.models import PaymentRow, RefundRow
+from services.payment.texts import _
+from shared.i18n import Text
 from shared.problems import Problem
 from shared.service import ServiceContext
 from shared.web import require_operator
@@ -65,8 +67,8 @@ def refund_view(refund: RefundRow) -> dict[str, Any]:
             "next_attempt_at": refund.next_attempt_at}
 
 
-def not_found(detail: str) -> Problem:
-    return Problem(404, "payment_not_found", "No such payment.", detail)
+def not_found(detail: Text) -> Problem:
+    return Problem(404, "payment_not_found", _("No such payment."), detail)
 
 
 def build_blueprint(ctx: ServiceContext) -> Blueprint:
@@ -84,7 +86,7 @@ def build_blueprint(ctx: ServiceContext) -> Blueprint:
             with ctx.sessions() as session:
                 row = store.find_by_order(session, args["order_id"])
                 if row is None:
-                    raise not_found(f"No payment for order {args['order_id']}.")
+                    raise not_found(_("There is no payment for order {order_id}.", order_id=args["order_id"]))
                 return payment_view(row, store.get_refund(session, row.id))
 
     @blp.route("/<payment_id>")
@@ -97,7 +99,7 @@ def build_blueprint(ctx: ServiceContext) -> Blueprint:
             with ctx.sessions() as session:
                 row = store.get_payment(session, payment_id)
                 if row is None:
-                    raise not_found(f"No payment {payment_id}.")
+                    raise not_found(_("There is no payment {payment_id}.", payment_id=payment_id))
                 return payment_view(row, store.get_refund(session, row.id))
 
     return blp

@@ -41,6 +41,8 @@ class PaymentRow(Base):
     amount_minor: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
     method: Mapped[str] = mapped_column(String(16))
+    #: the customer's language: the gateway's page is shown in it
+    language: Mapped[str] = mapped_column(String(8), default="en", server_default="en")
     status: Mapped[str] = mapped_column(String(16))
     gateway: Mapped[str | None] = mapped_column(String(32))
     gateway_ref: Mapped[str | None] = mapped_column(String(64), index=True)

@@ -26,7 +26,7 @@ def new_payment_id() -> str:
 
 def to_payment(row: PaymentRow) -> Payment:
     return Payment(row.id, row.order_id, row.customer_id, Money(row.amount_minor, row.currency),
-                   row.method, PaymentStatus(row.status), row.gateway_ref)
+                   row.method, PaymentStatus(row.status), row.gateway_ref, row.language)
 
 
 def get_payment(session: Session, payment_id: str, *, lock: bool = False) -> PaymentRow | None:
@@ -103,7 +103,7 @@ def add_payment(session: Session, payload: dict[str, Any], payment_id: str) -> P
     row = PaymentRow(
         id=payment_id, order_id=payload["order_id"], customer_id=payload["customer_id"],
         amount_minor=payload["amount"], currency=payload["currency"], method=payload["method"],
-        status=PaymentStatus.CREATED.value,
+        language=payload.get("language", "en"), status=PaymentStatus.CREATED.value,
     )
     session.add(row)
     session.flush()

@@ -25,6 +25,7 @@ from marshmallow import Schema, fields
 from services.payment import handlers
 from services.payment.domain.errors import InvalidSignature, InvalidWebhookPayload, PaymentError
 from services.payment.gateways import Gateways
+from services.payment.texts import _
 from shared.clock import utcnow
 from shared.db import unit_of_work
 from shared.problems import Problem
@@ -52,7 +53,7 @@ def refused(gateway: str, exc: PaymentError) -> Exception | Response:
         body = {"code": "FAIL", "message": "签名错误" if invalid else "报文无法解析"}
         return Response(json.dumps(body, ensure_ascii=False), status=401 if invalid else 400,
                         content_type="application/json; charset=utf-8")
-    title = "Invalid webhook signature." if invalid else "Unreadable webhook event."
+    title = _("Invalid webhook signature.") if invalid else _("Unreadable webhook event.")
     return Problem(400, exc.code, title, str(exc))
 
 
@@ -67,7 +68,8 @@ def build_blueprint(ctx: ServiceContext, gateways: Gateways) -> Blueprint:
         with unit_of_work(ctx.sessions) as session:
             gateway = gateways.named(gateway_name, session)
             if gateway is None:
-                raise Problem(404, "unknown_gateway", "No such gateway.", f"No gateway named {gateway_name!r}.")
+                raise Problem(404, "unknown_gateway", _("No such gateway."),
+                              _("There is no gateway named {name}.", name=gateway_name))
             try:
                 event = gateway.verify(dict(request.headers), raw_body, utcnow())
             except (InvalidSignature, InvalidWebhookPayload) as exc:

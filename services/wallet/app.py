@@ -1,8 +1,13 @@
-"""The wallet service: one account per customer and the double-entry ledger.
+"""The wallet service: one account per customer, its credits with their expiry, and the
+double-entry ledger.
 
-Listens to: customer.registered, wallet.authorize_credit, wallet.credit.
-Publishes: wallet.credit_authorized / credit_refused / credited / credit_failed / account_updated.
-HTTP: the operator API under /v1/accounts.
+Listens to: customer.registered / customer.updated (reminder preferences),
+wallet.authorize_credit, wallet.credit.
+Publishes: wallet.credit_authorized / credit_refused / credited / credit_failed /
+account_updated, and wallet.balance_low / credit_expiring / credit_expired for the emails.
+HTTP: the eSIM platform's debits and their reversals (Bearer PLATFORM_TOKEN) and the
+operator API, both under /v1/accounts.
+Worker: the consumers, the outbox relay, and the credits' sweep (expiries, reminders).
 """
 
 from __future__ import annotations
@@ -11,10 +16,12 @@ from pathlib import Path
 
 from flask import Flask
 
+from services.wallet import problems
 from services.wallet.api import build_blueprint
 from services.wallet.consumers import wallet_handlers
-from services.wallet.handlers import WalletRules
+from services.wallet.credits import CreditRules, CreditSweeper
 from services.wallet.models import InboxMessage, OutboxMessage
+from services.wallet.platform_api import build_platform_blueprint
 from shared.config import Settings
 from shared.messaging.worker import Worker, messaging_loops
 from shared.service import ServiceContext
@@ -28,16 +35,23 @@ def start(settings: Settings | None = None) -> ServiceContext:
     return ServiceContext.start(NAME, settings or Settings.from_env(), MIGRATIONS)
 
 
+def rules_of(settings: Settings) -> CreditRules:
+    return CreditRules(reminder_before=settings.expiry_reminder_before, default_validity=settings.credit_validity)
+
+
 def create_app(settings: Settings | None = None, ctx: ServiceContext | None = None) -> Flask:
     ctx = ctx or start(settings)
-    app, api = create_base_app(NAME, "topup wallet", "Customer accounts and the double-entry ledger.")
+    app, api = create_base_app(NAME, "topup wallet", "Customer accounts, their credits and the double-entry ledger.")
+    api.register_blueprint(build_platform_blueprint(ctx))
     api.register_blueprint(build_blueprint(ctx))
+    problems.install(app)
     app.extensions["topup"] = ctx
     return app
 
 
 def create_worker(settings: Settings | None = None, ctx: ServiceContext | None = None) -> Worker:
     ctx = ctx or start(settings)
-    rules = WalletRules(ctx.settings.wallet_balance_cap_major)
-    loops = messaging_loops(NAME, ctx.settings, ctx.sessions, OutboxMessage, InboxMessage, wallet_handlers(rules))
-    return Worker(NAME, loops, ctx.settings.database_url(NAME))
+    handlers = wallet_handlers(rules_of(ctx.settings))
+    loops = messaging_loops(NAME, ctx.settings, ctx.sessions, OutboxMessage, InboxMessage, handlers)
+    sweeper = CreditSweeper(ctx.sessions).loop(idle_seconds=1.0)  # expiry to the second is enough
+    return Worker(NAME, [*loops, sweeper], ctx.settings.database_url(NAME))

@@ -5,12 +5,14 @@ from __future__ import annotations
 from functools import partial
 
 from services.wallet import handlers
+from services.wallet.credits import CreditRules
 from shared.messaging.consumer import Handler
 
 
-def wallet_handlers(rules: handlers.WalletRules) -> dict[str, Handler]:
+def wallet_handlers(rules: CreditRules) -> dict[str, Handler]:
     return {
         "open_account": handlers.open_account,
-        "authorize_credit": partial(handlers.authorize_credit, rules=rules),
+        "update_customer": handlers.update_customer,
+        "authorize_credit": handlers.authorize_credit,
         "credit": partial(handlers.credit, rules=rules),
     }

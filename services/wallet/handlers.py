@@ -6,87 +6,122 @@ commands run inside the API's. Either way the messages they emit commit with the
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy.orm import Session
 
-from services.wallet import store
+from services.wallet import credits, store
+from services.wallet.credits import CreditRules
 from services.wallet.domain.errors import WalletError
 from services.wallet.domain.ledger import EntryKind, topup_entry
+from shared.clock import utcnow
+from shared.currencies import max_balance
 from shared.messaging.envelope import Envelope
 from shared.money import Money
 
 
-@dataclass(frozen=True)
-class WalletRules:
-    balance_cap_major: int
-
-    def cap(self, currency: str) -> Money:
-        return Money.of_major(self.balance_cap_major, currency)
-
-
 def open_account(session: Session, msg: Envelope) -> None:
+    """customer.registered: the account, with the customer's reminder preferences."""
     p = msg.payload
     row, opened = store.open_account(session, p["customer_id"], p["currency"])
     if opened:
-        store.emit(session, store.account_updated(row, msg))
+        store.emit(session, store.account_updated(session, row, caused_by=msg))
+    _keep_preferences(row, p, version=1)
 
 
-def authorize_credit(session: Session, msg: Envelope, rules: WalletRules) -> None:
+def update_customer(session: Session, msg: Envelope) -> None:
+    """customer.updated: the customer changed their low-balance threshold or reminders."""
+    p = msg.payload
+    row, opened = store.open_account(session, p["customer_id"], p["currency"])
+    if opened:
+        store.emit(session, store.account_updated(session, row, caused_by=msg))
+    _keep_preferences(row, p, version=p["version"])
+
+
+def _keep_preferences(row: Any, p: dict[str, Any], version: int) -> None:
+    """Newer profile versions win; an update that arrives after a newer one is dropped."""
+    if version <= row.profile_version:
+        return
+    row.low_balance_threshold_minor = p.get("low_balance_threshold")
+    row.reminders = p.get("reminders", True)
+    row.profile_version = version
+
+
+def authorize_credit(session: Session, msg: Envelope) -> None:
     """Before anyone is charged: may this account receive the top-up?"""
     p = msg.payload
     row, opened = store.open_account(session, p["customer_id"], p["currency"])
     if opened:
-        store.emit(session, store.account_updated(row, msg))
-    credit = Money(p["amount"], p["currency"])
+        store.emit(session, store.account_updated(session, row, caused_by=msg))
+    amount = Money(p["amount"], p["currency"])
     ids = {"order_id": p["order_id"], "customer_id": p["customer_id"]}
     try:
-        store.to_account(row).check_can_receive(credit, rules.cap(row.currency))
+        store.to_account(row).check_can_receive(amount, max_balance(row.currency))
     except WalletError as refusal:
         store.emit(session, Envelope.new("wallet.credit_refused", {**ids, "reason": refusal.code}, caused_by=msg))
         return
     store.emit(session, Envelope.new("wallet.credit_authorized", ids, caused_by=msg))
 
 
-def credit(session: Session, msg: Envelope, rules: WalletRules) -> None:
-    """Put a paid top-up on the balance, once per order, whatever the message id."""
+def credit(session: Session, msg: Envelope, rules: CreditRules) -> None:
+    """Put a paid top-up on the balance, once per order, whatever the message id, as a
+    credit valid until the moment the customer confirmed on the quote."""
     p = msg.payload
-    row, _ = store.open_account(session, p["customer_id"], p["currency"])
+    row, opened = store.open_account(session, p["customer_id"], p["currency"])
+    if opened:
+        store.emit(session, store.account_updated(session, row, caused_by=msg))
     ids = {"order_id": p["order_id"], "customer_id": p["customer_id"]}
     existing = store.find_entry(session, EntryKind.TOPUP.value, p["order_id"])
     if existing is not None:
-        store.emit(session, _credited(existing, p, msg, account_version=None))
+        store.emit(session, _credited(existing.id, existing.balance_after_minor, p, msg, account=None))
         return
+    now = utcnow()
+    credits.expire_due(session, row, now, caused_by=msg)
     amount, charge = Money(p["amount"], p["currency"]), Money(p["charge_amount"], p["currency"])
     try:
-        store.to_account(row).check_can_receive(amount, rules.cap(row.currency))
+        store.to_account(row).check_can_receive(amount, max_balance(row.currency))
     except WalletError as refusal:
         store.emit(session, Envelope.new("wallet.credit_failed", {**ids, "reason": refusal.code}, caused_by=msg))
         return
-    entry = store.record_entry(session, row, topup_entry(store.to_account(row), p["order_id"], amount, charge))
-    store.emit(session, _credited(entry, p, msg, account_version=row.version), store.account_updated(row, msg))
+    booked = store.record_entry(session, row, topup_entry(store.to_account(row), p["order_id"], amount, charge), now)
+    credits.add_lot(session, row, booked, p["order_id"], valid_until(p, rules, now), rules, now)
+    store.emit(session, _credited(booked.row.id, row.balance_minor, p, msg, account=store.state(session, row, booked)))
 
 
-def _credited(entry: store.JournalEntryRow, p: dict, msg: Envelope,  # type: ignore[type-arg]
-              account_version: int | None) -> Envelope:
+def valid_until(p: dict[str, Any], rules: CreditRules, now: datetime) -> datetime:
+    """The credit's end, as confirmed on the quote; older commands only said how many days."""
+    if p.get("valid_until") is not None:
+        return p["valid_until"]  # type: ignore[no-any-return]
+    if p.get("validity_days") is not None:
+        return now + timedelta(days=p["validity_days"])
+    return now + rules.default_validity
+
+
+def _credited(entry_id: str, balance_after: int, p: dict[str, Any], msg: Envelope,
+              account: dict[str, Any] | None) -> Envelope:
+    """The saga's answer. The first one carries the account's new state (its version),
+    which is how the order service learns of this balance change; a repeated answer for
+    an order already credited carries none."""
     return Envelope.new(
         "wallet.credited",
-        {"order_id": p["order_id"], "customer_id": p["customer_id"], "entry_id": entry.id,
-         "amount": p["amount"], "currency": p["currency"], "balance_after": entry.balance_after_minor,
-         "account_version": account_version},
+        {"order_id": p["order_id"], "customer_id": p["customer_id"], "entry_id": entry_id,
+         "amount": p["amount"], "currency": p["currency"], "balance_after": balance_after,
+         "account_version": account["version"] if account else None, "account": account},
         caused_by=msg,
     )
 
 
 def set_frozen(session: Session, customer_id: str, frozen: bool, reason: str | None) -> store.AccountRow | None:
-    """Operator: freeze or unfreeze an account. Idempotent: the same state twice is one change."""
+    """Operator: freeze (with a reason code the customer is told in words) or unfreeze an
+    account. Idempotent: the same state twice is one change."""
     row = store.get_account(session, customer_id, lock=True)
     if row is None:
         return None
     status = "frozen" if frozen else "active"
-    if row.status != status:
+    if row.status != status or (frozen and row.frozen_reason != reason):
         row.status = status
         row.frozen_reason = reason if frozen else None
-        row.version += 1
-        store.emit(session, store.account_updated(row))
+        store.bump(row)
+        store.emit(session, store.account_updated(session, row))
     return row

@@ -1,14 +1,25 @@
-"""Reading and writing the wallet's domain objects (the repository)."""
+"""Reading and writing the wallet's accounts and ledger, and announcing what changed.
+
+Every change of an account (its balance, its status) raises the account's `version` by one
+and is announced by exactly one message that carries the account's whole state at that
+version: `wallet.credited` for a top-up's credit, `wallet.account_updated` for everything
+else. The order service shows the balance and the statement from these, in version order,
+so one version without its message would stall them: `bump` is the only way to change one.
+"""
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.wallet.domain.ledger import Account, AccountStatus, JournalEntry, customer_account
-from services.wallet.models import AccountRow, JournalEntryRow, OutboxMessage, PostingRow
+from services.wallet.models import AccountRow, CreditLotRow, JournalEntryRow, OutboxMessage, PostingRow
+from shared.clock import utcnow
 from shared.messaging.envelope import Envelope
 from shared.messaging.outbox import put
 from shared.money import Money
@@ -20,7 +31,9 @@ def to_account(row: AccountRow) -> Account:
 
 def get_account(session: Session, customer_id: str, *, lock: bool = False) -> AccountRow | None:
     """The account row; `lock` serializes balance changes on one account (row lock on
-    PostgreSQL; SQLite already runs one writer at a time)."""
+    PostgreSQL; SQLite already runs one writer at a time). Whatever touches an account's
+    balance, its credit lots or its debits takes this lock first: one lock order, no
+    deadlocks."""
     query = select(AccountRow).where(AccountRow.customer_id == customer_id)
     if lock:
         query = query.with_for_update()
@@ -36,7 +49,8 @@ def open_account(session: Session, customer_id: str, currency: str) -> tuple[Acc
     row = get_account(session, customer_id, lock=True)
     if row is not None:
         return row, False
-    row = AccountRow(customer_id=customer_id, currency=currency, status="active", balance_minor=0, version=1)
+    row = AccountRow(customer_id=customer_id, currency=currency, status="active", balance_minor=0, version=1,
+                     reminders=True, profile_version=0)
     session.add(row)
     session.flush()
     return row, True
@@ -48,33 +62,77 @@ def find_entry(session: Session, kind: str, order_id: str) -> JournalEntryRow | 
     ).one_or_none()
 
 
-def record_entry(session: Session, row: AccountRow, entry: JournalEntry) -> JournalEntryRow:
-    """Append an entry and move the cached balance by the customer's side of it."""
-    row.balance_minor += entry.amount_for(customer_account(row.customer_id))
-    row.version += 1
+@dataclass(frozen=True)
+class Booked:
+    """An entry as recorded, with the customer's side of it (what the statement shows)."""
+
+    row: JournalEntryRow
+    change: int
+
+
+def record_entry(session: Session, row: AccountRow, entry: JournalEntry, now: datetime | None = None) -> Booked:
+    """Append an entry and move the cached balance by the customer's side of it. The caller
+    announces the new version (`account_updated` or `wallet.credited`)."""
+    change = entry.amount_for(customer_account(row.customer_id))
+    row.balance_minor += change
+    bump(row)
     entry_row = JournalEntryRow(
         id=f"je_{uuid.uuid4().hex}",
         kind=entry.kind.value,
         order_id=entry.order_id,
         customer_id=row.customer_id,
+        reference=entry.reference,
+        description=entry.description,
         balance_after_minor=row.balance_minor,
+        account_version=row.version,
+        created_at=now or utcnow(),
     )
     entry_row.postings = [
         PostingRow(account=p.account, amount_minor=p.amount.amount_minor, currency=p.amount.currency)
         for p in entry.postings
     ]
     session.add(entry_row)
-    return entry_row
+    return Booked(entry_row, change)
 
 
-def account_updated(row: AccountRow, caused_by: Envelope | None = None) -> Envelope:
-    return Envelope.new(
-        "wallet.account_updated",
-        {"customer_id": row.customer_id, "balance": row.balance_minor, "currency": row.currency,
-         "status": row.status, "version": row.version},
-        correlation_id=None,
-        caused_by=caused_by,
-    )
+def bump(row: AccountRow) -> None:
+    row.version += 1
+
+
+def open_lots(session: Session, customer_id: str) -> list[CreditLotRow]:
+    """The account's credits with money left, soonest to expire first."""
+    return list(session.scalars(
+        select(CreditLotRow)
+        .where(CreditLotRow.customer_id == customer_id, CreditLotRow.remaining_minor > 0)
+        .order_by(CreditLotRow.expires_at, CreditLotRow.created_at, CreditLotRow.id)
+    ))
+
+
+def state(session: Session, row: AccountRow, booked: Booked | None = None,
+          order_id: str | None = None) -> dict[str, Any]:
+    """The account at its current version, as announced (shared.contracts.wallet.AccountState).
+    `order_id` names the top-up an entry concerns when the entry itself does not (an expiry)."""
+    session.flush()
+    entry = None
+    if booked is not None:
+        entry_row = booked.row
+        entry = {"entry_id": entry_row.id, "kind": entry_row.kind, "amount": booked.change,
+                 "balance_after": entry_row.balance_after_minor, "occurred_at": entry_row.created_at,
+                 "order_id": entry_row.order_id or order_id, "reference": entry_row.reference,
+                 "description": entry_row.description}
+    return {
+        "customer_id": row.customer_id, "balance": row.balance_minor, "currency": row.currency,
+        "status": row.status, "frozen_reason": row.frozen_reason, "version": row.version,
+        "expiring": [{"amount": lot.remaining_minor, "expires_at": lot.expires_at}
+                     for lot in open_lots(session, row.customer_id)],
+        "entry": entry,
+    }
+
+
+def account_updated(session: Session, row: AccountRow, booked: Booked | None = None,
+                    caused_by: Envelope | None = None, order_id: str | None = None) -> Envelope:
+    return Envelope.new("wallet.account_updated", state(session, row, booked, order_id),
+                        correlation_id=None, caused_by=caused_by)
 
 
 def emit(session: Session, *envelopes: Envelope) -> None:

@@ -1,15 +1,30 @@
-"""Messages the order service publishes: registration, the saga's commands, the outcome."""
+"""Messages the order service publishes: the customer's profile, the saga's commands, the
+outcome."""
 
 from marshmallow import Schema, fields
 
-from shared.contracts.fields import Amount, Currency, Id, Method, Reason
+from shared.contracts.fields import Amount, Currency, Id, Language, Method, Reason, TimeZone
 
 
 class CustomerRegistered(Schema):
+    """A new customer, and their profile at version 1 (the wallet keeps their reminder
+    preferences, the notify service where and in which language to write to them)."""
+
     customer_id = Id()
     email = fields.Email(required=True)
     country = fields.String(required=True)
     currency = Currency()
+    language = Language()
+    time_zone = TimeZone()
+    low_balance_threshold = fields.Integer(load_default=None, allow_none=True, strict=True,
+                                           metadata={"description": "minor units; None: the currency's default"})
+    reminders = fields.Boolean(load_default=True)
+
+
+class CustomerUpdated(CustomerRegistered):
+    """The customer changed their profile; `version` orders the updates (registration is 1)."""
+
+    version = fields.Integer(required=True, strict=True)
 
 
 class AuthorizeCredit(Schema):
@@ -28,18 +43,21 @@ class CreatePayment(Schema):
     currency = Currency()
     method = Method()
     description = fields.String(required=True)
+    language = Language()
 
 
 class Credit(Schema):
     """Put a paid top-up on the balance. `charge_amount` is what the customer paid;
-    any difference to `amount` is a promotion, which the ledger books separately."""
+    any difference to `amount` is a promotion, which the ledger books separately. The credit
+    is valid until `valid_until`, as confirmed on the quote (`validity_days`: older senders)."""
 
     order_id = Id()
     customer_id = Id()
     amount = Amount()
     charge_amount = Amount()
     currency = Currency()
-    validity_days = fields.Integer(required=True, strict=True)
+    valid_until = fields.DateTime(load_default=None, allow_none=True)
+    validity_days = fields.Integer(load_default=None, allow_none=True, strict=True)
 
 
 class RefundPayment(Schema):
@@ -54,7 +72,9 @@ class CancelPayment(Schema):
 
 
 class OrderCompleted(Schema):
-    """Everything a receipt shows, so the notify service needs nobody else's data."""
+    """Everything a receipt shows, so the notify service needs nobody else's data. The
+    promotion's name is already in the customer's language: the order service owns the
+    campaigns."""
 
     order_id = Id()
     customer_id = Id()
@@ -67,6 +87,11 @@ class OrderCompleted(Schema):
     card_last4 = fields.String(load_default=None, allow_none=True)
     completed_at = fields.DateTime(required=True)
     balance_after = Amount()
+    language = Language()
+    time_zone = TimeZone()
+    promotion = fields.String(load_default=None, allow_none=True)
+    promotion_name = fields.String(load_default=None, allow_none=True)
+    valid_until = fields.DateTime(load_default=None, allow_none=True)
 
 
 class OrderReversed(Schema):
@@ -80,10 +105,23 @@ class OrderReversed(Schema):
     method = Method()
     reason = Reason()
     reversed_at = fields.DateTime(required=True)
+    language = Language()
+    time_zone = TimeZone()
+
+
+class ResendReceipt(Schema):
+    """The customer asked for their receipt again: the same receipt, to their email now."""
+
+    order_id = Id()
+    customer_id = Id()
+    resend_id = Id()
+    email = fields.Email(required=True)
 
 
 MESSAGES = {
     "customer.registered": CustomerRegistered,
+    "customer.updated": CustomerUpdated,
+    "receipt.resend": ResendReceipt,
     "wallet.authorize_credit": AuthorizeCredit,
     "payment.create": CreatePayment,
     "wallet.credit": Credit,

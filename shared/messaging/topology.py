@@ -26,6 +26,7 @@ class Subscription:
 SUBSCRIPTIONS: tuple[Subscription, ...] = (
     # wallet: accounts and the ledger
     Subscription("wallet", "open_account", "customer.registered"),
+    Subscription("wallet", "update_customer", "customer.updated"),
     Subscription("wallet", "authorize_credit", "wallet.authorize_credit"),
     Subscription("wallet", "credit", "wallet.credit"),
     # payment: talks to the gateways
@@ -44,9 +45,16 @@ SUBSCRIPTIONS: tuple[Subscription, ...] = (
     Subscription("order", "credit_failed", "wallet.credit_failed"),
     Subscription("order", "receipt_sent", "receipt.sent"),
     Subscription("order", "account_updated", "wallet.account_updated"),
-    # notify: receipts
+    Subscription("order", "receipt_issued", "receipt.issued"),
+    # notify: receipts, and what the customer must know about their balance
+    Subscription("notify", "remember_customer", "customer.registered"),
+    Subscription("notify", "update_customer", "customer.updated"),
     Subscription("notify", "send_receipt", "order.completed"),
+    Subscription("notify", "resend_receipt", "receipt.resend"),
     Subscription("notify", "send_reversal_notice", "order.reversed"),
+    Subscription("notify", "send_low_balance_reminder", "wallet.balance_low"),
+    Subscription("notify", "send_expiry_reminder", "wallet.credit_expiring"),
+    Subscription("notify", "send_expiry_notice", "wallet.credit_expired"),
 )
 
 

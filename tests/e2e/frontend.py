@@ -25,10 +25,10 @@ class Frontend:
         self.http = requests.Session()
 
     # -- the customer's journey ----------------------------------------------------------
-    def register(self, country: str = "DE") -> dict[str, Any]:
+    def register(self, country: str = "DE", **extra: Any) -> dict[str, Any]:
         email = f"traveller-{uuid.uuid4().hex[:8]}@example.com"
         created = self.http.post(f"{self.order_url}/v1/auth/register",
-                                 json={"email": email, "password": "correct horse", "country": country})
+                                 json={"email": email, "password": "correct horse", "country": country, **extra})
         assert created.status_code == 201, created.text
         token = self.http.post(f"{self.order_url}/v1/auth/login",
                                json={"email": email, "password": "correct horse"}).json()["access_token"]
@@ -67,7 +67,16 @@ class Frontend:
         url = order["next_action"]["url"]
         return self.http.post(url, data={"card_number": card, "exp_month": "12", "exp_year": "2031", "cvc": "123"})
 
-    # -- operators and gateways ----------------------------------------------------------
+    # -- the eSIM platform, operators and gateways ----------------------------------------
+    def debit(self, who: dict[str, Any], amount: int, key: str | None = None,
+              description: str = "Japan 7 days, 5 GB") -> requests.Response:
+        """The eSIM platform charges a plan to the customer's balance."""
+        return self.http.post(f"{self.system.url('wallet')}/v1/accounts/{who['customer_id']}/debits",
+                              headers={"Authorization": f"Bearer {self.system.settings.platform_token}",
+                                       "Idempotency-Key": key or uuid.uuid4().hex},
+                              json={"amount": amount, "currency": who["currency"], "reference": "plan-jp-7d",
+                                    "description": description})
+
     def operator(self, service: str, method: str, path: str, **kwargs: Any) -> requests.Response:
         token = self.system.settings.operator_token
         return self.http.request(method, f"{self.system.url(service)}{path}",

@@ -26,12 +26,14 @@ def test_approved_card_credits_the_balance_and_emails_a_receipt(frontend: Fronte
     assert done["next_action"] is None
     assert done["payment"]["card_last4"] == "4242"
     assert [step["status"] for step in done["timeline"]][-1] == "completed"
-    assert frontend.get(who, "/v1/balance").json() == {"amount": 10000, "currency": "EUR", "status": "active"}
+    balance = frontend.get(who, "/v1/balance").json()
+    assert (balance["amount"], balance["currency"], balance["status"]) == (10000, "EUR", "active")
+    assert [e["amount"] for e in balance["expiring"]] == [10000] and balance["frozen_reason"] is None
 
     mail = wait_for(lambda: frontend.mail_for(order["order_id"]), what="the receipt email")
     assert len(mail) == 1 and mail[0]["To"] == who["email"]
     text = mail[0].get_body(("plain",)).get_content()
-    for fact in (order["order_id"], "100.00 EUR", "90.00 EUR", "4242"):
+    for fact in (order["order_id"], "€100.00", "€90.00", "4242", "R-"):
         assert fact in text
 
     account = frontend.operator("wallet", "GET", f"/v1/accounts/{who['customer_id']}").json()
@@ -55,7 +57,7 @@ def test_frozen_account_is_refused_and_never_charged(frontend: Frontend) -> None
              what="the wallet account")
     quote = frontend.quote(who, 2000).json()
     assert frontend.operator("wallet", "POST", f"/v1/accounts/{who['customer_id']}/freeze",
-                             json={"reason": "overdue"}).status_code == 200
+                             json={"reason": "overdue_payment"}).status_code == 200
     # The order service may not have heard of the freeze yet: then the wallet refuses in the saga.
     placed = frontend.place(who, quote["quote_id"])
     if placed.status_code == 201:

@@ -60,4 +60,4 @@ def test_card_top_up_across_separate_web_and_worker_processes(deployed: _Deploye
     assert done["currency"] == "GBP"
     assert frontend.get(who, "/v1/balance").json()["amount"] == 5000
     mail = wait_for(lambda: frontend.mail_for(order["order_id"]), what="the receipt")
-    assert "50.00 GBP" in mail[0].get_body(("plain",)).get_content()
+    assert "£50.00" in mail[0].get_body(("plain",)).get_content()

@@ -15,7 +15,7 @@ def test_a_paid_top_up_on_an_account_frozen_meanwhile_is_refunded_and_the_custom
     who = frontend.register()
     order = frontend.top_up(who, 5000)
     assert frontend.operator("wallet", "POST", f"/v1/accounts/{who['customer_id']}/freeze",
-                             json={"reason": "overdue"}).status_code == 200
+                             json={"reason": "overdue_payment"}).status_code == 200
     frontend.pay(order)
     refunded = frontend.wait_status(who, order["order_id"], "refunded")
     assert refunded["failure_reason"] == "account_frozen"
@@ -26,7 +26,7 @@ def test_a_paid_top_up_on_an_account_frozen_meanwhile_is_refunded_and_the_custom
     assert frontend.get(who, "/v1/balance").json()["amount"] == 0
     mail = wait_for(lambda: frontend.mail_for(order["order_id"]), what="the reversal notice")
     text = mail[0].get_body(("plain",)).get_content()
-    assert "reversed" in mail[0]["Subject"] and "50.00 EUR" in text
+    assert "reversed" in mail[0]["Subject"] and "€50.00" in text
 
 
 def test_a_notification_that_never_arrives_is_settled_by_asking_the_gateway(frontend: Frontend) -> None:

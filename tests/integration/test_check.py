@@ -28,10 +28,10 @@ from deploy.check import Check, run_checks
 from deploy.checks.snapshot import reading
 from deploy.infra import Databases, delete_namespace, free_port, new_namespace
 from deploy.local import LocalSystem
-from services.notify.models import ReceiptRow
+from services.notify.models import EmailRow, ReceiptRow
 from services.order.models import Customer, Order, Quote
 from services.payment.models import PaymentRow
-from services.wallet.models import AccountRow, JournalEntryRow, PostingRow
+from services.wallet.models import AccountRow, CreditLotRow, JournalEntryRow, PostingRow
 from shared.clock import utcnow
 from shared.config import SERVICES, Settings
 from shared.db import make_engine
@@ -137,13 +137,21 @@ def test_a_real_history_checks_out_clean(copy: Settings, history: History) -> No
 
 
 def test_a_deleted_receipt_is_reported(copy: Settings, history: History) -> None:
-    sql(copy, "notify", "DELETE FROM receipts WHERE order_id = :id", id=history.completed)
+    sql(copy, "notify", "DELETE FROM emails WHERE order_id = :id", id=history.completed)
     assert run_checks(copy).ok, "within its deadline plus grace, the receipt may still be on its way"
     report = run_checks(copy, now=utcnow() + timedelta(hours=1))
     assert lines(report, Check.COMPLETED, history.completed) == [
         f"Order {history.completed} (customer {history.email}) is completed, but no receipt was recorded: "
         "the customer was not emailed one."]
     assert report.exit_code == 1 and report.verdict() == "PROBLEMS: 1 found in 3 orders."
+
+
+def test_a_receipt_never_numbered_is_reported(copy: Settings, history: History) -> None:
+    sql(copy, "notify", "DELETE FROM receipts WHERE order_id = :id", id=history.completed)
+    report = run_checks(copy, now=utcnow() + timedelta(hours=1))
+    assert lines(report, Check.COMPLETED, history.completed) == [
+        f"Order {history.completed} (customer {history.email}) is completed and its receipt was emailed, but no "
+        "numbered receipt was issued: the customer cannot fetch it."]
 
 
 def test_an_unbalanced_posting_is_reported(copy: Settings, history: History) -> None:
@@ -161,6 +169,7 @@ def test_a_changed_cached_balance_is_reported(copy: Settings, history: History) 
         c=history.customer_id)
     report = run_checks(copy)
     assert [p.message for p in report.by_check(Check.LEDGER)] == [
+        f"Account of customer {history.email}: its credits hold 100.00 EUR, but its balance is 105.00 EUR.",
         f"Account of customer {history.email}: the cached balance is 105.00 EUR, but its postings add up to "
         "100.00 EUR."]
     assert report.problems[0].customer_id == history.customer_id and report.exit_code == 1
@@ -276,10 +285,17 @@ def seed(settings: Settings, orders: int, customers: int) -> None:
         (JournalEntryRow, [dict(id=f"je_{i}", kind="topup", order_id=f"ord_{i}", customer_id=cust[i % customers],
                                 balance_after_minor=0) for i in range(orders)]),
         (PostingRow, [dict(entry_id=f"je_{i}", account=a.format(c=cust[i % customers]), amount_minor=m,
-                           currency="EUR") for i in range(orders) for a, m in legs])]
-    rows["notify"] += [(ReceiptRow, [dict(id=f"rcp_{i}", order_id=f"ord_{i}", kind="receipt",
-                                          customer_id=cust[i % customers], email="x@example.com", subject="s",
-                                          text_body="t", html_body="h", status="sent") for i in range(orders)])]
+                           currency="EUR") for i in range(orders) for a, m in legs]),
+        (CreditLotRow, [dict(id=f"lot_{i}", customer_id=cust[i % customers], entry_id=f"je_{i}", order_id=f"ord_{i}",
+                             currency="EUR", amount_minor=10000, remaining_minor=10000,
+                             expires_at=now + timedelta(days=365)) for i in range(orders)])]
+    rows["notify"] += [
+        (EmailRow, [dict(id=f"eml_{i}", order_id=f"ord_{i}", kind="receipt", reference=f"ord_{i}",
+                         customer_id=cust[i % customers], email="x@example.com", subject="s", text_body="t",
+                         html_body="h", status="sent") for i in range(orders)]),
+        (ReceiptRow, [dict(order_id=f"ord_{i}", number=f"R-2026-{i:06d}", customer_id=cust[i % customers],
+                           language="en", issued_at=long_ago, document={}, email_id=f"eml_{i}")
+                      for i in range(orders)])]
     for service, tables in rows.items():
         engine = make_engine(settings.database_url(service), poolclass=NullPool)
         with engine.begin() as conn:

@@ -68,8 +68,10 @@ def test_the_command_lists_each_problem_and_exits_1(files: Settings, written: Hi
             "never refunded.") in out
     assert (f"  - Account of customer {written.email}: the cached balance is 0.00 EUR, but its postings add up "
             "to 100.00 EUR.") in out
+    assert (f"  - Account of customer {written.email}: its credits hold 100.00 EUR, but its balance is "
+            "0.00 EUR.") in out
     assert "(grace 1 min)" in out.splitlines()[0]
-    assert out.splitlines()[-1] == "PROBLEMS: 3 found in 3 orders."
+    assert out.splitlines()[-1] == "PROBLEMS: 4 found in 3 orders."
 
 
 def test_a_missing_database_is_an_error_not_an_empty_one(files: Settings, tmp_path: Path) -> None:

@@ -48,7 +48,8 @@ def run_consumer(ctx: ServiceContext, credit_handler: object) -> tuple[threading
     def ignore(session: object, msg: object) -> None:
         return None
 
-    handlers = {"open_account": ignore, "authorize_credit": ignore, "credit": credit_handler}
+    handlers = {"open_account": ignore, "update_customer": ignore, "authorize_credit": ignore,
+                "credit": credit_handler}
     runner = ConsumerRunner("wallet", ctx.sessions, InboxMessage, handlers,  # type: ignore[arg-type]
                             connect(ctx.settings.amqp_url), Topology(ctx.settings.amqp_namespace),
                             RetryPolicy(max_attempts=3, base_seconds=0.05))

@@ -3,111 +3,17 @@
 
 from __future__ import annotations
 
-import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from flask.testing import FlaskClient
-from sqlalchemy import select
 
 from services.order import app as order_app
-from services.order.models import Order, OutboxMessage
 from services.order.watch import RECHECK_SECONDS, OrderWatch
 from shared.clock import utcnow
 from shared.config import Settings
-from shared.messaging.envelope import Envelope
-from shared.messaging.worker import declare_topology
-from shared.service import ServiceContext
 from tests.helpers import publish_raw, wait_for
-
-
-class Saga:
-    def __init__(self, ctx: ServiceContext, client: FlaskClient) -> None:
-        self.ctx, self.client = ctx, client
-        self.settings = ctx.settings
-
-    def customer(self) -> dict[str, Any]:
-        body = self.client.post("/v1/auth/register", json={"email": "ana@example.com", "password": "correct horse",
-                                                             "country": "DE"}).get_json()
-        token = self.client.post("/v1/auth/login", json={"email": "ana@example.com",
-                                                          "password": "correct horse"}).get_json()["access_token"]
-        return {**body, "headers": {"Authorization": f"Bearer {token}"}}
-
-    def place(self, who: dict[str, Any], amount: int = 10000) -> str:
-        quote = self.client.post("/v1/quotes", headers=who["headers"],
-                                 json={"amount": amount, "currency": "EUR", "method": "card"}).get_json()
-        placed = self.client.post("/v1/orders", headers={**who["headers"], "Idempotency-Key": quote["quote_id"]},
-                                  json={"quote_id": quote["quote_id"]})
-        assert placed.status_code == 201, placed.get_json()
-        return str(placed.get_json()["order_id"])
-
-    def send(self, message_type: str, payload: dict[str, Any], order_id: str | None = None) -> Envelope:
-        envelope = Envelope.new(message_type, payload, correlation_id=order_id)
-        publish_raw(self.settings.amqp_url, self.settings.amqp_namespace, envelope)
-        return envelope
-
-    def status(self, order_id: str) -> str:
-        with self.ctx.sessions() as session:
-            order = session.get(Order, order_id)
-            assert order is not None
-            return order.status
-
-    def wait(self, order_id: str, status: str) -> None:
-        wait_for(lambda: self.status(order_id) == status, what=f"{order_id} {status}")
-
-    def sent(self, message_type: str, order_id: str) -> list[dict[str, Any]]:
-        with self.ctx.sessions() as session:
-            rows = session.scalars(select(OutboxMessage).where(OutboxMessage.type == message_type,
-                                                               OutboxMessage.correlation_id == order_id))
-            return [Envelope.from_json(row.body).payload for row in rows]
-
-    def paid_then_refused(self, who: dict[str, Any], order_id: str, reason: str) -> None:
-        """Authorized, captured, then the wallet refuses the credit: the saga must refund."""
-        self.send("wallet.credit_authorized", {"order_id": order_id, "customer_id": who["customer_id"]}, order_id)
-        self.captured(order_id)
-        self.wait(order_id, "paid")
-        self.send("wallet.credit_failed", {"order_id": order_id, "customer_id": who["customer_id"],
-                                           "reason": reason}, order_id)
-        wait_for(lambda: self.sent("payment.refund", order_id), what="the refund command")
-
-    def captured(self, order_id: str, payment_id: str = "pay_1") -> Envelope:
-        return self.send("payment.captured", {
-            "order_id": order_id, "payment_id": payment_id, "amount": 9000, "currency": "EUR", "method": "card",
-            "card_brand": "visa", "card_last4": "4242", "captured_at": utcnow()}, order_id)
-
-
-class Waiting:
-    """A frontend's GET running on its own thread, so the test can change the order meanwhile."""
-
-    def __init__(self, client: FlaskClient, url: str, headers: dict[str, str]) -> None:
-        self.client, self.url, self.headers = client, url, headers
-        self.response: Any = None
-        self.seconds = 0.0
-        self.thread = threading.Thread(target=self._get)
-        self.thread.start()
-
-    def _get(self) -> None:
-        started = time.monotonic()
-        self.response = self.client.get(self.url, headers=self.headers)
-        self.seconds = time.monotonic() - started
-
-    def answer(self, timeout: float) -> Any:
-        self.thread.join(timeout)
-        return self.response
-
-
-@pytest.fixture
-def saga(pg_settings: Settings) -> Iterator[Saga]:
-    settings = pg_settings.with_changes(order_payment_timeout_seconds=2)
-    ctx = order_app.start(settings)
-    declare_topology(settings)
-    worker = order_app.create_worker(ctx=ctx)
-    worker.start()
-    yield Saga(ctx, order_app.create_app(ctx=ctx).test_client())
-    worker.stop()
-    ctx.engine.dispose()
+from tests.integration.order_saga import Saga, Waiting
 
 
 def test_the_saga_completes_even_when_the_capture_overtakes_payment_created(saga: Saga) -> None:
@@ -163,20 +69,6 @@ def test_an_unpaid_order_expires_and_late_money_is_refunded(saga: Saga) -> None:
     wait_for(lambda: saga.sent("payment.refund", order_id), what="the late payment refunded")
     assert saga.status(order_id) == "expired", "a terminal status never changes"
     assert saga.sent("wallet.credit", order_id) == []
-
-
-def test_the_balance_read_model_ignores_stale_updates(saga: Saga) -> None:
-    who = saga.customer()
-    update = {"customer_id": who["customer_id"], "currency": "EUR"}
-    saga.send("wallet.account_updated", {**update, "balance": 500, "status": "frozen", "version": 3})
-    saga.send("wallet.account_updated", {**update, "balance": 100, "status": "active", "version": 2})
-
-    def balance() -> dict[str, Any]:
-        return saga.client.get("/v1/balance", headers=who["headers"]).get_json()  # type: ignore[no-any-return]
-
-    wait_for(lambda: balance()["amount"] == 500, what="the newer update")
-    saga.send("wallet.account_updated", {**update, "balance": 700, "status": "active", "version": 4})
-    wait_for(lambda: balance() == {"amount": 700, "currency": "EUR", "status": "active"}, what="version 4")
 
 
 def test_a_refund_the_gateway_refuses_is_flagged_for_an_operator_who_retries_it(saga: Saga) -> None:

@@ -73,12 +73,14 @@ class PaymentSystem:
     def publish_again(self, msg: Envelope) -> None:
         publish_raw(self.settings.amqp_url, self.settings.amqp_namespace, msg)
 
-    def create(self, order_id: str = "ord_1", method: str = "card", amount: int = 1250) -> Envelope:
+    def create(self, order_id: str = "ord_1", method: str = "card", amount: int = 1250,
+               language: str = "en") -> Envelope:
         return self.publish("payment.create", {"order_id": order_id, "customer_id": "cus_1", "amount": amount,
-                                               "currency": "EUR", "method": method, "description": "Top-up"})
+                                               "currency": "EUR", "method": method, "description": "Top-up",
+                                               "language": language})
 
-    def checkout_url(self, order_id: str = "ord_1", method: str = "card") -> str:
-        self.create(order_id, method)
+    def checkout_url(self, order_id: str = "ord_1", method: str = "card", language: str = "en") -> str:
+        self.create(order_id, method, language=language)
         created = wait_for(lambda: [m for m in self.sent("payment.created") if m.payload["order_id"] == order_id],
                            what=f"payment.created for {order_id}")
         return str(created[0].payload["redirect_url"])
@@ -163,7 +165,7 @@ def test_payment_create_answers_with_a_checkout_page_and_operators_see_it(system
     assert created.payload["payment_id"] == system.payment().id
     page = requests.get(url, timeout=5)
     assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
-    assert "12.50 EUR" in page.text
+    assert "€12.50" in page.text
     for field in ("card_number", "exp_month", "exp_year", "cvc"):
         assert f'name="{field}"' in page.text
     api = requests.get(f"{system.url}/v1/payments", params={"order_id": "ord_1"}, headers=AUTH, timeout=5).json()
@@ -179,6 +181,21 @@ def test_payment_create_answers_with_a_checkout_page_and_operators_see_it(system
     assert requests.get(f"{system.url}/v1/payments", headers=AUTH, timeout=5).status_code == 422
     assert requests.get(f"{system.url}/sandbox/checkout/cs_nope", timeout=5).status_code == 404
     assert requests.post(f"{system.url}/sandbox/checkout/cs_nope", json=card(), timeout=5).status_code == 404
+
+
+def test_the_card_page_speaks_the_customers_language_from_form_to_result(system: PaymentSystem) -> None:
+    url = system.checkout_url(language="zh-CN")
+    page = requests.get(url, timeout=5)
+    assert page.headers["Content-Language"] == "zh-CN" and '<html lang="zh-CN">' in page.text
+    assert "银行卡支付" in page.text and "支付 €12.50" in page.text and "Pay by card" not in page.text
+    wrong = requests.post(url, data=card(cvc="1", exp_month="13"), timeout=5)
+    assert wrong.status_code == 422
+    assert "安全码（CVC）为 3 位或 4 位数字。" in wrong.text and "请输入 1 至 12 之间的有效期月份。" in wrong.text
+    declined = requests.post(url, data=card(DECLINED), timeout=5)
+    assert "支付被拒绝" in declined.text and "您的银行卡被发卡行拒绝。" in declined.text
+    again = requests.post(url, json=card(), headers={"Accept-Language": "zh-CN"}, timeout=5)
+    assert again.status_code == 409 and again.json()["code"] == "checkout_completed"
+    assert again.json()["title"] == "此笔支付已完成。"
 
 
 def test_payment_create_delivered_twice_makes_one_payment(system: PaymentSystem) -> None:

@@ -79,7 +79,7 @@ def test_frozen_account_refuses_authorization_and_credit(wallet: ServiceContext,
     register(pg_settings)
     wait_for(lambda: sent(wallet, "wallet.account_updated"))
     client = wallet_app.create_app(ctx=wallet).test_client()
-    assert client.post("/v1/accounts/cus_1/freeze", json={"reason": "overdue"}, headers=AUTH).status_code == 200
+    assert client.post("/v1/accounts/cus_1/freeze", json={"reason": "overdue_payment"}, headers=AUTH).status_code == 200
     publish_raw(pg_settings.amqp_url, pg_settings.amqp_namespace, Envelope.new(
         "wallet.authorize_credit", {"order_id": "ord_2", "customer_id": "cus_1", "amount": 500, "currency": "EUR"}))
     credit(pg_settings, "ord_3", 500)

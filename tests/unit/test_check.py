@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from deploy.checks.audit import audit
 from deploy.checks.report import Check, Report, duration, money
-from deploy.checks.snapshot import Account, Entry, Order, Payment, Posting, Receipt, Snapshot
+from deploy.checks.snapshot import Account, Entry, Lot, Order, Payment, Posting, Receipt, Snapshot
 
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 GRACE = timedelta(minutes=15)
@@ -26,6 +26,8 @@ class World:
         self.postings: list[Posting] = []
         self.balances: dict[str, tuple[int, str]] = {}
         self.receipts: list[Receipt] = []
+        self.lots: list[Lot] = []
+        self.numbers: dict[str, str] = {}
 
     def customer(self, email: str = "ana@example.com", currency: str = "EUR") -> str:
         customer_id = f"cus_{len(self.emails) + 1}"
@@ -56,10 +58,35 @@ class World:
         self.postings += [Posting(entry_id, account, amount, order.currency) for account, amount in legs]
         balance, currency = self.balances[order.customer_id]
         self.balances[order.customer_id] = (balance + order.credit_minor, currency)
+        self.lots.append(Lot(f"lot_{entry_id}", order.customer_id, order.currency, order.credit_minor,
+                             NOW + timedelta(days=365)))
         return entry_id
+
+    def book(self, customer_id: str, kind: str, other: str, change: int, reference: str) -> str:
+        """A balance change that is not about an order: a debit (`change` < 0), its
+        reversal, an expiry; the other side on `other` (e.g. sales:EUR)."""
+        balance, currency = self.balances[customer_id]
+        entry_id = f"je_{len(self.entries) + 1}"
+        self.entries.append(Entry(entry_id, kind, None, customer_id))  # type: ignore[arg-type]
+        self.postings += [Posting(entry_id, f"customer:{customer_id}", change, currency),
+                          Posting(entry_id, other, -change, currency)]
+        self.balances[customer_id] = (balance + change, currency)
+        return entry_id
+
+    def spend(self, customer_id: str, amount: int) -> str:
+        lot = next(lot for lot in self.lots if lot.customer_id == customer_id and lot.remaining_minor >= amount)
+        self.lots = [replace(x, remaining_minor=x.remaining_minor - amount) if x is lot else x for x in self.lots]
+        return self.book(customer_id, "debit", f"sales:{lot.currency}", -amount, "dbt_1")
+
+    def expire(self, lot_id: str) -> str:
+        lot = next(lot for lot in self.lots if lot.id == lot_id)
+        self.lots = [replace(x, remaining_minor=0) if x is lot else x for x in self.lots]
+        return self.book(lot.customer_id, "expiry", f"expired:{lot.currency}", -lot.remaining_minor, lot.id)
 
     def receipt(self, order_id: str, status: str = "sent", kind: str = "receipt") -> None:
         self.receipts.append(Receipt(order_id, kind, status))
+        if kind == "receipt":
+            self.numbers[order_id] = f"R-2025-{len(self.numbers) + 1:06d}"
 
     def completed(self, customer_id: str, **kwargs: object) -> str:
         order_id = self.order(customer_id, "completed", **kwargs)  # type: ignore[arg-type]
@@ -70,7 +97,7 @@ class World:
     def snapshot(self, read_at: datetime = NOW) -> Snapshot:
         accounts = [Account(c, balance, currency) for c, (balance, currency) in self.balances.items()]
         return Snapshot(read_at, dict(self.emails), list(self.orders), list(self.payments), list(self.entries),
-                        list(self.postings), accounts, list(self.receipts))
+                        list(self.postings), accounts, list(self.receipts), list(self.lots), dict(self.numbers))
 
     def check(self, now: datetime = NOW, grace: timedelta = GRACE) -> Report:
         return audit(self.snapshot(), now, grace)
@@ -102,6 +129,51 @@ def test_a_history_the_saga_could_have_written_is_conserved() -> None:
     assert report.ok and report.exit_code == 0, report.render()
     assert report.verdict() == "OK: 9 orders, 8 payments, 4 journal entries checked; money is conserved."
     assert report.counts.unsettled == 2
+
+
+def test_debits_expiries_and_reversals_in_the_books_are_conserved() -> None:
+    w = World()
+    ana = w.customer()
+    w.completed(ana)
+    w.completed(ana, credit=2000, charge=2000)
+    w.spend(ana, 4500)
+    w.book(ana, "debit_reversal", "sales:EUR", 500, "dbt_1")
+    w.lots = [replace(w.lots[0], remaining_minor=w.lots[0].remaining_minor + 500), *w.lots[1:]]
+    w.expire(w.lots[1].id)
+    report = w.check()
+    assert report.ok, report.render()
+    assert w.balances[ana] == (6000, "EUR")
+
+
+def test_credits_that_do_not_add_up_to_the_balance_or_expired_unbooked_are_reported() -> None:
+    w = World()
+    ana = w.customer()
+    w.completed(ana)
+    w.lots.append(Lot("lot_lost", ana, "EUR", 250, NOW - timedelta(minutes=10)))
+    w.balances[ana] = (10250, "EUR")
+    w.postings.append(Posting("je_1", f"customer:{ana}", 250, "EUR"))
+    w.postings.append(Posting("je_1", "clearing:EUR", -250, "EUR"))
+    assert messages(w.check(), Check.LEDGER) == [], "it expired within the grace period: the sweep is on it"
+    w.lots.append(Lot("lot_negative", ana, "EUR", -250, NOW + timedelta(days=1)))
+    w.balances[ana] = (10000, "EUR")
+    w.postings = w.postings[:-2]
+    report = w.check(now=NOW + timedelta(hours=2, minutes=50))
+    assert messages(report, Check.LEDGER) == [
+        "Credit lot_lost of customer ana@example.com expired 3 h ago (2025-06-01 11:50 UTC) but still holds "
+        "2.50 EUR: its expiry was never booked.",
+        "Credit lot_negative of customer ana@example.com holds -2.50 EUR: less than nothing."]
+    w.lots = [replace(w.lots[0], remaining_minor=9000)]
+    assert messages(w.check(), Check.LEDGER) == [
+        "Account of customer ana@example.com: its credits hold 90.00 EUR, but its balance is 100.00 EUR."]
+
+
+def test_a_completed_order_whose_receipt_was_never_numbered_is_reported() -> None:
+    w = World()
+    order_id = w.completed(w.customer())
+    w.numbers.clear()
+    assert messages(w.check(), Check.COMPLETED) == [
+        f"Order {order_id} (customer ana@example.com) is completed and its receipt was emailed, but no numbered "
+        "receipt was issued: the customer cannot fetch it."]
 
 
 def test_money_captured_without_a_credit_is_told_in_plain_words() -> None:
@@ -150,6 +222,7 @@ def test_a_credit_on_another_customers_account_is_reported() -> None:
     w.postings = [replace(p, account=f"customer:{bo}") if p.account.startswith("customer:") else p
                   for p in w.postings]
     w.balances[ana], w.balances[bo] = (0, "EUR"), (10000, "EUR")
+    w.lots = [replace(lot, customer_id=bo) for lot in w.lots]
     assert messages(w.check()) == [
         f"Order {order_id} (customer ana@example.com) was credited on another customer's account (customer:{bo})."]
 
@@ -256,6 +329,7 @@ def test_an_unbalanced_entry_and_a_cached_balance_off_its_postings_are_reported(
     w.postings.append(Posting("je_1", "customer:cus_ghost", 0, "EUR"))
     w.postings.append(Posting("je_x", "customer:cus_ghost", 700, "EUR"))
     assert messages(w.check(), Check.LEDGER) == [
+        "Account of customer ana@example.com: its credits hold 100.00 EUR, but its balance is 100.50 EUR.",
         "Account of customer ana@example.com: the cached balance is 100.50 EUR, but its postings add up to "
         "100.00 EUR.",
         "Postings on the account of customer cus_ghost add up to 7.00 EUR, but the wallet has no such account.",
@@ -285,7 +359,8 @@ def test_the_report_reads_well() -> None:
     text = w.check().render()
     assert text.splitlines()[0] == "topup money check at 2025-06-01 12:00:00 UTC (grace 15 min)"
     assert "Every completed top-up has one credit and one receipt: 1 problem\n  - Order " + order_id in text
-    assert "The ledger balances: every entry sums to zero, every balance matches its postings: ok" in text
+    assert ("The ledger balances: every entry sums to zero, every balance matches its postings and its "
+            "credits: ok") in text
     assert text.endswith("PROBLEMS: 1 found in 1 order.")
     assert [duration(timedelta(seconds=s)) for s in (0, 59, 60, 3_660, 90_061)] == \
         ["0 s", "59 s", "1 min", "1 h 1 min", "1 d 1 h"]

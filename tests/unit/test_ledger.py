@@ -1,6 +1,12 @@
 import pytest
 
-from services.wallet.domain.errors import AccountFrozen, BalanceCapExceeded, CurrencyNotSupported, UnbalancedEntry
+from services.wallet.domain.errors import (
+    AccountFrozen,
+    BalanceCapExceeded,
+    CurrencyNotSupported,
+    InsufficientFunds,
+    UnbalancedEntry,
+)
 from services.wallet.domain.ledger import (
     Account,
     AccountStatus,
@@ -8,6 +14,9 @@ from services.wallet.domain.ledger import (
     JournalEntry,
     Posting,
     customer_account,
+    debit_entry,
+    debit_reversal_entry,
+    expiry_entry,
     topup_entry,
 )
 from shared.money import Money
@@ -51,3 +60,27 @@ def test_balance_cap_is_enforced() -> None:
 def test_credit_in_another_currency_is_refused() -> None:
     with pytest.raises(CurrencyNotSupported):
         account().check_can_receive(Money(100, "USD"), Money(1000, "USD"))
+
+
+def test_a_debit_and_its_reversal_move_money_between_the_customer_and_sales() -> None:
+    debit = debit_entry(account(), "dbt_1", Money(700, EUR), "Japan 7 days")
+    assert debit.amount_for(customer_account("cus_1")) == -700
+    assert {p.account for p in debit.postings} == {"customer:cus_1", "sales:EUR"}
+    back = debit_reversal_entry(account(), "dbt_1", Money(700, EUR), "Japan 7 days")
+    assert back.amount_for(customer_account("cus_1")) == 700 and back.reference == "dbt_1"
+
+
+def test_an_expiry_leaves_the_balance_for_the_expired_credit_account() -> None:
+    entry = expiry_entry(account(), "lot_1", Money(250, EUR))
+    assert entry.amount_for(customer_account("cus_1")) == -250
+    assert entry.amount_for("expired:EUR") == 250 and entry.order_id is None and entry.reference == "lot_1"
+
+
+def test_spending_needs_an_active_account_the_right_currency_and_enough_valid_credit() -> None:
+    account(1000).check_can_spend(Money(1000, EUR), Money(1000, EUR))
+    with pytest.raises(InsufficientFunds):
+        account(1000).check_can_spend(Money(1000, EUR), Money(999, EUR))
+    with pytest.raises(AccountFrozen):
+        account(1000, AccountStatus.FROZEN).check_can_spend(Money(1, EUR), Money(1000, EUR))
+    with pytest.raises(CurrencyNotSupported):
+        account(1000).check_can_spend(Money(1, "USD"), Money(1000, EUR))

@@ -120,9 +120,10 @@ def test_a_card_expiring_this_month_is_still_valid() -> None:
 
 def errors_for(number: object = "4242424242424242", month: object = "12", year: object = "2030",
                cvc: object = "123") -> dict[str, str]:
+    """The errors per field, in English (what a customer reading English sees)."""
     with pytest.raises(InvalidCardDetails) as info:
         validate_card(number, month, year, cvc, TODAY)
-    return info.value.errors
+    return {name: str(message) for name, message in info.value.errors.items()}
 
 
 @pytest.mark.parametrize("number", ["", "4242424242424241", "424242424242", "42424242424242424242",
@@ -134,6 +135,14 @@ def test_bad_card_numbers_are_refused(number: object) -> None:
 def test_twelve_luhn_valid_digits_are_too_short() -> None:
     assert luhn_valid("424242424242")  # so only the length rule refuses it
     assert "13 to 19" in errors_for(number="424242424242")["card_number"]
+
+
+def test_card_errors_are_told_in_the_customers_language() -> None:
+    with pytest.raises(InvalidCardDetails) as info:
+        validate_card("424242424242", "13", "2030", "1", TODAY)
+    errors = {name: message.render("zh-CN") for name, message in info.value.errors.items()}
+    assert errors == {"card_number": "卡号应为 13 至 19 位数字。", "exp_month": "请输入 1 至 12 之间的有效期月份。",
+                      "cvc": "安全码（CVC）为 3 位或 4 位数字。"}
 
 
 @pytest.mark.parametrize(("month", "year", "field"), [

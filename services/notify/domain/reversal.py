@@ -1,7 +1,7 @@
 """The notice sent when a paid top-up could not be credited and its payment was refunded.
 
 The saga guarantees the money goes back; this email tells the customer so, and why, in
-words rather than the machine reason code the services exchange.
+words of their language rather than the machine reason code the services exchange.
 """
 
 from __future__ import annotations
@@ -10,19 +10,21 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from services.notify.domain.layout import RenderedEmail, format_date, render
+from services.notify.domain.layout import Email
 from services.notify.domain.receipt import method_label
+from services.notify.texts import _
+from shared.i18n import Moment, Text
 from shared.money import Money
 
-REASONS = {
-    "account_frozen": "your account is frozen",
-    "balance_cap_exceeded": "the balance would exceed its limit",
-    "currency_mismatch": "your account holds a different currency",
+REASONS: dict[str, Text] = {
+    "account_frozen": _("your account is frozen"),
+    "balance_cap_exceeded": _("the balance would exceed its limit"),
+    "currency_mismatch": _("your account holds a different currency"),
 }
-GENERIC_REASON = "we could not add it to your balance"
+GENERIC_REASON = _("we could not add it to your balance")
 
 
-def reason_in_words(code: str) -> str:
+def reason_in_words(code: str) -> Text:
     """A reason a customer can read; a code we do not know yet still yields a sentence."""
     return REASONS.get(code, GENERIC_REASON)
 
@@ -34,6 +36,7 @@ class ReversedTopUp:
     method: str
     reason: str
     reversed_at: datetime
+    time_zone: str = "UTC"
 
     @classmethod
     def from_payload(cls, p: dict[str, Any]) -> ReversedTopUp:
@@ -44,29 +47,25 @@ class ReversedTopUp:
             method=p["method"],
             reason=p["reason"],
             reversed_at=p["reversed_at"],
+            time_zone=p.get("time_zone") or "UTC",
         )
 
-
-def reversal_subject(order_id: str) -> str:
-    return f"Your top-up was reversed ({order_id})"
-
-
-def render_reversal_notice(topup: ReversedTopUp) -> RenderedEmail:
-    amount = topup.charged.format()
-    method = method_label(topup.method)
-    return render(
-        reversal_subject(topup.order_id),
-        [
-            f"We could not add your top-up to your balance because {reason_in_words(topup.reason)}.",
-            f"The top-up was reversed and the {amount} you were charged has been returned "
-            f"to your original payment method ({method}).",
-        ],
-        [
-            ("Order", topup.order_id),
-            ("Amount returned", amount),
-            ("Payment method", method),
-            ("Date", format_date(topup.reversed_at)),
-        ],
-        ["Depending on your payment provider, the refund can take a few days to appear. "
-         "Contact support with the order number if you have any question."],
-    )
+    def email(self) -> Email:
+        method = method_label(self.method)
+        return Email(
+            subject=_("Your top-up was reversed ({order_id})", order_id=self.order_id),
+            intro=[
+                _("We could not add your top-up to your balance because {reason}.",
+                  reason=reason_in_words(self.reason)),
+                _("The top-up was reversed and the {amount} you were charged has been returned to your original "
+                  "payment method ({method}).", amount=self.charged, method=method),
+            ],
+            rows=[
+                (_("Order"), self.order_id),
+                (_("Amount returned"), self.charged),
+                (_("Payment method"), method),
+                (_("Date"), Moment(self.reversed_at, self.time_zone)),
+            ],
+            outro=[_("Depending on your payment provider, the refund can take a few days to appear. Contact support "
+                     "with the order number if you have any question.")],
+        )

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from services.payment.domain.errors import InvalidCardDetails
+from services.payment.texts import _
+from shared.i18n import Text
 
 MIN_DIGITS, MAX_DIGITS = 13, 19
 MAX_YEARS_AHEAD = 20  # an expiry further out is a typo, not a card
@@ -78,52 +80,52 @@ def _text(value: object) -> str:
     return "" if value is None else str(value).strip()
 
 
-def check_number(raw: object) -> str | None:
+def check_number(raw: object) -> Text | None:
     number = digits_only(_text(raw))
     if not number:
-        return "Enter the card number."
+        return _("Enter the card number.")
     if not is_digits(number):
-        return "The card number may contain only digits."
+        return _("The card number may contain only digits.")
     if not MIN_DIGITS <= len(number) <= MAX_DIGITS:
-        return f"The card number has {MIN_DIGITS} to {MAX_DIGITS} digits."
+        return _("The card number has {min} to {max} digits.", min=MIN_DIGITS, max=MAX_DIGITS)
     if not luhn_valid(number):
-        return "This card number is not valid; please check it."
+        return _("This card number is not valid; please check it.")
     return None
 
 
-def parse_expiry(raw_month: object, raw_year: object, today: date) -> tuple[int, int] | dict[str, str]:
+def parse_expiry(raw_month: object, raw_year: object, today: date) -> tuple[int, int] | dict[str, Text]:
     """(month, year) of a card still valid this month, or the errors per field.
 
     A card is valid through the last day of its expiry month; two-digit years mean 20xx.
     """
     month_text, year_text = _text(raw_month), _text(raw_year)
-    errors: dict[str, str] = {}
+    errors: dict[str, Text] = {}
     if not is_digits(month_text) or not 1 <= int(month_text) <= 12:
-        errors["exp_month"] = "Enter the expiry month as a number from 1 to 12."
+        errors["exp_month"] = _("Enter the expiry month as a number from 1 to 12.")
     if not is_digits(year_text) or len(year_text) not in (2, 4):
-        errors["exp_year"] = "Enter the expiry year as YY or YYYY."
+        errors["exp_year"] = _("Enter the expiry year as YY or YYYY.")
     if errors:
         return errors
     month, year = int(month_text), int(year_text)
     year += 2000 if year < 100 else 0
     if (year, month) < (today.year, today.month):
-        return {"exp_year": "This card has expired."}
+        return {"exp_year": _("This card has expired.")}
     if year > today.year + MAX_YEARS_AHEAD:
-        return {"exp_year": "This expiry year is too far in the future."}
+        return {"exp_year": _("This expiry year is too far in the future.")}
     return month, year
 
 
-def check_cvc(raw: object) -> str | None:
+def check_cvc(raw: object) -> Text | None:
     cvc = _text(raw)
     if not (is_digits(cvc) and 3 <= len(cvc) <= 4):
-        return "The security code (CVC) is 3 or 4 digits."
+        return _("The security code (CVC) is 3 or 4 digits.")
     return None
 
 
 def validate_card(number: object, exp_month: object, exp_year: object, cvc: object, today: date) -> CardDetails:
     """The checked card, or InvalidCardDetails listing every bad field at once (so the
     customer fixes the form in one go). The CVC is checked and then forgotten."""
-    errors: dict[str, str] = {}
+    errors: dict[str, Text] = {}
     if message := check_number(number):
         errors["card_number"] = message
     expiry = parse_expiry(exp_month, exp_year, today)

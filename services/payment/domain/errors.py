@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class PaymentError(Exception):
     code = "payment_error"
@@ -22,12 +24,13 @@ class InvalidAmount(PaymentError):
 class InvalidCardDetails(PaymentError):
     """The brief: payment details are checked carefully, and invalid input gets a clear error.
 
-    `errors` maps each bad field to a message the customer can act on.
+    `errors` maps each bad field to a message the customer can act on (in their language,
+    once written: shared/i18n.py Text).
     """
 
     code = "invalid_card_details"
 
-    def __init__(self, errors: dict[str, str]) -> None:
+    def __init__(self, errors: dict[str, Any]) -> None:
         super().__init__(", ".join(f"{field}: {message}" for field, message in errors.items()))
         self.errors = errors
 

@@ -73,6 +73,8 @@ class Payment:
     method: str
     status: PaymentStatus
     gateway_ref: str | None = None
+    #: the customer's language, for the gateway's page (as Stripe's `locale`, PayPal's)
+    language: str = "en"
 
     def check_chargeable(self) -> None:
         if self.amount.amount_minor <= 0:

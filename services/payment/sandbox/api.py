@@ -18,6 +18,7 @@ from typing import Any
 from flask import Blueprint, request
 
 from services.payment.sandbox import bank
+from services.payment.texts import _
 from shared.problems import Problem
 from shared.service import ServiceContext
 
@@ -29,10 +30,10 @@ def api_key(webhook_secret: str) -> str:
 
 
 def authenticate(webhook_secret: str) -> None:
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    scheme, _sep, token = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not hmac.compare_digest(token.encode(), api_key(webhook_secret).encode()):
-        raise Problem(401, "invalid_api_key", "Sandbox API key required.",
-                      "Send Authorization: Bearer <sandbox secret key>.")
+        raise Problem(401, "invalid_api_key", _("Sandbox API key required."),
+                      _("Send Authorization: Bearer <sandbox secret key>."))
 
 
 def build_blueprint(ctx: ServiceContext) -> Blueprint:
@@ -44,7 +45,8 @@ def build_blueprint(ctx: ServiceContext) -> Blueprint:
         with ctx.sessions() as session:
             row = bank.get_session(session, session_id)
             if row is None:
-                raise Problem(404, "no_such_payment", "No such payment.", f"No sandbox payment {session_id}.")
+                raise Problem(404, "no_such_payment", _("No such payment."),
+                              _("There is no sandbox payment {session_id}.", session_id=session_id))
             return bank.describe(row)
 
     return blp

@@ -89,10 +89,11 @@ def decide(card: CardDetails) -> str | None:
 
 
 def open_session(session: Session, payment_reference: str, amount: Money, method: str,
-                 now: datetime) -> SandboxSessionRow:
+                 now: datetime, locale: str = "en") -> SandboxSessionRow:
     row = SandboxSessionRow(
         id=SESSION_IDS[method](now), payment_reference=payment_reference, amount=amount.amount_minor,
-        currency=amount.currency, method=method, status=SessionStatus.OPEN.value, refunded=False, silent=False,
+        currency=amount.currency, method=method, locale=locale, status=SessionStatus.OPEN.value, refunded=False,
+        silent=False,
         provider_ref=paypal.new_id() if method == "paypal" else None, created_at=now,
     )
     session.add(row)

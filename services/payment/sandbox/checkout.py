@@ -18,8 +18,10 @@ from services.payment.domain.errors import InvalidCardDetails
 from services.payment.sandbox import bank
 from services.payment.sandbox.gateway import Sandbox
 from services.payment.sandbox.models import SandboxSessionRow
+from services.payment.texts import CATALOG, _
 from shared.clock import utcnow
 from shared.db import unit_of_work
+from shared.i18n import Text, format_money, localize
 from shared.money import Money
 from shared.problems import Problem
 from shared.service import ServiceContext
@@ -43,22 +45,63 @@ def submitted() -> dict[str, Any]:
 
 
 def not_found(session_id: str) -> Problem:
-    return Problem(404, "checkout_not_found", "No such checkout.", f"No sandbox checkout {session_id}.")
+    return Problem(404, "checkout_not_found", _("No such checkout."),
+                   _("There is no sandbox checkout {session_id}.", session_id=session_id))
 
 
 def closed(row: SandboxSessionRow) -> Problem:
     if row.status == bank.SessionStatus.CANCELLED:
-        return Problem(409, "checkout_cancelled", "This checkout was cancelled.",
-                       "The merchant cancelled this payment; nothing was charged.")
-    return Problem(409, "checkout_completed", "This checkout is already completed.",
-                   f"The payment was already {row.status}; it cannot be paid twice.")
+        return Problem(409, "checkout_cancelled", _("This checkout was cancelled."),
+                       _("The merchant cancelled this payment; nothing was charged."))
+    return Problem(409, "checkout_completed", _("This checkout is already completed."),
+                   _("This payment has already ended; it cannot be paid twice."))
+
+
+#: The heading of the result page and the reason shown, in the customer's words.
+REASONS: dict[str, Text] = {
+    "card_declined": _("Your card was declined by its issuer."),
+    "insufficient_funds": _("There is not enough money on this card."),
+    "card_not_supported": _("This card is not supported here."),
+    "payment_declined": _("The payment was declined."),
+    "cancelled_by_customer": _("You cancelled the payment."),
+}
+
+
+def heading(row: SandboxSessionRow) -> Text:
+    if row.status == bank.SessionStatus.APPROVED:
+        return _("Payment approved")
+    if row.failure_code == "cancelled_by_customer":
+        return _("Payment cancelled")
+    if row.status == bank.SessionStatus.DECLINED:
+        return _("Payment declined")
+    if row.status == bank.SessionStatus.CANCELLED:
+        return _("Checkout cancelled")
+    return _("Checkout open")
 
 
 def page(template: str, row: SandboxSessionRow, status: int = 200, **context: Any) -> Response:
-    html = render_template(template, amount=Money(row.amount, row.currency).format(), session_id=row.id,
-                           status=row.status, card_brand=row.card_brand, card_last4=row.card_last4,
-                           failure_code=row.failure_code, **context)
-    return Response(html, status=status, content_type="text/html; charset=utf-8")
+    """A sandbox page in the language the merchant asked for when it opened the checkout
+    (as Stripe's `locale`), with its amount written for that language."""
+    language = row.locale
+
+    def say(message: str, **values: Any) -> str:
+        return CATALOG.text(message, **values).render(language)
+
+    card = None
+    if row.card_last4:
+        card = _("{brand} ending in {last4}", brand=(row.card_brand or "").title(), last4=row.card_last4)
+    reason = (REASONS.get(row.failure_code) or row.failure_code) if row.failure_code else None
+    errors = {name: localize(message, language) for name, message in (context.pop("errors", None) or {}).items()}
+    amount = format_money(Money(row.amount, row.currency), language)
+    html = render_template(template, _=say, lang=language, amount=amount, session_id=row.id, status=row.status,
+                           heading=localize(heading(row), language),
+                           card_label=localize(card, language) if card else None,
+                           reason=localize(reason, language) if reason else None, errors=errors,
+                           **{name: localize(value, language) if isinstance(value, Text) else value
+                              for name, value in context.items()})
+    response = Response(html, status=status, content_type="text/html; charset=utf-8")
+    response.headers["Content-Language"] = language
+    return response
 
 
 def build_blueprint(ctx: ServiceContext, sandbox: Sandbox) -> Blueprint:
@@ -88,8 +131,8 @@ def build_blueprint(ctx: ServiceContext, sandbox: Sandbox) -> Blueprint:
                                      form.get("cvc"), utcnow().date())
             except InvalidCardDetails as exc:
                 if wants_json():
-                    raise Problem(422, exc.code, "The card details are not valid.",
-                                  "Correct the fields listed in `errors`.", errors=exc.errors) from None
+                    raise Problem(422, exc.code, _("The card details are not valid."),
+                                  _("Correct the fields listed in `errors`."), errors=exc.errors) from None
                 values = {name: form.get(name) or "" for name in ECHOED}
                 return page("sandbox/checkout.html", row, 422, errors=exc.errors, values=values)
             bank.complete(session, row, card, sandbox.notifiers.for_method("card"), utcnow())

@@ -98,7 +98,8 @@ class SandboxGateway:
     def create_session(self, payment: Payment) -> tuple[str, str]:
         if METHOD_PROVIDERS.get(payment.method) != self.name:
             raise GatewayRefused(f"the sandbox {self.name} does not take {payment.method}", "method_unavailable")
-        row = bank.open_session(self.session, payment.payment_id, payment.amount, payment.method, utcnow())
+        row = bank.open_session(self.session, payment.payment_id, payment.amount, payment.method, utcnow(),
+                                payment.language)
         return row.id, self.sandbox.page_url(payment.method, row.id)
 
     def _checkout(self, payment: Payment) -> SandboxSessionRow:

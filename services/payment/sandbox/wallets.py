@@ -22,12 +22,14 @@ from flask import Blueprint, Response, jsonify, request
 from services.payment.sandbox import bank, qr
 from services.payment.sandbox.checkout import closed, not_found, page, wants_json
 from services.payment.sandbox.gateway import Sandbox
+from services.payment.texts import _
 from shared.clock import utcnow
 from shared.db import unit_of_work
+from shared.i18n import Text
 from shared.problems import Problem
 from shared.service import ServiceContext
 
-PROVIDERS = {"paypal": "PayPal", "alipay": "Alipay", "wechat_pay": "WeChat Pay"}
+PROVIDERS: dict[str, Text] = {"paypal": _("PayPal"), "alipay": _("Alipay"), "wechat_pay": _("WeChat Pay")}
 QR_PROVIDERS = frozenset({"alipay", "wechat_pay"})
 
 log = structlog.get_logger(__name__)
@@ -44,7 +46,7 @@ def submitted_decision() -> str | None:
 def build_blueprint(ctx: ServiceContext, sandbox: Sandbox) -> Blueprint:
     blp = Blueprint("sandbox_wallets", __name__, url_prefix="/sandbox", template_folder="templates")
 
-    def wallet_page(method: str, row: Any, status: int = 200, error: str | None = None) -> Response:
+    def wallet_page(method: str, row: Any, status: int = 200, error: Text | None = None) -> Response:
         url = sandbox.page_url(method, row.id)
         shows_qr = method in QR_PROVIDERS  # what it encodes: this page, so a phone that scans it can pay
         return page("sandbox/wallet.html", row, status, provider=PROVIDERS[method], qr=shows_qr,
@@ -69,9 +71,9 @@ def build_blueprint(ctx: ServiceContext, sandbox: Sandbox) -> Blueprint:
                 raise closed(row)
             if raw not in set(bank.Decision):
                 if wants_json():
-                    raise Problem(422, "invalid_decision", "Choose approve, decline or cancel.",
-                                  f"`decision` must be one of: {', '.join(bank.Decision)}.")
-                return wallet_page(method, row, 422, error="Choose approve, decline or cancel.")
+                    raise Problem(422, "invalid_decision", _("Choose approve, decline or cancel."),
+                                  _("`decision` must be one of: {choices}.", choices=", ".join(bank.Decision)))
+                return wallet_page(method, row, 422, error=_("Choose approve, decline or cancel."))
             decision = bank.Decision(raw)
             bank.finish(session, row, bank.DECISION_FAILURES[decision], sandbox.notifiers.for_method(method), utcnow())
             log.info("sandbox_wallet_completed", session_id=row.id, method=method, decision=decision.value)
@@ -91,7 +93,7 @@ def build_blueprint(ctx: ServiceContext, sandbox: Sandbox) -> Blueprint:
     @blp.get("/paypal/v1/notifications/certs/<cert_id>")
     def paypal_certificate(cert_id: str) -> Response:
         if cert_id != sandbox.keys.paypal_cert_id:
-            raise Problem(404, "certificate_not_found", "No such certificate.")
+            raise Problem(404, "certificate_not_found", _("No such certificate."))
         pem = sandbox.keys.paypal_cert.public_bytes(serialization.Encoding.PEM)
         return Response(pem, content_type="application/x-pem-file")
 

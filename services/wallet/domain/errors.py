@@ -6,7 +6,7 @@ class WalletError(Exception):
 
 
 class AccountFrozen(WalletError):
-    """The brief: only an account in good standing can be topped up."""
+    """The brief: only an account in good standing can be topped up (or spend)."""
 
     code = "account_frozen"
 
@@ -17,6 +17,12 @@ class BalanceCapExceeded(WalletError):
 
 class CurrencyNotSupported(WalletError):
     code = "currency_mismatch"
+
+
+class InsufficientFunds(WalletError):
+    """The credits still valid do not cover the debit: nothing is debited."""
+
+    code = "insufficient_funds"
 
 
 class UnbalancedEntry(WalletError):

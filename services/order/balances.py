@@ -1,0 +1,143 @@
+"""The balance and its statement as the customer sees them, kept from what the wallet
+announces (no service reads another's tables).
+
+Every change of a wallet account comes with its version and the account's whole state at
+that version (shared/contracts/wallet.py: AccountState). They arrive on two queues and may
+be retried, so out of order: each is kept as it comes (`balance_changes`), and the balance
+moves forward only through versions whose every predecessor is here. The statement lists
+the entries up to the balance's version: it is never behind the balance it shows, nor
+ahead of it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from services.order.models import Balance, BalanceChange, Customer
+from services.order.texts import _
+from shared.i18n import Text
+
+
+def _insert(session: Session) -> Any:
+    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+
+
+def keep(session: Session, state: dict[str, Any]) -> None:
+    """One announced version of an account: keep it (once), then move the balance forward."""
+    entry = state.get("entry") or {}
+    session.execute(_insert(session)(BalanceChange).values(
+        customer_id=state["customer_id"], version=state["version"], balance_minor=state["balance"],
+        currency=state["currency"], status=state["status"], frozen_reason=state.get("frozen_reason"),
+        expiring=[{"amount": e["amount"], "expires_at": e["expires_at"].isoformat()} for e in state["expiring"]],
+        entry_id=entry.get("entry_id"), kind=entry.get("kind"), amount_minor=entry.get("amount"),
+        occurred_at=entry.get("occurred_at"), order_id=entry.get("order_id"), reference=entry.get("reference"),
+        description=entry.get("description"),
+    ).on_conflict_do_nothing(index_elements=["customer_id", "version"]))
+    advance(session, state["customer_id"], state["currency"])
+
+
+def advance(session: Session, customer_id: str, currency: str) -> None:
+    """Move the balance to the newest version reachable without a gap. The balance row is
+    created empty first (version 0) so that there is always a row to lock: two handlers of
+    one account's versions take turns here, and the second sees what the first kept."""
+    session.execute(_insert(session)(Balance).values(
+        customer_id=customer_id, amount_minor=0, currency=currency, status="active", version=0,
+        expiring=[]).on_conflict_do_nothing(index_elements=["customer_id"]))
+    balance = session.scalars(select(Balance).where(Balance.customer_id == customer_id).with_for_update()).one()
+    waiting = session.scalars(select(BalanceChange).where(BalanceChange.customer_id == customer_id,
+                                                          BalanceChange.version > balance.version)
+                              .order_by(BalanceChange.version)).all()
+    reached = None
+    for change in waiting:
+        if change.version != (reached.version if reached else balance.version) + 1:
+            break
+        reached = change
+    if reached is not None:
+        balance.amount_minor, balance.currency = reached.balance_minor, reached.currency
+        balance.status, balance.frozen_reason = reached.status, reached.frozen_reason
+        balance.expiring, balance.version = reached.expiring, reached.version
+
+
+def balance_of(session: Session, customer: Customer) -> Balance:
+    """The balance as the wallet last announced it; a new account has not spoken yet."""
+    row = session.get(Balance, customer.id)
+    return row or Balance(customer_id=customer.id, amount_minor=0, currency=customer.currency,
+                          status="active", version=0, expiring=[])
+
+
+@dataclass(frozen=True)
+class StatementPage:
+    entries: list[BalanceChange]
+    next_cursor: str | None
+
+
+def statement(session: Session, customer_id: str, limit: int, cursor: str | None) -> StatementPage:
+    """The entries, newest first, up to the balance's version; keyset-paginated on the
+    version (the cursor is the last version shown), so pages never skip or repeat."""
+    shown = session.scalar(select(Balance.version).where(Balance.customer_id == customer_id)) or 0
+    query = (select(BalanceChange)
+             .where(BalanceChange.customer_id == customer_id, BalanceChange.entry_id.is_not(None),
+                    BalanceChange.version <= shown)
+             .order_by(BalanceChange.version.desc()).limit(limit + 1))
+    if cursor is not None:
+        query = query.where(BalanceChange.version < parse_cursor(cursor))
+    rows = list(session.scalars(query))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return StatementPage(rows, f"v{rows[-1].version}" if more else None)
+
+
+class BadCursor(ValueError):
+    pass
+
+
+def parse_cursor(cursor: str) -> int:
+    if not (cursor.startswith("v") and cursor[1:].isascii() and cursor[1:].isdigit()):
+        raise BadCursor(cursor)
+    return int(cursor[1:])
+
+
+#: What a customer is told when their account is frozen, for each of the operators' reason
+#: codes (services/wallet/domain/ledger.py: FreezeReason); an unknown code gets the last.
+FROZEN_BECAUSE: dict[str, Text] = {
+    "overdue_payment": _("A payment to your provider is overdue."),
+    "suspected_fraud": _("We noticed unusual activity and are checking it to protect you."),
+    "customer_request": _("You asked us to freeze it."),
+    "compliance_review": _("A routine compliance review is under way."),
+}
+FROZEN_OTHERWISE = _("Please contact support to learn why.")
+
+
+def frozen_because(code: str | None) -> Text:
+    return FROZEN_BECAUSE.get(code or "", FROZEN_OTHERWISE)
+
+
+def expiring(balance: Balance) -> list[dict[str, Any]]:
+    return [{"amount": e["amount"], "expires_at": datetime.fromisoformat(e["expires_at"])}
+            for e in balance.expiring or []]
+
+
+#: What the statement says of an entry, when the entry carries no words of its own (a debit
+#: carries the platform's description of what was bought).
+KIND_WORDS: dict[str, Text] = {
+    "topup": _("Balance top-up"),
+    "debit": _("Purchase"),
+    "expiry": _("Expired credit"),
+    "reversal": _("Top-up reversed"),
+    "adjustment": _("Adjustment by support"),
+}
+
+
+def describe(change: BalanceChange) -> Text | str | None:
+    if change.kind == "debit_reversal":
+        return _("Refund: {what}", what=change.description or KIND_WORDS["debit"])
+    if change.description:
+        return change.description
+    return KIND_WORDS.get(change.kind or "")

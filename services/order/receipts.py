@@ -1,0 +1,78 @@
+"""The customer's receipts, as the notify service issued them, and their copies.
+
+The brief: every top-up leaves a record the customer can look up later, for queries and
+disputes. The notify service numbers and words each receipt and announces it
+(`receipt.issued`); it is kept here to be read with the order. A copy is asked for here and
+sent by the notify service (`receipt.resend`): the same receipt, the same number. At most
+`RESENDS_PER_HOUR` copies of one receipt an hour: more would turn the endpoint into a way
+to flood an inbox.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from services.order.customers import new_id
+from services.order.domain.errors import ReceiptNotFound, TooManyResends
+from services.order.models import Customer, Order, OutboxMessage, Receipt, ReceiptResend
+from services.order.texts import _
+from shared.messaging.envelope import Envelope
+from shared.messaging.outbox import put
+
+RESENDS_PER_HOUR = 3
+WINDOW = timedelta(hours=1)
+
+
+def keep(session: Session, p: dict[str, Any]) -> None:
+    """receipt.issued: keep the receipt (once: it never changes after it is issued)."""
+    document = {**p, "issued_at": p["issued_at"].isoformat(),
+                "valid_until": p["valid_until"].isoformat() if p.get("valid_until") else None}
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    session.execute(insert(Receipt).values(
+        order_id=p["order_id"], customer_id=p["customer_id"], receipt_number=p["receipt_number"],
+        issued_at=p["issued_at"], document=document).on_conflict_do_nothing(index_elements=["order_id"]))
+
+
+def document(receipt: Receipt) -> dict[str, Any]:
+    """The receipt as kept (JSON: moments as ISO 8601 text), with its moments read back."""
+    kept = dict(receipt.document)
+    for moment in ("issued_at", "valid_until"):
+        if kept.get(moment):
+            kept[moment] = datetime.fromisoformat(kept[moment])
+    return kept
+
+
+def receipt_of(session: Session, customer_id: str, order_id: str) -> Receipt:
+    """The receipt of one of the customer's orders; 404 until it is issued (or for an order
+    that is not theirs: indistinguishable from a missing one)."""
+    receipt = session.get(Receipt, order_id)
+    if receipt is None or receipt.customer_id != customer_id:
+        raise ReceiptNotFound(_("Order {order_id} has no receipt yet: a receipt is issued when a top-up completes.",
+                                order_id=order_id))
+    return receipt
+
+
+def resend(session: Session, customer: Customer, order_id: str, now: datetime) -> Receipt:
+    """Ask for a copy of the receipt, to the customer's email as it is now."""
+    receipt = receipt_of(session, customer.id, order_id)
+    session.scalars(select(Order.id).where(Order.id == order_id).with_for_update()).one()  # one at a time
+    recent = list(session.scalars(select(ReceiptResend.requested_at)
+                                  .where(ReceiptResend.order_id == order_id, ReceiptResend.requested_at > now - WINDOW)
+                                  .order_by(ReceiptResend.requested_at)))
+    if len(recent) >= RESENDS_PER_HOUR:
+        wait = recent[len(recent) - RESENDS_PER_HOUR] + WINDOW - now
+        raise TooManyResends(_("This receipt was sent {count} times in the last hour; try again later.",
+                               count=RESENDS_PER_HOUR), retry_after_seconds=max(1, math.ceil(wait.total_seconds())))
+    resend_id = new_id("rsd")
+    session.add(ReceiptResend(id=resend_id, order_id=order_id, customer_id=customer.id, requested_at=now))
+    put(session, OutboxMessage, Envelope.new("receipt.resend", {
+        "order_id": order_id, "customer_id": customer.id, "resend_id": resend_id, "email": customer.email},
+        correlation_id=order_id))
+    return receipt

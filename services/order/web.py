@@ -1,0 +1,58 @@
+"""What the order API's views share: who the customer is, and in which language to answer."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+
+from flask import g, request
+from sqlalchemy.orm import Session
+
+from services.order import auth
+from services.order.models import Customer
+from services.order.texts import _
+from shared.problems import Problem
+from shared.service import ServiceContext
+
+F = TypeVar("F", bound=Callable[..., Any])
+BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
+
+
+def customer_required(ctx: ServiceContext) -> Callable[[F], F]:
+    tokens = auth.VerifiedTokens(ctx.settings.jwt_secret)
+
+    def decorator(view: F) -> F:
+        @wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            scheme, _sep, token = request.headers.get("Authorization", "").partition(" ")
+            holder = tokens.holder(token) if scheme.lower() == "bearer" else None
+            if holder is None:
+                raise Problem(401, "unauthorized", _("Authentication required."),
+                              _("Send Authorization: Bearer <access_token> from /v1/auth/login."))
+            g.customer_id = holder.customer_id
+            if holder.language:
+                g.language = holder.language
+            return view(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorator
+
+
+def me(session: Session) -> Customer:
+    """The signed-in customer; from now on, errors are in their language unless the request
+    asks for another (shared/problems.py: request_language)."""
+    customer = session.get(Customer, g.customer_id)
+    if customer is None:
+        raise Problem(401, "unauthorized", _("Authentication required."), _("The account no longer exists."))
+    g.language = customer.language
+    return customer
+
+
+def etag(body: Any) -> str:
+    """A strong ETag of a JSON body: equal exactly when the bodies are."""
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
+    return '"' + hashlib.sha256(canonical.encode()).hexdigest()[:32] + '"'

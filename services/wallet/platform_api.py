@@ -1,0 +1,125 @@
+"""The eSIM platform's API: it charges plans and usage to the balance and needs an answer at
+once (debited, or why not). Authenticated with its own secret, `PLATFORM_TOKEN`.
+
+Like Stripe's API: amounts in minor units with their currency, `Idempotency-Key` required
+on a debit (the same key and body: the same debit, answered again with
+`Idempotent-Replayed: true`; the same key with another body: 422), errors as problem+json
+with a stable `code`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from flask import request
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields, validate
+
+from services.wallet import spending
+from services.wallet.models import DebitRow
+from services.wallet.texts import _
+from shared.clock import utcnow
+from shared.db import unit_of_work
+from shared.money import CURRENCY_EXPONENTS, Money
+from shared.problems import Problem
+from shared.service import ServiceContext
+from shared.web import require_bearer
+
+BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
+KEY_HEADER = {"in": "header", "name": "Idempotency-Key", "required": True,
+              "schema": {"type": "string", "maxLength": 255}}
+
+
+class MoneyOut(Schema):
+    amount = fields.Integer(metadata={"description": "minor units"})
+    currency = fields.String()
+
+
+class DebitIn(Schema):
+    amount = fields.Integer(required=True, strict=True, validate=validate.Range(min=1),
+                            metadata={"description": "minor units of `currency`"})
+    currency = fields.String(required=True, validate=validate.OneOf(sorted(CURRENCY_EXPONENTS)))
+    reference = fields.String(required=True, validate=validate.Length(min=1, max=64),
+                              metadata={"description": "the platform's own id for what is paid (plan, usage)"})
+    description = fields.String(required=True, validate=validate.Length(min=1, max=200),
+                                metadata={"description": "what the customer's statement says"})
+
+
+class DebitOut(Schema):
+    debit_id = fields.String()
+    customer_id = fields.String()
+    amount = fields.Integer()
+    currency = fields.String()
+    reference = fields.String()
+    description = fields.String()
+    created_at = fields.DateTime()
+    reversed_at = fields.DateTime(allow_none=True)
+    balance = fields.Nested(MoneyOut, metadata={"description": "the balance right after this debit"})
+
+
+class ReversalOut(DebitOut):
+    balance = fields.Nested(MoneyOut, metadata={"description": "the balance right after the reversal"})
+
+
+def debit_view(row: DebitRow, balance_after: int | None = None) -> dict[str, Any]:
+    return {
+        "debit_id": row.id, "customer_id": row.customer_id, "amount": row.amount_minor, "currency": row.currency,
+        "reference": row.reference, "description": row.description, "created_at": row.created_at,
+        "reversed_at": row.reversed_at,
+        "balance": {"amount": row.balance_after_minor if balance_after is None else balance_after,
+                    "currency": row.currency},
+    }
+
+
+def idempotency_key() -> str:
+    key = request.headers.get("Idempotency-Key", "").strip()
+    if not key or len(key) > 255:
+        raise Problem(400, "idempotency_key_required", _("Idempotency-Key required."),
+                      _("Send a unique Idempotency-Key header (at most 255 characters) with each new debit."))
+    return key
+
+
+def request_hash(body: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def replayed(was: bool) -> dict[str, str]:
+    return {"Idempotent-Replayed": "true"} if was else {}
+
+
+def build_platform_blueprint(ctx: ServiceContext) -> Blueprint:
+    blp = Blueprint("platform", __name__, url_prefix="/v1/accounts",
+                    description="The eSIM platform spends the balance (Bearer PLATFORM_TOKEN)")
+    platform = require_bearer(lambda: ctx.settings.platform_token, "PLATFORM_TOKEN")
+
+    @blp.route("/<customer_id>/debits", methods=["POST"])
+    @blp.arguments(DebitIn)
+    @blp.response(201, DebitOut)
+    @blp.doc(security=BEARER, parameters=[KEY_HEADER])
+    @platform
+    def create_debit(body: dict[str, Any], customer_id: str) -> Any:
+        """Debit the balance now: 201, or 409 `insufficient_funds`, 403 `account_frozen`,
+        422 `currency_mismatch`, with nothing debited."""
+        debit_request = spending.DebitRequest(
+            customer_id=customer_id, key=idempotency_key(), request_hash=request_hash(body),
+            amount=Money(body["amount"], body["currency"]), reference=body["reference"],
+            description=body["description"])
+        with unit_of_work(ctx.sessions) as session:
+            row, was = spending.debit(session, debit_request, utcnow())
+            view = debit_view(row)
+        return view, 201, replayed(was)
+
+    @blp.route("/<customer_id>/debits/<debit_id>/reversal", methods=["POST"])
+    @blp.response(201, ReversalOut)
+    @blp.doc(security=BEARER)
+    @platform
+    def reverse_debit(customer_id: str, debit_id: str) -> Any:
+        """Give a debit back (a cancelled plan), once: asking again answers the same reversal."""
+        with unit_of_work(ctx.sessions) as session:
+            row, was = spending.reverse(session, customer_id, debit_id, utcnow())
+            view = debit_view(row, row.reversal_balance_after_minor)
+        return view, 201, replayed(was)
+
+    return blp

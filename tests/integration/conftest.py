@@ -1,0 +1,25 @@
+"""Fixtures of the integration tests: one service at a time on real PostgreSQL and RabbitMQ."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from services.order import app as order_app
+from shared.config import Settings
+from shared.messaging.worker import declare_topology
+from tests.integration.order_saga import Saga
+
+
+@pytest.fixture
+def saga(pg_settings: Settings) -> Iterator[Saga]:
+    """The order service, web and worker, with a short payment deadline."""
+    settings = pg_settings.with_changes(order_payment_timeout_seconds=2)
+    ctx = order_app.start(settings)
+    declare_topology(settings)
+    worker = order_app.create_worker(ctx=ctx)
+    worker.start()
+    yield Saga(ctx, order_app.create_app(ctx=ctx).test_client())
+    worker.stop()
+    ctx.engine.dispose()
