@@ -35,6 +35,7 @@ def create_base_app(service: str, title: str, description: str) -> tuple[Flask, 
             },
         },
     )
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]  # Chinese as it is: JSON is UTF-8
     api = Api(app)
     install_problem_handlers(app)
 

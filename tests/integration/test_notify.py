@@ -278,7 +278,8 @@ def test_balance_emails_go_to_the_customer_in_their_language_once_each(
         "currency": "CNY", "expired_at": expires, "balance_after": 0}))
     messages = wait_for(lambda: len(sink.messages()) == 3 and sink.messages(), timeout=20, what="three emails")
     subjects = sorted(m["Subject"] for m in messages)
-    assert subjects == ["余额不足提醒：当前余额 ¥30.00", "您有 ¥30.00 余额将于 2026年12月25日 到期", "您有 ¥30.00 余额已过期"]
+    assert subjects == ["余额不足提醒：当前余额 ¥30.00", "您有 ¥30.00 余额将于 2026年12月25日 到期",
+                        "您有 ¥30.00 余额已过期"]
     assert {m["To"] for m in messages} == {"li@example.com"}
     expired = next(m for m in messages if "已过期" in m["Subject"])
     assert "2026年12月25日 中国标准时间 00:00:00" in parts(expired)[0]

@@ -32,8 +32,8 @@ def get(saga: Saga, who: dict[str, Any], path: str, **headers: str) -> Any:
 def test_versions_out_of_order_move_the_balance_only_when_none_is_missing(saga: Saga) -> None:
     who = saga.customer()
     customer = who["customer_id"]
-    saga.send("wallet.account_updated", state(customer, 3, 5300, entry("je_2", "debit", -700, 5300,
-                                                                         reference="dbt_1", description="Japan 7 days")))
+    debit = entry("je_2", "debit", -700, 5300, reference="dbt_1", description="Japan 7 days")
+    saga.send("wallet.account_updated", state(customer, 3, 5300, debit))
     saga.send("wallet.account_updated", state(customer, 2, 6000, entry("je_1", "topup", 6000, 6000, order_id="ord_x")))
     wait_for(lambda: saga.count_messages_handled("account_updated") >= 2, what="both handled")
     assert get(saga, who, "/v1/balance").get_json()["amount"] == 0, "version 1 has not arrived: nothing moves"
@@ -126,7 +126,8 @@ def test_the_language_comes_from_the_choice_else_the_browser_else_the_country(sa
                                json={"email": "f@example.com", "password": "correct horse", "country": "DE",
                                      "language": "fr"})
     assert refused.status_code == 422 and refused.get_json()["code"] == "validation_failed"
-    assert refused.get_json()["title"] == "请求无效。" and "必须是以下之一" in refused.get_json()["errors"]["language"][0]
+    assert refused.get_json()["title"] == "请求无效。"
+    assert "必须是以下之一" in refused.get_json()["errors"]["language"][0]
 
 
 def test_a_receipt_is_readable_once_issued_and_resent_at_most_three_times_an_hour(saga: Saga) -> None:

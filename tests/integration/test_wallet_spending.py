@@ -30,7 +30,6 @@ from shared.clock import utcnow
 from shared.config import Settings
 from shared.messaging.envelope import Envelope
 from shared.messaging.worker import Worker, declare_topology
-from shared.service import ServiceContext
 from tests.helpers import ServedApp, publish_raw, wait_for
 
 PLATFORM = {"Authorization": "Bearer dev-platform-token"}
