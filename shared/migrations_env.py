@@ -9,7 +9,7 @@ from __future__ import annotations
 import zlib
 
 from alembic import context
-from sqlalchemy import MetaData, pool, text
+from sqlalchemy import Connection, MetaData, pool, text
 
 from shared.db import is_sqlite, make_engine
 
@@ -24,7 +24,9 @@ def run_migrations(target_metadata: MetaData, service: str) -> None:
         return
     engine = make_engine(url, poolclass=pool.NullPool)
     with engine.connect() as connection:
-        if not is_sqlite(url):
+        if is_sqlite(url):
+            _foreign_keys(connection, on=False)
+        else:
             connection.execute(text("SELECT pg_advisory_lock(:k)"), {"k": zlib.crc32(service.encode())})
             connection.commit()
         context.configure(
@@ -35,7 +37,23 @@ def run_migrations(target_metadata: MetaData, service: str) -> None:
         )
         with context.begin_transaction():
             context.run_migrations()
-        if not is_sqlite(url):
+        if is_sqlite(url):
+            _foreign_keys(connection, on=True)
+        else:
             connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": zlib.crc32(service.encode())})
             connection.commit()
     engine.dispose()
+
+
+def _foreign_keys(connection: Connection, on: bool) -> None:
+    """SQLite can only alter a table by copying it into a new one and dropping the old one,
+    which a foreign key pointing at it forbids (db.py turns the keys on for every
+    connection). So they are off while migrations run, outside any transaction (SQLite
+    ignores the pragma inside one), and checked, then on again, afterwards."""
+    raw = connection.connection.driver_connection
+    assert raw is not None
+    if on:
+        broken = raw.execute("PRAGMA foreign_key_check").fetchall()
+        if broken:
+            raise RuntimeError(f"a migration left rows whose foreign keys point nowhere: {broken[:5]}")
+    raw.execute(f"PRAGMA foreign_keys={'ON' if on else 'OFF'}")

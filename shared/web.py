@@ -62,7 +62,10 @@ def require_bearer(get_token: Callable[[], str], setting: str) -> Callable[[F], 
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             header = request.headers.get("Authorization", "")
             scheme, _sep, token = header.partition(" ")
-            if scheme.lower() != "bearer" or not hmac.compare_digest(token.encode(), get_token().encode()):
+            expected = get_token()
+            # An empty secret is no secret: nobody gets in with an empty token.
+            valid = bool(expected) and hmac.compare_digest(token.encode(), expected.encode())
+            if scheme.lower() != "bearer" or not valid:
                 raise Problem(401, "unauthorized", _("Authentication required."),
                               _("Send Authorization: Bearer <{setting}>.", setting=setting))
             return view(*args, **kwargs)

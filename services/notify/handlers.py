@@ -58,13 +58,15 @@ def send_receipt(session: Session, msg: Envelope, rules: NotifyRules) -> None:
     number = receipt_number(issued_at.year, store.next_receipt_number(session, issued_at.year))
     receipt = Receipt(number, issued_at, CompletedTopUp.from_payload(p), rules.merchant)
     language = p["language"]
-    email = store.add_email(session, EmailKind.RECEIPT, p["order_id"], p["customer_id"], p["email"],
-                            receipt.email().render(language), order_id=p["order_id"])
+    # An order completed before receipts were numbered was emailed then: it is numbered now,
+    # not emailed again (services/order/backfill.py announces those completions once more).
+    email = store.find_email(session, EmailKind.RECEIPT, p["order_id"]) or store.add_email(
+        session, EmailKind.RECEIPT, p["order_id"], p["customer_id"], p["email"], receipt.email().render(language),
+        order_id=p["order_id"])
     document = receipt.document(language, p["customer_id"])
     announced = Envelope.new("receipt.issued", document, caused_by=msg)
-    session.add(ReceiptRow(order_id=p["order_id"], number=number, customer_id=p["customer_id"],
-                                 language=language, issued_at=issued_at, document=announced.payload,
-                                 email_id=email.id))
+    session.add(ReceiptRow(order_id=p["order_id"], number=number, customer_id=p["customer_id"], language=language,
+                           issued_at=issued_at, document=announced.payload, email_id=email.id))
     store.emit(session, announced)
 
 

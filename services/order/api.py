@@ -30,9 +30,9 @@ def build_blueprint(ctx: ServiceContext, rules: OrderRules) -> Blueprint:
     topups = Blueprint("topups", __name__, url_prefix="/v1", description="Quotes, orders and receipts")
 
     @topups.route("/topup-options")
+    @customer_only
     @topups.response(200, schemas.OptionsOut)
     @topups.doc(security=BEARER)
-    @customer_only
     def topup_options() -> dict[str, Any]:
         """What this customer may top up, and the promotions they get without a code."""
         with ctx.sessions() as session:
@@ -51,10 +51,10 @@ def build_blueprint(ctx: ServiceContext, rules: OrderRules) -> Blueprint:
         }
 
     @topups.route("/quotes", methods=["POST"])
+    @customer_only
     @topups.arguments(schemas.QuoteIn)
     @topups.response(201, schemas.QuoteOut)
     @topups.doc(security=BEARER)
-    @customer_only
     def create_quote(body: dict[str, Any]) -> Any:
         with unit_of_work(ctx.sessions) as session:
             return ordering.create_quote(session, rules, me(session), body["amount"], body["currency"],
@@ -104,6 +104,7 @@ def build_blueprint(ctx: ServiceContext, rules: OrderRules) -> Blueprint:
         return order, etag(order_out.dump(order))
 
     @topups.route("/orders/<order_id>")
+    @customer_only
     @topups.response(200, schemas.OrderOut)
     @topups.alt_response(304, description="Not modified: still as the If-None-Match ETag says")
     @topups.doc(security=BEARER, parameters=[
@@ -112,7 +113,6 @@ def build_blueprint(ctx: ServiceContext, rules: OrderRules) -> Blueprint:
         {"in": "header", "name": "Prefer", "schema": {"type": "string", "example": "wait=10"},
          "description": "with If-None-Match: answer when the order changes, or 304 after this many "
                         f"seconds (at most {MAX_WAIT_SECONDS}; see Preference-Applied)"}])
-    @customer_only
     def get_order(order_id: str) -> Any:
         seen, wait = request.headers.get("If-None-Match"), preferred_wait(request.headers.get("Prefer"))
         with watch.watching(order_id) if seen and wait else nullcontext() as changed:
@@ -128,18 +128,18 @@ def build_blueprint(ctx: ServiceContext, rules: OrderRules) -> Blueprint:
         return order, 200, headers
 
     @topups.route("/orders/<order_id>/receipt")
+    @customer_only
     @topups.response(200, schemas.ReceiptOut)
     @topups.doc(security=BEARER)
-    @customer_only
     def get_receipt(order_id: str) -> Any:
         """The receipt of a completed top-up: 404 `receipt_not_found` until it is issued."""
         with ctx.sessions() as session:
             return receipts.document(receipts.receipt_of(session, g.customer_id, order_id))
 
     @topups.route("/orders/<order_id>/receipt/resend", methods=["POST"])
+    @customer_only
     @topups.response(202, schemas.ReceiptOut)
     @topups.doc(security=BEARER)
-    @customer_only
     def resend_receipt(order_id: str) -> Any:
         """Email the same receipt (same number) again, to the customer's email now; at most
         3 times an hour per order, then 429 with Retry-After."""

@@ -1,8 +1,12 @@
 """The order service: customers, quotes, orders, and the saga that carries each top-up.
 
-Listens to: the wallet's and the payment service's answers, receipt.sent, account updates.
-Publishes: customer.registered, the saga's commands, order.completed / order.reversed.
-HTTP: the public API under /v1 (auth, top-up options, quotes, orders, balance).
+Listens to: the wallet's and the payment service's answers, account updates (the balance and
+its statement), receipt.issued and receipt.sent.
+Publishes: customer.registered / customer.updated, the saga's commands, order.completed /
+order.reversed, receipt.resend.
+HTTP: the public API under /v1 (auth, profile, top-up options, quotes, orders, receipts,
+balance, statement) and the operator API under /v1/operator.
+Worker: the consumers, the outbox relay, the payment deadlines and the upgrade's backfill.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from pathlib import Path
 from flask import Flask, Response
 
 from services.order import api, customer_api
+from services.order.backfill import Backfill
 from services.order.consumers import order_handlers
 from services.order.domain.errors import OrderError
 from services.order.handlers import expire_overdue
@@ -66,4 +71,4 @@ def create_worker(settings: Settings | None = None, ctx: ServiceContext | None =
             return expire_overdue(session, utcnow())
 
     deadlines = PollLoop("order.deadlines", expire, idle_seconds=1.0)
-    return Worker(NAME, [*loops, deadlines], ctx.settings.database_url(NAME))
+    return Worker(NAME, [*loops, deadlines, Backfill(ctx.sessions).loop()], ctx.settings.database_url(NAME))

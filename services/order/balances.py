@@ -119,9 +119,12 @@ def frozen_because(code: str | None) -> Text:
     return FROZEN_BECAUSE.get(code or "", FROZEN_OTHERWISE)
 
 
-def expiring(balance: Balance) -> list[dict[str, Any]]:
-    return [{"amount": e["amount"], "expires_at": datetime.fromisoformat(e["expires_at"])}
-            for e in balance.expiring or []]
+def expiring(balance: Balance, now: datetime) -> list[dict[str, Any]]:
+    """The credits on the balance, soonest to end first; one that has just ended is left
+    out even before the wallet has booked its expiry (it cannot be spent any more)."""
+    credits = [{"amount": e["amount"], "expires_at": datetime.fromisoformat(e["expires_at"])}
+               for e in balance.expiring or []]
+    return [credit for credit in credits if credit["expires_at"] > now]
 
 
 #: What the statement says of an entry, when the entry carries no words of its own (a debit

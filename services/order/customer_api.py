@@ -55,18 +55,18 @@ def build_blueprints(ctx: ServiceContext) -> list[Blueprint]:
         return {"access_token": token, "token_type": "Bearer", "expires_in": ctx.settings.jwt_ttl_seconds}
 
     @mine.route("/me")
+    @customer_only
     @mine.response(200, schemas.ProfileOut)
     @mine.doc(security=BEARER)
-    @customer_only
     def get_me() -> dict[str, Any]:
         with ctx.sessions() as session:
             return profile_view(Profile(me(session)))
 
     @mine.route("/me", methods=["PATCH"])
+    @customer_only
     @mine.arguments(schemas.ProfilePatch)
     @mine.response(200, schemas.ProfileOut)
     @mine.doc(security=BEARER)
-    @customer_only
     def patch_me(body: dict[str, Any]) -> dict[str, Any]:
         """Change the language, the low-balance threshold (null: the currency's default) or
         whether reminders are sent; only the fields sent change."""
@@ -76,9 +76,9 @@ def build_blueprints(ctx: ServiceContext) -> list[Blueprint]:
             return profile_view(Profile(customer))
 
     @mine.route("/balance")
+    @customer_only
     @mine.response(200, schemas.BalanceOut)
     @mine.doc(security=BEARER)
-    @customer_only
     def balance() -> dict[str, Any]:
         """The balance as the wallet last announced it, the credits on it with when each
         expires (soonest first), and, when frozen, why."""
@@ -92,13 +92,13 @@ def build_blueprints(ctx: ServiceContext) -> list[Blueprint]:
                       "message": balances.frozen_because(code).render(request_language())}
         return {"amount": row.amount_minor, "currency": row.currency, "status": row.status, "frozen_reason": frozen,
                 "low_balance_threshold": Profile(customer).low_balance_threshold.amount_minor,
-                "expiring": balances.expiring(row)}
+                "expiring": balances.expiring(row, utcnow())}
 
     @mine.route("/balance/entries")
+    @customer_only
     @mine.arguments(schemas.StatementArgs, location="query")
     @mine.response(200, schemas.StatementOut)
     @mine.doc(security=BEARER)
-    @customer_only
     def entries(args: dict[str, Any]) -> dict[str, Any]:
         """The statement, newest first: every change of the balance up to the one it shows."""
         with ctx.sessions() as session:

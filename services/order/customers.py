@@ -46,7 +46,7 @@ def register(session: Session, email: str, password: str, country: str, language
     customer = Customer(id=new_id("cus"), email=email, password_hash=auth.hash_password(password),
                         country=country.upper(), currency=rule.currency,
                         language=language or language_of_country(country), low_balance_threshold_minor=None,
-                        reminders=True, profile_version=1)
+                        reminders=True, profile_version=1, announced_version=1)
     session.add(customer)
     session.flush()
     put(session, OutboxMessage, Envelope.new("customer.registered", profile_payload(customer)))
@@ -80,7 +80,9 @@ class Profile:
 
 def update_profile(session: Session, customer: Customer, changes: dict[str, Any]) -> Customer:
     """PATCH /v1/me: only what is sent changes; `low_balance_threshold: null` goes back to
-    the currency's default. Announced (with a new version) only if something changed."""
+    the currency's default. Announced (with a new version) only if something changed. The
+    row is locked first: two changes at once must not both become the same version."""
+    session.refresh(customer, with_for_update=True)
     changed = False
     if "language" in changes and changes["language"] != customer.language:
         customer.language, changed = changes["language"], True
@@ -96,9 +98,15 @@ def update_profile(session: Session, customer: Customer, changes: dict[str, Any]
             customer.low_balance_threshold_minor, changed = threshold, True
     if changed:
         customer.profile_version += 1
-        put(session, OutboxMessage, Envelope.new("customer.updated",
-                                                 {**profile_payload(customer), "version": customer.profile_version}))
+        announce_profile(session, customer)
     return customer
+
+
+def announce_profile(session: Session, customer: Customer) -> None:
+    """customer.updated at the profile's version (what the wallet and the notify service keep)."""
+    put(session, OutboxMessage, Envelope.new("customer.updated",
+                                             {**profile_payload(customer), "version": customer.profile_version}))
+    customer.announced_version = customer.profile_version
 
 
 def profile_payload(customer: Customer) -> dict[str, Any]:

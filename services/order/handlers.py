@@ -77,7 +77,12 @@ def _payment_captured(p: dict[str, Any]) -> dict[str, Any]:
 
 
 def _credited(p: dict[str, Any]) -> dict[str, Any]:
-    return {"balance_after_minor": p["balance_after"]}
+    """The balance it left, and the credit's end as the wallet booked it (the one the quote
+    showed, unless it had passed by the time the money came)."""
+    facts = {"balance_after_minor": p["balance_after"]}
+    if p.get("valid_until") is not None:
+        facts["valid_until"] = p["valid_until"]
+    return facts
 
 
 def account_updated(session: Session, msg: Envelope) -> None:

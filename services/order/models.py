@@ -39,6 +39,9 @@ def _id() -> Mapped[int]:
 
 class Customer(Base):
     __tablename__ = "customers"
+    __table_args__ = (Index("ix_customers_unannounced", "id",
+                            postgresql_where=text("announced_version < profile_version"),
+                            sqlite_where=text("announced_version < profile_version")),)
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     email: Mapped[str] = mapped_column(String(254), unique=True)
@@ -51,6 +54,9 @@ class Customer(Base):
     reminders: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     #: raised by every change of the profile, so that other services keep the newest
     profile_version: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))
+    #: the profile version last announced; behind it only for customers from before profiles
+    #: were announced (services/order/backfill.py announces them)
+    announced_version: Mapped[int] = mapped_column(Integer, default=1, server_default=text("0"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -76,7 +82,9 @@ class Quote(Base):
 
 class Order(Base):
     __tablename__ = "orders"
-    __table_args__ = (Index("ix_orders_customer_created", "customer_id", "created_at", "id"),)
+    __table_args__ = (Index("ix_orders_customer_created", "customer_id", "created_at", "id"),
+                      Index("ix_orders_announce_again", "id", postgresql_where=text("announce_again"),
+                            sqlite_where=text("announce_again")))
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"))
@@ -97,6 +105,9 @@ class Order(Base):
     card_last4: Mapped[str | None] = mapped_column(String(4))
     balance_after_minor: Mapped[int | None] = mapped_column(BigInteger)
     needs_operator: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false(), index=True)
+    #: a completed order whose completion is announced again, for its numbered receipt (orders
+    #: completed before receipts were numbered; services/order/backfill.py)
+    announce_again: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     payment_deadline: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -141,7 +152,7 @@ class Balance(Base):
     amount_minor: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
     status: Mapped[str] = mapped_column(String(16))
-    frozen_reason: Mapped[str | None] = mapped_column(String(64))
+    frozen_reason: Mapped[str | None] = mapped_column(String(200))
     #: the credits with money left, soonest first: [{"amount", "expires_at"}]
     expiring: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
     version: Mapped[int] = mapped_column(Integer)
@@ -162,7 +173,7 @@ class BalanceChange(Base):
     balance_minor: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
     status: Mapped[str] = mapped_column(String(16))
-    frozen_reason: Mapped[str | None] = mapped_column(String(64))
+    frozen_reason: Mapped[str | None] = mapped_column(String(200))
     expiring: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
     entry_id: Mapped[str | None] = mapped_column(String(40), unique=True)
     kind: Mapped[str | None] = mapped_column(String(16))

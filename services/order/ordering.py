@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from services.order.balances import balance_of, frozen_because
+from services.order.balances import FROZEN_BECAUSE, balance_of, frozen_because
 from services.order.campaigns import load_campaigns
 from services.order.commands import messages_for
 from services.order.customers import new_id
@@ -59,8 +59,10 @@ def _refuse_if_frozen(session: Session, customer: Customer) -> Money:
     told so, and why, in their words."""
     balance = balance_of(session, customer)
     if balance.status == "frozen":
-        raise AccountFrozen(_("This account is frozen and cannot be topped up: {reason} Please contact support.",
-                              reason=frozen_because(balance.frozen_reason)))
+        if balance.frozen_reason in FROZEN_BECAUSE:
+            raise AccountFrozen(_("This account is frozen and cannot be topped up: {reason} Please contact support.",
+                                  reason=frozen_because(balance.frozen_reason)))
+        raise AccountFrozen(_("This account is frozen and cannot be topped up. Please contact support to learn why."))
     return Money(balance.amount_minor, balance.currency)
 
 

@@ -187,7 +187,7 @@ class BalanceOut(Schema):
 
 class StatementArgs(Schema):
     limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
-    cursor = fields.String(load_default=None, validate=validate.Regexp(r"^v\d{1,12}$"))
+    cursor = fields.String(load_default=None, validate=validate.Regexp(r"^v[0-9]{1,12}$"))
 
 
 class EntryOut(Schema):

@@ -9,12 +9,14 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.wallet import credits, store
 from services.wallet.credits import CreditRules
 from services.wallet.domain.errors import WalletError
 from services.wallet.domain.ledger import EntryKind, topup_entry
+from services.wallet.models import CreditLotRow, CreditRefusalRow
 from shared.clock import utcnow
 from shared.currencies import max_balance
 from shared.messaging.envelope import Envelope
@@ -66,7 +68,9 @@ def authorize_credit(session: Session, msg: Envelope) -> None:
 
 def credit(session: Session, msg: Envelope, rules: CreditRules) -> None:
     """Put a paid top-up on the balance, once per order, whatever the message id, as a
-    credit valid until the moment the customer confirmed on the quote."""
+    credit valid until the moment the customer confirmed on the quote. Both answers are
+    kept: a repeated command gets the same credit, or the same refusal (its payment was
+    refunded), whatever the balance has become since."""
     p = msg.payload
     row, opened = store.open_account(session, p["customer_id"], p["currency"])
     if opened:
@@ -74,7 +78,13 @@ def credit(session: Session, msg: Envelope, rules: CreditRules) -> None:
     ids = {"order_id": p["order_id"], "customer_id": p["customer_id"]}
     existing = store.find_entry(session, EntryKind.TOPUP.value, p["order_id"])
     if existing is not None:
-        store.emit(session, _credited(existing.id, existing.balance_after_minor, p, msg, account=None))
+        lot = session.scalars(select(CreditLotRow).where(CreditLotRow.entry_id == existing.id)).first()
+        store.emit(session, _credited(existing.id, existing.balance_after_minor, p, msg, account=None,
+                                      valid_until=lot.expires_at if lot else None))
+        return
+    refused = session.get(CreditRefusalRow, p["order_id"])
+    if refused is not None:
+        store.emit(session, Envelope.new("wallet.credit_failed", {**ids, "reason": refused.reason}, caused_by=msg))
         return
     now = utcnow()
     credits.expire_due(session, row, now, caused_by=msg)
@@ -82,24 +92,32 @@ def credit(session: Session, msg: Envelope, rules: CreditRules) -> None:
     try:
         store.to_account(row).check_can_receive(amount, max_balance(row.currency))
     except WalletError as refusal:
+        session.add(CreditRefusalRow(order_id=p["order_id"], customer_id=row.customer_id, reason=refusal.code,
+                                     refused_at=now))
         store.emit(session, Envelope.new("wallet.credit_failed", {**ids, "reason": refusal.code}, caused_by=msg))
         return
     booked = store.record_entry(session, row, topup_entry(store.to_account(row), p["order_id"], amount, charge), now)
-    credits.add_lot(session, row, booked, p["order_id"], valid_until(p, rules, now), rules, now)
-    store.emit(session, _credited(booked.row.id, row.balance_minor, p, msg, account=store.state(session, row, booked)))
+    lot = credits.add_lot(session, row, booked, p["order_id"], valid_until(p, rules, now), rules, now)
+    store.emit(session, _credited(booked.row.id, row.balance_minor, p, msg, account=store.state(session, row, booked),
+                                  valid_until=lot.expires_at))
 
 
 def valid_until(p: dict[str, Any], rules: CreditRules, now: datetime) -> datetime:
-    """The credit's end, as confirmed on the quote; older commands only said how many days."""
+    """The credit's end, as confirmed on the quote (older commands only said how many days).
+    A confirmed end already past when the money arrives (only a validity shorter than the
+    payment took allows it) would credit nothing the customer could use: the credit is then
+    valid for the whole validity from now, and the order learns the end from the answer."""
     if p.get("valid_until") is not None:
-        return p["valid_until"]  # type: ignore[no-any-return]
-    if p.get("validity_days") is not None:
-        return now + timedelta(days=p["validity_days"])
-    return now + rules.default_validity
+        end: datetime = p["valid_until"]
+    elif p.get("validity_days") is not None:
+        end = now + timedelta(days=p["validity_days"])
+    else:
+        end = now + rules.default_validity
+    return end if end > now else now + rules.default_validity
 
 
 def _credited(entry_id: str, balance_after: int, p: dict[str, Any], msg: Envelope,
-              account: dict[str, Any] | None) -> Envelope:
+              account: dict[str, Any] | None, valid_until: datetime | None) -> Envelope:
     """The saga's answer. The first one carries the account's new state (its version),
     which is how the order service learns of this balance change; a repeated answer for
     an order already credited carries none."""
@@ -107,7 +125,8 @@ def _credited(entry_id: str, balance_after: int, p: dict[str, Any], msg: Envelop
         "wallet.credited",
         {"order_id": p["order_id"], "customer_id": p["customer_id"], "entry_id": entry_id,
          "amount": p["amount"], "currency": p["currency"], "balance_after": balance_after,
-         "account_version": account["version"] if account else None, "account": account},
+         "account_version": account["version"] if account else None, "account": account,
+         "valid_until": valid_until},
         caused_by=msg,
     )
 

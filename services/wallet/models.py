@@ -69,6 +69,18 @@ class PostingRow(Base):
     entry: Mapped[JournalEntryRow] = relationship(back_populates="postings")
 
 
+class CreditRefusalRow(Base):
+    """A top-up the wallet would not take (its payment is refunded): one per order, so that a
+    repeated command for it is refused again, whatever the balance has become since."""
+
+    __tablename__ = "credit_refusals"
+
+    order_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(String(64))
+    refused_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class CreditLotRow(Base):
     __tablename__ = "credit_lots"
     __table_args__ = (

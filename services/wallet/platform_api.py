@@ -94,11 +94,13 @@ def build_platform_blueprint(ctx: ServiceContext) -> Blueprint:
                     description="The eSIM platform spends the balance (Bearer PLATFORM_TOKEN)")
     platform = require_bearer(lambda: ctx.settings.platform_token, "PLATFORM_TOKEN")
 
+    # The token is checked first (outermost): a caller without it learns nothing, not even
+    # whether its body would have been valid.
     @blp.route("/<customer_id>/debits", methods=["POST"])
+    @platform
     @blp.arguments(DebitIn)
     @blp.response(201, DebitOut)
     @blp.doc(security=BEARER, parameters=[KEY_HEADER])
-    @platform
     def create_debit(body: dict[str, Any], customer_id: str) -> Any:
         """Debit the balance now: 201, or 409 `insufficient_funds`, 403 `account_frozen`,
         422 `currency_mismatch`, with nothing debited."""
@@ -112,9 +114,9 @@ def build_platform_blueprint(ctx: ServiceContext) -> Blueprint:
         return view, 201, replayed(was)
 
     @blp.route("/<customer_id>/debits/<debit_id>/reversal", methods=["POST"])
+    @platform
     @blp.response(201, ReversalOut)
     @blp.doc(security=BEARER)
-    @platform
     def reverse_debit(customer_id: str, debit_id: str) -> Any:
         """Give a debit back (a cancelled plan), once: asking again answers the same reversal."""
         with unit_of_work(ctx.sessions) as session:

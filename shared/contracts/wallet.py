@@ -67,6 +67,7 @@ class Credited(Schema):
     balance_after = Amount()
     account_version = fields.Integer(load_default=None, allow_none=True, strict=True)
     account = fields.Nested(AccountState, load_default=None, allow_none=True)
+    valid_until = fields.DateTime(load_default=None, allow_none=True, metadata={"description": "the credit's end"})
 
 
 class CreditFailed(Schema):

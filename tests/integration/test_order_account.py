@@ -55,7 +55,19 @@ def test_versions_out_of_order_move_the_balance_only_when_none_is_missing(saga: 
     assert rest["next_cursor"] is None
     assert get(saga, who, "/v1/balance/entries", **{"Accept-Language": "zh-CN"}).get_json()["entries"][1][
         "description"] == "余额充值"
-    assert get(saga, who, "/v1/balance/entries?cursor=nonsense").status_code == 422
+    for cursor in ("nonsense", "v\u0663"):  # letters; an Arabic-Indic three
+        assert get(saga, who, f"/v1/balance/entries?cursor={cursor}").status_code == 422
+
+
+def test_a_credit_that_has_just_ended_is_not_shown_as_spendable(saga: Saga) -> None:
+    who = saga.customer()
+    ended = {**state(who["customer_id"], 1, 900), "expiring": [
+        {"amount": 400, "expires_at": utcnow() - timedelta(seconds=1)},
+        {"amount": 500, "expires_at": utcnow() + timedelta(days=3)}]}
+    saga.send("wallet.account_updated", ended)
+    balance = wait_for(lambda: (b := get(saga, who, "/v1/balance").get_json())["amount"] == 900 and b,
+                       what="the balance")
+    assert [e["amount"] for e in balance["expiring"]] == [500], "its expiry is about to be booked"
 
 
 def test_a_frozen_customer_is_told_why_in_their_words(saga: Saga) -> None:
@@ -73,6 +85,11 @@ def test_a_frozen_customer_is_told_why_in_their_words(saga: Saga) -> None:
     assert refused.status_code == 403 and refused.get_json()["code"] == "account_frozen"
     assert refused.get_json()["title"] == "此账户已被冻结。" and "逾期" in refused.get_json()["detail"]
     assert refused.headers["Content-Language"] == "zh-CN"
+    saga.send("wallet.account_updated", state(customer, 3, 0, status="frozen", frozen_reason="an old free text"))
+    wait_for(lambda: get(saga, who, "/v1/balance").get_json()["frozen_reason"]["code"] == "other", what="reason")
+    unknown = saga.client.post("/v1/quotes", headers=who["headers"],
+                               json={"amount": 2000, "currency": "EUR", "method": "card"}).get_json()
+    assert unknown["detail"] == "This account is frozen and cannot be topped up. Please contact support to learn why."
 
 
 def test_a_quote_that_would_break_the_currencys_cap_is_refused_before_paying(saga: Saga) -> None:

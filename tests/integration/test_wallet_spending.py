@@ -30,6 +30,7 @@ from shared.clock import utcnow
 from shared.config import Settings
 from shared.messaging.envelope import Envelope
 from shared.messaging.worker import Worker, declare_topology
+from shared.service import ServiceContext
 from tests.helpers import ServedApp, publish_raw, wait_for
 
 PLATFORM = {"Authorization": "Bearer dev-platform-token"}
@@ -319,3 +320,43 @@ def test_a_changed_threshold_counts_from_its_own_version_on(wallet: Wallet) -> N
     wallet.send("customer.updated", {**update, "low_balance_threshold": 100, "version": 2})  # late, older
     wait_for(lambda: (a := wallet.account(customer)) is not None and a.profile_version == 3, what="the update")
     assert wallet.account(customer).low_balance_threshold_minor == 2500  # type: ignore[union-attr]
+
+
+def test_a_refused_credit_stays_refused_whatever_the_balance_becomes(wallet: Wallet) -> None:
+    customer = wallet.customer()
+    wallet.credit(customer, 190_000)
+    command = {"order_id": "ord_big", "customer_id": customer, "amount": 20_000, "charge_amount": 20_000,
+               "currency": "EUR", "valid_until": utcnow() + timedelta(days=30)}
+    wallet.send("wallet.credit", command)
+    [refused] = wait_for(lambda: wallet.sent("wallet.credit_failed", order_id="ord_big"), what="the refusal")
+    assert refused["reason"] == "balance_cap_exceeded"
+    assert wallet.debit(customer, 100_000).status_code == 201  # now the credit would fit
+    wallet.send("wallet.credit", command)  # the same command again, under a new message id
+    wait_for(lambda: len(wallet.sent("wallet.credit_failed", order_id="ord_big")) == 2, what="the refusal again")
+    assert "ord_big" not in [e.order_id for e in wallet.entries(customer, "topup")]
+    assert wallet.balance(customer) == 90_000, "its payment was refunded: it is never credited"
+
+
+def test_a_credit_whose_confirmed_end_has_passed_gets_its_whole_validity(wallet: Wallet) -> None:
+    customer = wallet.customer()
+    order_id = f"ord_{uuid.uuid4().hex[:8]}"
+    wallet.send("wallet.credit", {"order_id": order_id, "customer_id": customer, "amount": 500,
+                                  "charge_amount": 500, "currency": "EUR", "valid_until": utcnow() - timedelta(1)})
+    [credited] = wait_for(lambda: wallet.sent("wallet.credited", order_id=order_id), what="the credit")
+    [lot] = wallet.lots(customer)
+    assert lot.expires_at > utcnow() + timedelta(days=364), "CREDIT_VALIDITY from now, not already over"
+    assert credited["valid_until"] == lot.expires_at, "the order learns the end the wallet booked"
+
+
+def test_only_the_platform_with_its_token_gets_in_before_anything_is_read(wallet: Wallet) -> None:
+    customer = wallet.customer()
+    url = f"{wallet.served.url}/v1/accounts/{customer}/debits"
+    nobody = wallet.http.post(url, json={"amount": "lots"})
+    assert nobody.status_code == 401 and nobody.json()["code"] == "unauthorized"
+    ctx = wallet.ctx
+    locked = wallet_app.create_app(ctx=ServiceContext(ctx.name, ctx.settings.with_changes(platform_token=""),
+                                                      ctx.engine, ctx.sessions)).test_client()
+    empty = locked.post(f"/v1/accounts/{customer}/debits", headers={"Authorization": "Bearer ",
+                                                                     "Idempotency-Key": "k"},
+                        json={"amount": 1, "currency": "EUR", "reference": "r", "description": "d"})
+    assert empty.status_code == 401, "an empty secret lets nobody in"

@@ -29,7 +29,7 @@ def upgrade() -> None:
     op.create_table('emails',
     sa.Column('id', sa.String(length=40), nullable=False),
     sa.Column('kind', sa.String(length=24), nullable=False),
-    sa.Column('reference', sa.String(length=64), nullable=False),
+    sa.Column('reference', sa.String(length=100), nullable=False),
     sa.Column('order_id', sa.String(length=64), nullable=True),
     sa.Column('customer_id', sa.String(length=64), nullable=False),
     sa.Column('email', sa.String(length=320), nullable=False),

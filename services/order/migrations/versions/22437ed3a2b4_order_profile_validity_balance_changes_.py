@@ -26,7 +26,7 @@ def upgrade() -> None:
     sa.Column('balance_minor', sa.BigInteger(), nullable=False),
     sa.Column('currency', sa.String(length=3), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),
-    sa.Column('frozen_reason', sa.String(length=64), nullable=True),
+    sa.Column('frozen_reason', sa.String(length=200), nullable=True),
     sa.Column('expiring', sa.JSON(), nullable=True),
     sa.Column('entry_id', sa.String(length=40), nullable=True),
     sa.Column('kind', sa.String(length=16), nullable=True),
@@ -64,7 +64,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_receipts_customer_id'), ['customer_id'], unique=False)
 
     with op.batch_alter_table('balances', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('frozen_reason', sa.String(length=64), nullable=True))
+        batch_op.add_column(sa.Column('frozen_reason', sa.String(length=200), nullable=True))
         batch_op.add_column(sa.Column('expiring', sa.JSON(), nullable=True))
 
     with op.batch_alter_table('customers', schema=None) as batch_op:
@@ -72,18 +72,28 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('low_balance_threshold_minor', sa.BigInteger(), nullable=True))
         batch_op.add_column(sa.Column('reminders', sa.Boolean(), server_default=sa.true(), nullable=False))
         batch_op.add_column(sa.Column('profile_version', sa.Integer(), server_default=sa.text('1'), nullable=False))
+        batch_op.add_column(sa.Column('announced_version', sa.Integer(), server_default=sa.text('0'), nullable=False))
+        batch_op.create_index('ix_customers_unannounced', ['id'], unique=False,
+                              postgresql_where=sa.text('announced_version < profile_version'),
+                              sqlite_where=sa.text('announced_version < profile_version'))
 
     with op.batch_alter_table('orders', schema=None) as batch_op:
         batch_op.add_column(sa.Column('promotion_names', sa.JSON(), nullable=True))
         batch_op.add_column(sa.Column('valid_until', sa.DateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('announce_again', sa.Boolean(), server_default=sa.false(), nullable=False))
+        batch_op.create_index('ix_orders_announce_again', ['id'], unique=False,
+                              postgresql_where=sa.text('announce_again'), sqlite_where=sa.text('announce_again'))
 
     with op.batch_alter_table('quotes', schema=None) as batch_op:
         batch_op.add_column(sa.Column('promotion_names', sa.JSON(), nullable=True))
         batch_op.add_column(sa.Column('valid_until', sa.DateTime(timezone=True), nullable=True))
 
     # ### end Alembic commands ###
-    # Customers from before spoke the default their country implies (CN: Chinese).
+    # Customers from before spoke the default their country implies (CN: Chinese); their
+    # profiles (announced_version 0) and their completed orders (for a numbered receipt) are
+    # announced by the worker's backfill (services/order/backfill.py).
     op.execute("UPDATE customers SET language = 'zh-CN' WHERE country = 'CN'")
+    op.execute("UPDATE orders SET announce_again = true WHERE status = 'completed'")
 
 
 def downgrade() -> None:
@@ -93,10 +103,16 @@ def downgrade() -> None:
         batch_op.drop_column('promotion_names')
 
     with op.batch_alter_table('orders', schema=None) as batch_op:
+        batch_op.drop_index('ix_orders_announce_again', postgresql_where=sa.text('announce_again'),
+                            sqlite_where=sa.text('announce_again'))
+        batch_op.drop_column('announce_again')
         batch_op.drop_column('valid_until')
         batch_op.drop_column('promotion_names')
 
     with op.batch_alter_table('customers', schema=None) as batch_op:
+        batch_op.drop_index('ix_customers_unannounced', postgresql_where=sa.text('announced_version < profile_version'),
+                            sqlite_where=sa.text('announced_version < profile_version'))
+        batch_op.drop_column('announced_version')
         batch_op.drop_column('profile_version')
         batch_op.drop_column('reminders')
         batch_op.drop_column('low_balance_threshold_minor')

@@ -41,6 +41,13 @@ def upgrade() -> None:
         batch_op.create_index('ix_credit_lots_open', ['customer_id', 'expires_at'], unique=False, postgresql_where=sa.text('remaining_minor > 0'), sqlite_where=sa.text('remaining_minor > 0'))
         batch_op.create_index('ix_credit_lots_remind', ['remind_at'], unique=False, postgresql_where=sa.text('reminded_at IS NULL AND remaining_minor > 0'), sqlite_where=sa.text('reminded_at IS NULL AND remaining_minor > 0'))
 
+    op.create_table('credit_refusals',
+    sa.Column('order_id', sa.String(length=64), nullable=False),
+    sa.Column('customer_id', sa.String(length=64), nullable=False),
+    sa.Column('reason', sa.String(length=64), nullable=False),
+    sa.Column('refused_at', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('order_id', name=op.f('pk_credit_refusals'))
+    )
     op.create_table('debits',
     sa.Column('id', sa.String(length=40), nullable=False),
     sa.Column('customer_id', sa.String(length=64), nullable=False),
@@ -81,6 +88,7 @@ def upgrade() -> None:
                nullable=True)
 
     # ### end Alembic commands ###
+    op.execute("UPDATE journal_entries SET reference = order_id WHERE kind = 'topup'")
     _lots_for_existing_balances()
 
 
@@ -117,6 +125,7 @@ def downgrade() -> None:
 
     op.drop_table('debit_allocations')
     op.drop_table('debits')
+    op.drop_table('credit_refusals')
     with op.batch_alter_table('credit_lots', schema=None) as batch_op:
         batch_op.drop_index('ix_credit_lots_remind', postgresql_where=sa.text('reminded_at IS NULL AND remaining_minor > 0'), sqlite_where=sa.text('reminded_at IS NULL AND remaining_minor > 0'))
         batch_op.drop_index('ix_credit_lots_open', postgresql_where=sa.text('remaining_minor > 0'), sqlite_where=sa.text('remaining_minor > 0'))
