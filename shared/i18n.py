@@ -66,6 +66,7 @@ def language_of_country(country: str) -> str:
     return ZH_CN if country.upper() == "CN" else EN
 
 
+@cache
 def babel_locale(language: str) -> Locale:
     return Locale.parse(supported(language).replace("-", "_"))
 

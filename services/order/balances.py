@@ -47,10 +47,13 @@ def advance(session: Session, customer_id: str, currency: str) -> None:
     """Move the balance to the newest version reachable without a gap. The balance row is
     created empty first (version 0) so that there is always a row to lock: two handlers of
     one account's versions take turns here, and the second sees what the first kept."""
-    session.execute(_insert(session)(Balance).values(
-        customer_id=customer_id, amount_minor=0, currency=currency, status="active", version=0,
-        expiring=[]).on_conflict_do_nothing(index_elements=["customer_id"]))
-    balance = session.scalars(select(Balance).where(Balance.customer_id == customer_id).with_for_update()).one()
+    locked = select(Balance).where(Balance.customer_id == customer_id).with_for_update()
+    balance = session.scalars(locked).one_or_none()
+    if balance is None:
+        session.execute(_insert(session)(Balance).values(
+            customer_id=customer_id, amount_minor=0, currency=currency, status="active", version=0,
+            expiring=[]).on_conflict_do_nothing(index_elements=["customer_id"]))
+        balance = session.scalars(locked).one()
     waiting = session.scalars(select(BalanceChange).where(BalanceChange.customer_id == customer_id,
                                                           BalanceChange.version > balance.version)
                               .order_by(BalanceChange.version)).all()
