@@ -11,8 +11,10 @@ rest to zero in the same transaction. A restart can neither skip one nor repeat 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import structlog
 from sqlalchemy import select
@@ -121,36 +123,29 @@ class CreditSweeper:
         return self.expire(moment) + self.remind(moment)
 
     def expire(self, now: datetime) -> int:
+        due = (CreditLotRow.remaining_minor > 0, CreditLotRow.expires_at <= now)
+        return self._each_account(due, lambda session, row: expire_due(session, row, now))
+
+    def remind(self, now: datetime) -> int:
+        """Each credit's owner is told once, `reminder_before` its expiry, what will expire
+        and when, unless it was spent by then (or the owner wants no reminders)."""
+        due = (CreditLotRow.reminded_at.is_(None), CreditLotRow.remaining_minor > 0,
+               CreditLotRow.remind_at <= now, CreditLotRow.expires_at > now)
+        return self._each_account(due, lambda session, row: remind_expiring(session, row, now))
+
+    def _each_account(self, due: tuple[Any, ...], act: Callable[[Session, AccountRow], int]) -> int:
+        """`act` on each account with a credit matching `due`, one transaction each, under
+        the account's lock like every change to its credits (so what is told is what is left)."""
         with self.sessions() as session:
-            customers = list(session.scalars(
-                select(CreditLotRow.customer_id)
-                .where(CreditLotRow.remaining_minor > 0, CreditLotRow.expires_at <= now)
-                .distinct().limit(self.batch_size)))
-        expired = 0
+            customers = list(session.scalars(select(CreditLotRow.customer_id).where(*due)
+                                             .distinct().limit(self.batch_size)))
+        done = 0
         for customer_id in customers:
             with unit_of_work(self.sessions) as session:
                 row = store.get_account(session, customer_id, lock=True)
                 if row is not None:
-                    expired += expire_due(session, row, now)
-        return expired
-
-    def remind(self, now: datetime) -> int:
-        """Each credit's owner is told once, `reminder_before` its expiry, what will expire
-        and when, unless it was spent by then (or the owner wants no reminders). Under the
-        account's lock, like every change to a credit, so the amount told is what is left."""
-        with self.sessions() as session:
-            customers = list(session.scalars(
-                select(CreditLotRow.customer_id)
-                .where(CreditLotRow.reminded_at.is_(None), CreditLotRow.remaining_minor > 0,
-                       CreditLotRow.remind_at <= now, CreditLotRow.expires_at > now)
-                .distinct().limit(self.batch_size)))
-        reminded = 0
-        for customer_id in customers:
-            with unit_of_work(self.sessions) as session:
-                owner = store.get_account(session, customer_id, lock=True)
-                if owner is not None:
-                    reminded += remind_expiring(session, owner, now)
-        return reminded
+                    done += act(session, row)
+        return done
 
     def loop(self, idle_seconds: float) -> PollLoop:
         return PollLoop("wallet.credits", self.sweep, idle_seconds)
