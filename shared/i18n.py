@@ -29,7 +29,7 @@ from babel import Locale
 from babel.dates import format_date, format_time, get_datetime_format
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
-from babel.numbers import format_currency, format_decimal
+from babel.numbers import format_currency
 from babel.support import Translations
 from werkzeug.datastructures import LanguageAccept
 from werkzeug.http import parse_accept_header
@@ -79,10 +79,6 @@ def to_decimal(money: Money) -> Decimal:
 def format_money(money: Money, language: str) -> str:
     """'€100.00', 'JP¥20,000', '¥100.00' in zh-CN: CLDR's symbol, digits and grouping."""
     return format_currency(to_decimal(money), money.currency, locale=babel_locale(language))
-
-
-def format_number(value: int | Decimal, language: str) -> str:
-    return format_decimal(value, locale=babel_locale(language))
 
 
 def format_moment(moment: datetime, time_zone: str, language: str) -> str:
