@@ -42,7 +42,7 @@ translations: $(STAMP)
 	@for pkg in $(CATALOGS); do \
 	  $(BIN)/pybabel -q extract -F babel.cfg --add-location=file --sort-by-file -o $$pkg/locale/messages.pot $$pkg && \
 	  if [ -f $$pkg/locale/zh_CN/LC_MESSAGES/messages.po ]; then \
-	    $(BIN)/pybabel -q update --no-fuzzy-matching -i $$pkg/locale/messages.pot -d $$pkg/locale -l zh_CN; \
+	    $(BIN)/pybabel -q update --no-fuzzy-matching --ignore-obsolete -i $$pkg/locale/messages.pot -d $$pkg/locale -l zh_CN; \
 	  else \
 	    $(BIN)/pybabel -q init -i $$pkg/locale/messages.pot -d $$pkg/locale -l zh_CN; \
 	  fi; \

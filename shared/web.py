@@ -3,7 +3,9 @@ a health check, and operator authentication for the operator APIs."""
 
 from __future__ import annotations
 
+import hashlib
 import hmac
+import json
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
@@ -78,3 +80,22 @@ def require_bearer(get_token: Callable[[], str], setting: str) -> Callable[[F], 
 def require_operator(get_token: Callable[[], str]) -> Callable[[F], F]:
     """Guard an operator endpoint with `Authorization: Bearer <OPERATOR_TOKEN>`."""
     return require_bearer(get_token, "OPERATOR_TOKEN")
+
+
+#: How the OpenAPI documents describe the header that makes a POST safe to repeat.
+IDEMPOTENCY_KEY_HEADER = {"in": "header", "name": "Idempotency-Key", "required": True,
+                          "schema": {"type": "string", "maxLength": 255}}
+
+
+def idempotency_key() -> str:
+    """The request's `Idempotency-Key` (as Stripe's): required, at most 255 characters."""
+    key = request.headers.get("Idempotency-Key", "").strip()
+    if not key or len(key) > 255:
+        raise Problem(400, "idempotency_key_required", _("Idempotency-Key required."),
+                      _("Send a unique Idempotency-Key header (at most 255 characters) with each new request."))
+    return key
+
+
+def request_hash(body: Any) -> str:
+    """What a repeated key is compared with: the same key with another body is refused."""
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()

@@ -12,16 +12,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy.orm import Session
 
 from services.notify import store
 from services.notify.domain.balance import ExpiredCredit, ExpiringCredit, LowBalance
-from services.notify.domain.layout import RenderedEmail
+from services.notify.domain.layout import Email, RenderedEmail
 from services.notify.domain.receipt import ABOUT_AN_ORDER, CompletedTopUp, EmailKind, Merchant, Receipt, receipt_number
 from services.notify.domain.reversal import ReversedTopUp
-from services.notify.models import EmailRow, ReceiptRow
+from services.notify.models import EmailRow, ReceiptRow, RecipientRow
 from shared.clock import utcnow
 from shared.loops import backoff
 from shared.messaging.envelope import Envelope
@@ -88,10 +87,8 @@ def resend_receipt(session: Session, msg: Envelope) -> None:
 def send_reversal_notice(session: Session, msg: Envelope) -> None:
     """order.reversed: the customer was charged and must learn the money went back."""
     p = msg.payload
-    if store.find_email(session, EmailKind.REVERSAL, p["order_id"]) is None:
-        email = ReversedTopUp.from_payload(p).email().render(p["language"])
-        store.add_email(session, EmailKind.REVERSAL, p["order_id"], p["customer_id"], p["email"], email,
-                        order_id=p["order_id"])
+    _owe(session, EmailKind.REVERSAL, p["order_id"], Reader(p["customer_id"], p["email"], p["language"]),
+         ReversedTopUp.from_payload(p).email(), order_id=p["order_id"])
 
 
 def send_low_balance_reminder(session: Session, msg: Envelope, rules: NotifyRules) -> None:
@@ -116,9 +113,21 @@ def send_expiry_notice(session: Session, msg: Envelope) -> None:
     _owe(session, EmailKind.CREDIT_EXPIRED, p["entry_id"], who, notice.email())
 
 
-def _owe(session: Session, kind: EmailKind, reference: str, who: Any, email: Any) -> None:
+@dataclass(frozen=True)
+class Reader:
+    """Who an email goes to, and in which language (a recipient row has the same fields)."""
+
+    customer_id: str
+    email: str
+    language: str
+
+
+def _owe(session: Session, kind: EmailKind, reference: str, who: Reader | RecipientRow, email: Email,
+         order_id: str | None = None) -> None:
+    """Record the email owed, once per kind and reference, in the reader's language."""
     if store.find_email(session, kind, reference) is None:
-        store.add_email(session, kind, reference, who.customer_id, who.email, email.render(who.language))
+        store.add_email(session, kind, reference, who.customer_id, who.email, email.render(who.language),
+                        order_id=order_id)
 
 
 def mark_sent(session: Session, row: EmailRow, now: datetime) -> None:

@@ -8,13 +8,12 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from services.notify.domain.layout import RenderedEmail
 from services.notify.domain.receipt import EmailKind
 from services.notify.models import EmailRow, OutboxMessage, ReceiptNumberRow, ReceiptRow, RecipientRow
+from shared.db import upsert
 from shared.messaging.envelope import Envelope
 from shared.messaging.outbox import put
 
@@ -22,16 +21,13 @@ PENDING = "pending"
 SENT = "sent"
 
 
-def _insert(session: Session) -> Any:
-    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-
 
 # -- recipients --------------------------------------------------------------------------
 def keep_recipient(session: Session, p: dict[str, Any], version: int) -> None:
     """The newest profile wins; an update older than what is kept changes nothing."""
     values = {"email": p["email"], "language": p["language"], "time_zone": p["time_zone"],
               "currency": p["currency"], "version": version}
-    statement = _insert(session)(RecipientRow).values(customer_id=p["customer_id"], **values)
+    statement = upsert(session)(RecipientRow).values(customer_id=p["customer_id"], **values)
     session.execute(statement.on_conflict_do_update(
         index_elements=["customer_id"], set_=values, where=RecipientRow.version < version))
 
@@ -53,7 +49,7 @@ def find_receipt(session: Session, order_id: str) -> ReceiptRow | None:
 def next_receipt_number(session: Session, year: int) -> int:
     """The next number of `year`'s run: the counter row is locked until the receipt commits,
     so two receipts never share a number and a rolled-back one leaves no gap."""
-    session.execute(_insert(session)(ReceiptNumberRow).values(year=year, last=0)
+    session.execute(upsert(session)(ReceiptNumberRow).values(year=year, last=0)
                     .on_conflict_do_nothing(index_elements=["year"]))
     number: int = session.execute(update(ReceiptNumberRow).where(ReceiptNumberRow.year == year)
                                   .values(last=ReceiptNumberRow.last + 1).returning(ReceiptNumberRow.last)).scalar_one()

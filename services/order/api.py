@@ -15,14 +15,14 @@ from services.order import ordering, receipts, schemas
 from services.order.domain.catalog import rule_for
 from services.order.domain.promotions import offered
 from services.order.ordering import OrderRules
-from services.order.texts import _
 from services.order.watch import MAX_WAIT_SECONDS, RECHECK_SECONDS, OrderWatch, preferred_wait
 from services.order.web import BEARER, customer_required, etag, me
 from shared.clock import utcnow
 from shared.db import unit_of_work
 from shared.durations import format_duration
-from shared.problems import Problem, request_language
+from shared.problems import request_language
 from shared.service import ServiceContext
+from shared.web import IDEMPOTENCY_KEY_HEADER, idempotency_key, request_hash
 
 
 def build_blueprint(ctx: ServiceContext, rules: OrderRules) -> Blueprint:
@@ -66,14 +66,9 @@ def build_blueprint(ctx: ServiceContext, rules: OrderRules) -> Blueprint:
 
         @topups.arguments(schemas.OrderIn)
         @topups.response(201, schemas.OrderOut)
-        @topups.doc(security=BEARER, parameters=[{"in": "header", "name": "Idempotency-Key", "required": True,
-                                                  "schema": {"type": "string", "maxLength": 255}}])
+        @topups.doc(security=BEARER, parameters=[IDEMPOTENCY_KEY_HEADER])
         def post(self, body: dict[str, Any]) -> Any:
-            key = request.headers.get("Idempotency-Key", "").strip()
-            if not key or len(key) > 255:
-                raise Problem(400, "idempotency_key_required", _("Idempotency-Key required."),
-                              _("Send a unique Idempotency-Key header (at most 255 characters) with each new order."))
-            body_hash = ordering.request_hash(body)
+            key, body_hash = idempotency_key(), request_hash(body)
             for attempt in range(2):
                 try:
                     with unit_of_work(ctx.sessions) as session:

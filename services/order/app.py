@@ -53,10 +53,7 @@ def create_app(settings: Settings | None = None, ctx: ServiceContext | None = No
 
     @app.errorhandler(OrderError)
     def _refused(exc: OrderError) -> Response:
-        retry_after = getattr(exc, "retry_after_seconds", None)
-        headers = {"Retry-After": str(retry_after)} if retry_after else None
-        return problem_response(exc.status, exc.code, exc.title, exc.detail, headers=headers,
-                                **({"retry_after": retry_after} if retry_after else {}))
+        return problem_response(exc.status, exc.code, exc.title, exc.detail, headers=exc.headers, **exc.extra)
 
     app.extensions["topup"] = ctx
     return app

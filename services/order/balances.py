@@ -16,26 +16,22 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from services.order.models import Balance, BalanceChange, Customer
 from services.order.texts import _
+from shared.contracts import jsonable
+from shared.db import upsert
 from shared.i18n import Text
-
-
-def _insert(session: Session) -> Any:
-    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
 
 
 def keep(session: Session, state: dict[str, Any]) -> None:
     """One announced version of an account: keep it (once), then move the balance forward."""
     entry = state.get("entry") or {}
-    session.execute(_insert(session)(BalanceChange).values(
+    session.execute(upsert(session)(BalanceChange).values(
         customer_id=state["customer_id"], version=state["version"], balance_minor=state["balance"],
         currency=state["currency"], status=state["status"], frozen_reason=state.get("frozen_reason"),
-        expiring=[{"amount": e["amount"], "expires_at": e["expires_at"].isoformat()} for e in state["expiring"]],
+        expiring=jsonable(state["expiring"]),
         entry_id=entry.get("entry_id"), kind=entry.get("kind"), amount_minor=entry.get("amount"),
         occurred_at=entry.get("occurred_at"), order_id=entry.get("order_id"), reference=entry.get("reference"),
         description=entry.get("description"),
@@ -50,7 +46,7 @@ def advance(session: Session, customer_id: str, currency: str) -> None:
     locked = select(Balance).where(Balance.customer_id == customer_id).with_for_update()
     balance = session.scalars(locked).one_or_none()
     if balance is None:
-        session.execute(_insert(session)(Balance).values(
+        session.execute(upsert(session)(Balance).values(
             customer_id=customer_id, amount_minor=0, currency=currency, status="active", version=0,
             expiring=[]).on_conflict_do_nothing(index_elements=["customer_id"]))
         balance = session.scalars(locked).one()
@@ -97,13 +93,8 @@ def statement(session: Session, customer_id: str, limit: int, cursor: str | None
     return StatementPage(rows, f"v{rows[-1].version}" if more else None)
 
 
-class BadCursor(ValueError):
-    pass
-
-
 def parse_cursor(cursor: str) -> int:
-    if not (cursor.startswith("v") and cursor[1:].isascii() and cursor[1:].isdigit()):
-        raise BadCursor(cursor)
+    """`v<version>`; the API's schema lets only that shape (ASCII digits) through."""
     return int(cursor[1:])
 
 

@@ -7,11 +7,8 @@ that same transaction.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -83,10 +80,6 @@ def create_quote(session: Session, rules: OrderRules, customer: Customer, amount
 
 def names(campaign: Campaign | None, currency: str) -> dict[str, str] | None:
     return {language: campaign.named(language, currency) for language in LANGUAGES} if campaign else None
-
-
-def request_hash(body: Any) -> str:
-    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
 def replay(session: Session, customer: Customer, key: str, body_hash: str) -> Order | None:

@@ -15,14 +15,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from services.order.customers import new_id
 from services.order.domain.errors import ReceiptNotFound, TooManyResends
 from services.order.models import Customer, Order, OutboxMessage, Receipt, ReceiptResend
 from services.order.texts import _
+from shared.contracts import jsonable
+from shared.db import upsert
 from shared.messaging.envelope import Envelope
 from shared.messaging.outbox import put
 
@@ -32,12 +32,9 @@ WINDOW = timedelta(hours=1)
 
 def keep(session: Session, p: dict[str, Any]) -> None:
     """receipt.issued: keep the receipt (once: it never changes after it is issued)."""
-    document = {**p, "issued_at": p["issued_at"].isoformat(),
-                "valid_until": p["valid_until"].isoformat() if p.get("valid_until") else None}
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    session.execute(insert(Receipt).values(
+    session.execute(upsert(session)(Receipt).values(
         order_id=p["order_id"], customer_id=p["customer_id"], receipt_number=p["receipt_number"],
-        issued_at=p["issued_at"], document=document).on_conflict_do_nothing(index_elements=["order_id"]))
+        issued_at=p["issued_at"], document=jsonable(p)).on_conflict_do_nothing(index_elements=["order_id"]))
 
 
 def document(receipt: Receipt) -> dict[str, Any]:

@@ -56,19 +56,21 @@ def add_lot(session: Session, row: AccountRow, booked: store.Booked, order_id: s
     return lot
 
 
-def expire_due(session: Session, row: AccountRow, now: datetime, caused_by: Envelope | None = None) -> int:
+def expire_due(session: Session, row: AccountRow, now: datetime, caused_by: Envelope | None = None,
+               lots: list[CreditLotRow] | None = None) -> int:
     """Book the rest of every credit of this (locked) account whose validity has ended:
-    one expiry entry, one announcement and one email per credit. Returns how many."""
-    lots = [lot for lot in store.open_lots(session, row.customer_id) if lot.expires_at <= now]
-    due = {lot.lot_id for lot in due_to_expire(map(to_lot, lots), now)}
+    one expiry entry, one announcement and one email per credit. Returns how many. `lots`:
+    the account's open credits when the caller already holds them (they are updated)."""
+    held = store.open_lots(session, row.customer_id) if lots is None else lots
+    due = {lot.lot_id for lot in due_to_expire(map(to_lot, held), now)}
     before = Money(row.balance_minor, row.currency)
-    for lot in (lot for lot in lots if lot.id in due):
+    for lot in (lot for lot in held if lot.id in due):
         rest = Money(lot.remaining_minor, lot.currency)
         booked = store.record_entry(session, row, expiry_entry(store.to_account(row), lot.id, rest), now)
         lot.remaining_minor = 0
         log.info("credit_expired", customer_id=row.customer_id, lot_id=lot.id, amount=rest.amount_minor)
         store.emit(session,
-                   store.account_updated(session, row, booked, caused_by, order_id=lot.order_id),
+                   store.account_updated(session, row, booked, caused_by, order_id=lot.order_id, lots=held),
                    Envelope.new("wallet.credit_expired", {
                        "customer_id": row.customer_id, "lot_id": lot.id, "entry_id": booked.row.id,
                        "order_id": lot.order_id, "amount": rest.amount_minor, "currency": rest.currency,

@@ -26,18 +26,14 @@ from shared.money import Money
 def open_account(session: Session, msg: Envelope) -> None:
     """customer.registered: the account, with the customer's reminder preferences."""
     p = msg.payload
-    row, opened = store.open_account(session, p["customer_id"], p["currency"])
-    if opened:
-        store.emit(session, store.account_updated(session, row, caused_by=msg))
+    row = store.open_account(session, p["customer_id"], p["currency"], msg)
     _keep_preferences(row, p, version=1)
 
 
 def update_customer(session: Session, msg: Envelope) -> None:
     """customer.updated: the customer changed their low-balance threshold or reminders."""
     p = msg.payload
-    row, opened = store.open_account(session, p["customer_id"], p["currency"])
-    if opened:
-        store.emit(session, store.account_updated(session, row, caused_by=msg))
+    row = store.open_account(session, p["customer_id"], p["currency"], msg)
     _keep_preferences(row, p, version=p["version"])
 
 
@@ -53,9 +49,7 @@ def _keep_preferences(row: Any, p: dict[str, Any], version: int) -> None:
 def authorize_credit(session: Session, msg: Envelope) -> None:
     """Before anyone is charged: may this account receive the top-up?"""
     p = msg.payload
-    row, opened = store.open_account(session, p["customer_id"], p["currency"])
-    if opened:
-        store.emit(session, store.account_updated(session, row, caused_by=msg))
+    row = store.open_account(session, p["customer_id"], p["currency"], msg)
     amount = Money(p["amount"], p["currency"])
     ids = {"order_id": p["order_id"], "customer_id": p["customer_id"]}
     try:
@@ -72,9 +66,7 @@ def credit(session: Session, msg: Envelope, rules: CreditRules) -> None:
     kept: a repeated command gets the same credit, or the same refusal (its payment was
     refunded), whatever the balance has become since."""
     p = msg.payload
-    row, opened = store.open_account(session, p["customer_id"], p["currency"])
-    if opened:
-        store.emit(session, store.account_updated(session, row, caused_by=msg))
+    row = store.open_account(session, p["customer_id"], p["currency"], msg)
     ids = {"order_id": p["order_id"], "customer_id": p["customer_id"]}
     existing = store.find_entry(session, EntryKind.TOPUP.value, p["order_id"])
     if existing is not None:
@@ -87,7 +79,8 @@ def credit(session: Session, msg: Envelope, rules: CreditRules) -> None:
         store.emit(session, Envelope.new("wallet.credit_failed", {**ids, "reason": refused.reason}, caused_by=msg))
         return
     now = utcnow()
-    credits.expire_due(session, row, now, caused_by=msg)
+    lots = store.open_lots(session, row.customer_id)
+    credits.expire_due(session, row, now, caused_by=msg, lots=lots)
     amount, charge = Money(p["amount"], p["currency"]), Money(p["charge_amount"], p["currency"])
     try:
         store.to_account(row).check_can_receive(amount, max_balance(row.currency))
@@ -98,7 +91,8 @@ def credit(session: Session, msg: Envelope, rules: CreditRules) -> None:
         return
     booked = store.record_entry(session, row, topup_entry(store.to_account(row), p["order_id"], amount, charge), now)
     lot = credits.add_lot(session, row, booked, p["order_id"], valid_until(p, rules, now), rules, now)
-    store.emit(session, _credited(booked.row.id, row.balance_minor, p, msg, account=store.state(session, row, booked),
+    account = store.state(session, row, booked, lots=[*lots, lot])
+    store.emit(session, _credited(booked.row.id, row.balance_minor, p, msg, account=account,
                                   valid_until=lot.expires_at))
 
 

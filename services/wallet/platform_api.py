@@ -9,32 +9,21 @@ with a stable `code`.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from typing import Any
 
-from flask import request
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from services.wallet import spending
+from services.wallet.api import MoneySchema
 from services.wallet.models import DebitRow
-from services.wallet.texts import _
 from shared.clock import utcnow
 from shared.db import unit_of_work
 from shared.money import CURRENCY_EXPONENTS, Money
-from shared.problems import Problem
 from shared.service import ServiceContext
-from shared.web import require_bearer
+from shared.web import IDEMPOTENCY_KEY_HEADER, idempotency_key, request_hash, require_bearer
 
 BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
-KEY_HEADER = {"in": "header", "name": "Idempotency-Key", "required": True,
-              "schema": {"type": "string", "maxLength": 255}}
-
-
-class MoneyOut(Schema):
-    amount = fields.Integer(metadata={"description": "minor units"})
-    currency = fields.String()
 
 
 class DebitIn(Schema):
@@ -56,11 +45,11 @@ class DebitOut(Schema):
     description = fields.String()
     created_at = fields.DateTime()
     reversed_at = fields.DateTime(allow_none=True)
-    balance = fields.Nested(MoneyOut, metadata={"description": "the balance right after this debit"})
+    balance = fields.Nested(MoneySchema, metadata={"description": "the balance right after this debit"})
 
 
 class ReversalOut(DebitOut):
-    balance = fields.Nested(MoneyOut, metadata={"description": "the balance right after the reversal"})
+    balance = fields.Nested(MoneySchema, metadata={"description": "the balance right after the reversal"})
 
 
 def debit_view(row: DebitRow, balance_after: int | None = None) -> dict[str, Any]:
@@ -71,18 +60,6 @@ def debit_view(row: DebitRow, balance_after: int | None = None) -> dict[str, Any
         "balance": {"amount": row.balance_after_minor if balance_after is None else balance_after,
                     "currency": row.currency},
     }
-
-
-def idempotency_key() -> str:
-    key = request.headers.get("Idempotency-Key", "").strip()
-    if not key or len(key) > 255:
-        raise Problem(400, "idempotency_key_required", _("Idempotency-Key required."),
-                      _("Send a unique Idempotency-Key header (at most 255 characters) with each new debit."))
-    return key
-
-
-def request_hash(body: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
 def replayed(was: bool) -> dict[str, str]:
@@ -100,7 +77,7 @@ def build_platform_blueprint(ctx: ServiceContext) -> Blueprint:
     @platform
     @blp.arguments(DebitIn)
     @blp.response(201, DebitOut)
-    @blp.doc(security=BEARER, parameters=[KEY_HEADER])
+    @blp.doc(security=BEARER, parameters=[IDEMPOTENCY_KEY_HEADER])
     def create_debit(body: dict[str, Any], customer_id: str) -> Any:
         """Debit the balance now: 201, or 409 `insufficient_funds`, 403 `account_frozen`,
         422 `currency_mismatch`, with nothing debited."""

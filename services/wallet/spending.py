@@ -65,8 +65,8 @@ def debit(session: Session, request: DebitRequest, now: datetime) -> tuple[Debit
         if existing.request_hash != request.request_hash:
             raise IdempotencyKeyReused("this Idempotency-Key was used with a different request")
         return existing, True
-    credits.expire_due(session, row, now)
     lots = store.open_lots(session, row.customer_id)
+    credits.expire_due(session, row, now, lots=lots)
     plan = [credits.to_lot(lot) for lot in lots]
     store.to_account(row).check_can_spend(request.amount, spendable(plan, row.currency, now))
     allocations = allocate(plan, request.amount, now)
@@ -86,7 +86,7 @@ def debit(session: Session, request: DebitRequest, now: datetime) -> tuple[Debit
     session.flush()
     session.add_all(DebitAllocationRow(debit_id=debit_id, lot_id=part.lot_id, amount_minor=part.amount.amount_minor)
                     for part in allocations)
-    store.emit(session, store.account_updated(session, row, booked))
+    store.emit(session, store.account_updated(session, row, booked, lots=lots))
     credits.remind_if_low(session, row, before, None)
     return debit_row, False
 

@@ -40,20 +40,22 @@ def get_account(session: Session, customer_id: str, *, lock: bool = False) -> Ac
     return session.scalars(query).one_or_none()
 
 
-def open_account(session: Session, customer_id: str, currency: str) -> tuple[AccountRow, bool]:
-    """The customer's account, opened now if it does not exist yet (True when opened).
+def open_account(session: Session, customer_id: str, currency: str, caused_by: Envelope) -> AccountRow:
+    """The customer's account (locked), opened now if it does not exist yet, and then its
+    first version announced like every other.
 
     Opening on demand makes the wallet indifferent to whether the registration event or
     the customer's first order arrives first.
     """
     row = get_account(session, customer_id, lock=True)
     if row is not None:
-        return row, False
+        return row
     row = AccountRow(customer_id=customer_id, currency=currency, status="active", balance_minor=0, version=1,
                      reminders=True, profile_version=0)
     session.add(row)
     session.flush()
-    return row, True
+    emit(session, account_updated(session, row, caused_by=caused_by, lots=[]))
+    return row
 
 
 def find_entry(session: Session, kind: str, order_id: str) -> JournalEntryRow | None:
@@ -108,11 +110,14 @@ def open_lots(session: Session, customer_id: str) -> list[CreditLotRow]:
     ))
 
 
-def state(session: Session, row: AccountRow, booked: Booked | None = None,
-          order_id: str | None = None) -> dict[str, Any]:
+def state(session: Session, row: AccountRow, booked: Booked | None = None, order_id: str | None = None,
+          lots: list[CreditLotRow] | None = None) -> dict[str, Any]:
     """The account at its current version, as announced (shared.contracts.wallet.AccountState).
-    `order_id` names the top-up an entry concerns when the entry itself does not (an expiry)."""
-    session.flush()
+    `order_id` names the top-up an entry concerns when the entry itself does not (an expiry);
+    `lots`, the account's credits as the caller already holds them (else they are read)."""
+    if lots is None:
+        session.flush()
+        lots = open_lots(session, row.customer_id)
     entry = None
     if booked is not None:
         entry_row = booked.row
@@ -124,14 +129,16 @@ def state(session: Session, row: AccountRow, booked: Booked | None = None,
         "customer_id": row.customer_id, "balance": row.balance_minor, "currency": row.currency,
         "status": row.status, "frozen_reason": row.frozen_reason, "version": row.version,
         "expiring": [{"amount": lot.remaining_minor, "expires_at": lot.expires_at}
-                     for lot in open_lots(session, row.customer_id)],
+                     for lot in sorted(lots, key=lambda lot: (lot.expires_at, lot.created_at, lot.id))
+                     if lot.remaining_minor > 0],
         "entry": entry,
     }
 
 
 def account_updated(session: Session, row: AccountRow, booked: Booked | None = None,
-                    caused_by: Envelope | None = None, order_id: str | None = None) -> Envelope:
-    return Envelope.new("wallet.account_updated", state(session, row, booked, order_id),
+                    caused_by: Envelope | None = None, order_id: str | None = None,
+                    lots: list[CreditLotRow] | None = None) -> Envelope:
+    return Envelope.new("wallet.account_updated", state(session, row, booked, order_id, lots),
                         correlation_id=None, caused_by=caused_by)
 
 

@@ -49,13 +49,14 @@ def _schema(message_type: str) -> Schema:
     return contract(message_type).schema()
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
+    """A payload as JSON can hold it: moments as ISO 8601 text."""
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
+        return {k: jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     return value
 
 
@@ -63,7 +64,7 @@ def dump_payload(message_type: str, payload: dict[str, Any]) -> dict[str, Any]:
     """The payload as it goes on the wire, refused here if the other end would refuse it.
 
     Validation runs on exactly what is sent (no silent casts: 10.5 is not 10 cents)."""
-    data: dict[str, Any] = _jsonable(payload)
+    data: dict[str, Any] = jsonable(payload)
     load_payload(message_type, data)
     return data
 

@@ -1,5 +1,6 @@
 """Field helpers every contract uses, so money and ids look the same in every message."""
 
+from functools import cache
 from zoneinfo import available_timezones
 
 from marshmallow import ValidationError, fields, validate
@@ -37,11 +38,14 @@ def Language() -> fields.String:
     return fields.String(load_default=DEFAULT_LANGUAGE, validate=validate.OneOf(LANGUAGES))
 
 
-ZONES = frozenset(available_timezones())
+@cache
+def zones() -> frozenset[str]:
+    """The IANA zones this machine knows (read from tzdata once, when first needed)."""
+    return frozenset(available_timezones())
 
 
 def _known_zone(value: str) -> None:
-    if value not in ZONES:
+    if value not in zones():
         raise ValidationError("Not a known time zone.")
 
 

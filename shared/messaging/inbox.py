@@ -9,12 +9,10 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import String
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from shared.clock import utcnow
-from shared.db import UTCDateTime
+from shared.db import UTCDateTime, upsert
 
 
 class InboxMixin:
@@ -37,8 +35,7 @@ def first_time(session: Session, model: type[InboxMixin], handler: str, message_
     """
     table = model.__table__  # type: ignore[attr-defined]
     values = {"handler": handler, "message_id": message_id, "type": type, "processed_at": utcnow()}
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    statement = (insert(table).values(**values)
+    statement = (upsert(session)(table).values(**values)
                  .on_conflict_do_nothing(index_elements=["handler", "message_id"])
                  .returning(table.c.message_id))
     return session.execute(statement).first() is not None

@@ -16,6 +16,9 @@ class OrderError(Exception):
     def __init__(self, detail: Text) -> None:
         super().__init__(str(detail))
         self.detail = detail
+        #: HTTP headers and problem members that come with the refusal (e.g. Retry-After)
+        self.headers: dict[str, str] = {}
+        self.extra: dict[str, object] = {}
 
 
 class UnsupportedCountry(OrderError):
@@ -126,4 +129,5 @@ class TooManyResends(OrderError):
 
     def __init__(self, detail: Text, retry_after_seconds: int) -> None:
         super().__init__(detail)
-        self.retry_after_seconds = retry_after_seconds
+        self.headers = {"Retry-After": str(retry_after_seconds)}
+        self.extra = {"retry_after": retry_after_seconds}
