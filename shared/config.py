@@ -98,6 +98,25 @@ class Settings:
     payment_query_every_seconds: float = 5.0
     sandbox_api_url: str | None = None
     var_dir: str = "var"
+    #: outside the embedded run, start even with a secret at its development default
+    allow_dev_secrets: bool = False
+    #: the largest request body a service reads (413 payload_too_large beyond it)
+    max_body_bytes: int = 64 * 1024
+    #: the largest webhook body the payment service reads (gateways send more than clients)
+    webhook_max_body_bytes: int = 1024 * 1024
+    #: where the per-client-address limits live (the `limits` library's URI): memory:// is
+    #: per process; redis://host:6379 shares them across web processes and replicas
+    ratelimit_storage_uri: str = "memory://"
+    #: how many tries of login, registration and password reset one client address gets
+    auth_rate_limit: str = "30 per minute"
+    #: failed logins on one account before it is throttled (the wait then doubles per failure)
+    login_failures_allowed: int = 5
+    #: proxies in front of the web processes whose X-Forwarded-For is believed (0: none)
+    proxy_hops: int = 0
+    #: origins whose pages may call the order API from a browser (CORS); empty: none
+    cors_allowed_origins: tuple[str, ...] = ()
+    #: the frontend page a password-reset email links to (`?token=...`); None: the token only
+    password_reset_url: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -148,7 +167,23 @@ class Settings:
             payment_query_every_seconds=_float(env, "PAYMENT_QUERY_EVERY", 5.0),
             sandbox_api_url=env.get("SANDBOX_API_URL") or None,
             var_dir=var_dir,
+            allow_dev_secrets=_bool(env, "ALLOW_DEV_SECRETS", False),
+            max_body_bytes=_int(env, "MAX_BODY_BYTES", 64 * 1024),
+            webhook_max_body_bytes=_int(env, "WEBHOOK_MAX_BODY_BYTES", 1024 * 1024),
+            ratelimit_storage_uri=env.get("RATELIMIT_STORAGE_URI") or "memory://",
+            auth_rate_limit=env.get("AUTH_RATE_LIMIT") or "30 per minute",
+            login_failures_allowed=_int(env, "LOGIN_FAILURES_ALLOWED", 5),
+            proxy_hops=_int(env, "PROXY_HOPS", 0),
+            cors_allowed_origins=tuple(o.strip().rstrip("/") for o in env.get("CORS_ALLOWED_ORIGINS", "").split(",")
+                                       if o.strip()),
+            password_reset_url=env.get("PASSWORD_RESET_URL") or None,
         )
+
+    @property
+    def embedded(self) -> bool:
+        """The development run of `make run`: in-memory transport and SQLite files only."""
+        return self.amqp_url.startswith("memory") and all(
+            url.startswith("sqlite") for url in self.database_urls.values())
 
     def database_url(self, service: str) -> str:
         return self.database_urls[service]

@@ -1,7 +1,7 @@
 """Messages the order service publishes: the customer's profile, the saga's commands, the
 outcome."""
 
-from marshmallow import Schema, fields
+from marshmallow import Schema, fields, validate
 
 from shared.contracts.fields import Amount, Currency, Id, Language, Method, Reason, TimeZone
 
@@ -118,10 +118,25 @@ class ResendReceipt(Schema):
     email = fields.Email(required=True)
 
 
+class PasswordResetRequested(Schema):
+    """Someone asked to reset this customer's password: email them the single-use `token`
+    (valid until `expires_at`) in their language. `reset_id` names the request (one email per
+    request). The order service keeps only the token's hash; the token is worthless once used
+    or expired, so a copy left in a queue or an outbox row opens nothing."""
+
+    reset_id = Id()
+    customer_id = Id()
+    email = fields.Email(required=True)
+    language = Language()
+    token = fields.String(required=True, validate=validate.Length(min=20, max=128))
+    expires_at = fields.DateTime(required=True)
+
+
 MESSAGES = {
     "customer.registered": CustomerRegistered,
     "customer.updated": CustomerUpdated,
     "receipt.resend": ResendReceipt,
+    "customer.password_reset_requested": PasswordResetRequested,
     "wallet.authorize_credit": AuthorizeCredit,
     "payment.create": CreatePayment,
     "wallet.credit": Credit,
