@@ -18,6 +18,8 @@ from alembic.config import Config
 from sqlalchemy import DateTime, Dialect, Engine, MetaData, TypeDecorator, create_engine, event
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
 # Stable constraint names, so that Alembic migrations name things the same on every backend.
@@ -89,6 +91,15 @@ def upsert(session: Session) -> Any:
     """The dialect's `insert` (PostgreSQL's or SQLite's), the ones that know ON CONFLICT:
     idempotent writes are single statements on both backends."""
     return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Is this the database being away (a dropped or refused connection, a full pool, a
+    locked SQLite file), rather than a mistake in a statement? Such an error is worth a
+    retry; the other kind is not."""
+    if isinstance(exc, DBAPIError):
+        return exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError)
+    return isinstance(exc, PoolTimeout)
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -16,11 +16,14 @@ import structlog
 from flask import Flask, Response, g, has_request_context, json, request
 from werkzeug.exceptions import HTTPException
 
+from shared.db import database_unavailable
 from shared.i18n import DEFAULT_LANGUAGE, SHARED_LOCALE, Catalog, Text, negotiate, render
 
 log = structlog.get_logger(__name__)
 
 CONTENT_TYPE = "application/problem+json"
+#: what a 503 asks the client to wait: a dropped connection is usually back at once
+RETRY_AFTER_SECONDS = 1
 CATALOG = Catalog(SHARED_LOCALE)
 _ = CATALOG.text
 
@@ -125,6 +128,7 @@ TITLES: dict[int, tuple[str, Text]] = {
     415: ("unsupported_media_type", _("Unsupported media type.")),
     422: ("validation_failed", _("The request is not valid.")),
     429: ("too_many_requests", _("Too many requests.")),
+    503: ("service_unavailable", _("The service is briefly unavailable.")),
 }
 HTTP_ERROR = ("http_error", _("The request could not be served."))
 
@@ -152,6 +156,13 @@ def install_problem_handlers(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:
+        if database_unavailable(exc):
+            # Nothing half-written: the transaction rolled back with the connection. Every
+            # write here takes an Idempotency-Key, so the client's retry is safe.
+            log.warning("database_unavailable", error=type(exc).__name__, method=request.method, path=request.path)
+            return problem_response(503, "service_unavailable", _("The service is briefly unavailable."),
+                                    _("Nothing was changed; please try again in a moment."),
+                                    headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
         log.exception("unhandled_error", error=repr(exc))
         return problem_response(500, "internal_error", _("Something went wrong on our side."),
                                 _("Nothing was changed twice; please try again in a moment."))

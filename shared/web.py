@@ -10,18 +10,41 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
 
+import structlog
 from flask import Flask, Response, request
 from flask_smorest import Api
 
+from shared.bodies import install_body_checks
+from shared.db import database_unavailable
 from shared.problems import CATALOG, Problem, install_problem_handlers, request_language
 
 _ = CATALOG.text
+log = structlog.get_logger(__name__)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def create_base_app(service: str, title: str, description: str) -> tuple[Flask, Api]:
-    app = Flask(f"topup.{service}")
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+class ServiceApp(Flask):
+    """A service's Flask app: a read that meets a dropped database connection is tried
+    once more (SQLAlchemy has discarded the pool's dead connections by then). A write is
+    not: it answers 503 with Retry-After (shared/problems.py), and the client repeats it
+    with its Idempotency-Key."""
+
+    def dispatch_request(self) -> Any:
+        try:
+            return super().dispatch_request()
+        except Exception as exc:
+            if request.method not in SAFE_METHODS or not database_unavailable(exc):
+                raise
+            log.warning("database_retry", error=type(exc).__name__, path=request.path)
+            return super().dispatch_request()
+
+
+def create_base_app(service: str, title: str, description: str, max_body_bytes: int = 64 * 1024) -> tuple[Flask, Api]:
+    app = ServiceApp(f"topup.{service}")
     app.config.update(
         API_TITLE=title,
         API_VERSION="1.0.0",
@@ -40,6 +63,7 @@ def create_base_app(service: str, title: str, description: str) -> tuple[Flask, 
     app.json.ensure_ascii = False  # type: ignore[attr-defined]  # Chinese as it is: JSON is UTF-8
     api = Api(app)
     install_problem_handlers(app)
+    install_body_checks(app, max_body_bytes)
 
     @app.after_request
     def _language(response: Response) -> Response:

@@ -42,7 +42,8 @@ def rules_of(settings: Settings) -> NotifyRules:
 
 def create_app(settings: Settings | None = None, ctx: ServiceContext | None = None) -> Flask:
     ctx = ctx or start(settings)
-    app, api = create_base_app(NAME, "topup notify", "Receipts and reversal notices, emailed to customers.")
+    app, api = create_base_app(NAME, "topup notify", "Receipts and reversal notices, emailed to customers.",
+                               max_body_bytes=ctx.settings.max_body_bytes)
     api.register_blueprint(build_blueprint(ctx))
     app.extensions["topup"] = ctx
     return app

@@ -45,7 +45,8 @@ def start(settings: Settings | None = None) -> ServiceContext:
 def create_app(settings: Settings | None = None, ctx: ServiceContext | None = None) -> Flask:
     ctx = ctx or start(settings)
     app, smorest = create_base_app(NAME, "topup order API",
-                                   "Register, quote, order and follow a balance top-up; the balance and its statement.")
+                                   "Register, quote, order and follow a balance top-up; the balance and its statement.",
+                                   max_body_bytes=ctx.settings.max_body_bytes)
     for blueprint in customer_api.build_blueprints(ctx):
         smorest.register_blueprint(blueprint)
     smorest.register_blueprint(api.build_blueprint(ctx, OrderRules.from_settings(ctx.settings, METHODS)))

@@ -30,6 +30,7 @@ from services.payment.sandbox import api as sandbox_api
 from services.payment.sandbox import checkout, wallets
 from services.payment.sandbox.delivery import WebhookSender
 from services.payment.settings import PaymentSettings
+from shared.bodies import allow_larger_body
 from shared.config import Settings
 from shared.messaging.worker import Worker, messaging_loops
 from shared.service import ServiceContext
@@ -49,9 +50,11 @@ def create_app(settings: Settings | None = None, ctx: ServiceContext | None = No
     options = options or PaymentSettings.from_settings(ctx.settings)
     sandbox = start_sandbox(ctx, options)
     gateways = gateways or Gateways.of_sandbox(sandbox)
-    app, smorest = create_base_app(NAME, "topup payment", "Payments at the gateways, and the gateways' webhooks.")
+    app, smorest = create_base_app(NAME, "topup payment", "Payments at the gateways, and the gateways' webhooks.",
+                                   max_body_bytes=ctx.settings.max_body_bytes)
     smorest.register_blueprint(api.build_blueprint(ctx))
     smorest.register_blueprint(webhooks.build_blueprint(ctx, gateways))
+    allow_larger_body(app, "webhooks.receive", ctx.settings.webhook_max_body_bytes)
     if sandbox is not None:
         app.register_blueprint(checkout.build_blueprint(ctx, sandbox))
         app.register_blueprint(wallets.build_blueprint(ctx, sandbox))

@@ -41,7 +41,8 @@ def rules_of(settings: Settings) -> CreditRules:
 
 def create_app(settings: Settings | None = None, ctx: ServiceContext | None = None) -> Flask:
     ctx = ctx or start(settings)
-    app, api = create_base_app(NAME, "topup wallet", "Customer accounts, their credits and the double-entry ledger.")
+    app, api = create_base_app(NAME, "topup wallet", "Customer accounts, their credits and the double-entry ledger.",
+                               max_body_bytes=ctx.settings.max_body_bytes)
     api.register_blueprint(build_platform_blueprint(ctx))
     api.register_blueprint(build_blueprint(ctx))
     problems.install(app)
