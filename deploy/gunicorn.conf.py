@@ -1,6 +1,10 @@
 """gunicorn settings for every service's web process (override any with GUNICORN_CMD_ARGS)."""
 
+import ctypes
 import os
+import signal
+import sys
+from typing import Any
 
 bind = os.environ.get("BIND", "0.0.0.0:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
@@ -15,3 +19,25 @@ graceful_timeout = 20
 accesslog = "-"
 # Each worker process builds its own app (engine, pool) after the fork.
 preload_app = False
+
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def post_fork(server: Any, worker: Any) -> None:
+    """A worker dies with its master. After a `kill -9` of the master its workers would live
+    on, orphaned, holding the inherited listening socket until they notice (a second) and
+    finish what they serve (a long poll: up to graceful_timeout), so the master started in
+    its place failed with "Address already in use" (order-web, three times). Killed, not
+    asked to stop: no master is left to watch over them, and the new one needs the port now;
+    a request they were serving is lost as it would be with the master. Linux only (prctl).
+
+    Not `reuse_port`: the new master would bind beside the orphans, but the kernel would go on
+    handing connections to their sockets, reset when they close; and a worker killed for its
+    timeout would take its own queue of connections with it."""
+    if not sys.platform.startswith("linux"):
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+        server.log.warning("prctl(PR_SET_PDEATHSIG) failed: %s", os.strerror(ctypes.get_errno()))
+    elif os.getppid() != worker.ppid:
+        os._exit(1)  # the master died before prctl: no signal will come
