@@ -137,6 +137,7 @@ def mark_sent(session: Session, row: EmailRow, now: datetime) -> None:
     row.sent_at = now
     row.attempts += 1
     row.last_error = None
+    row.claim_token = None
     if row.order_id and row.kind in ABOUT_AN_ORDER:
         store.emit(session, Envelope.new(
             "receipt.sent",
@@ -148,6 +149,8 @@ def mark_sent(session: Session, row: EmailRow, now: datetime) -> None:
 def mark_failed(row: EmailRow, error: str, now: datetime, base_seconds: float, cap_seconds: float) -> float:
     """The mail server refused or was unreachable: try again later, longer each time, for as
     long as it takes (a receipt is owed, not optional). Returns the delay chosen."""
+    row.status = store.PENDING
+    row.claim_token = None
     row.attempts += 1
     row.last_error = error[:ERROR_LIMIT]
     delay = backoff(row.attempts, base=base_seconds, cap=cap_seconds)

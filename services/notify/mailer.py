@@ -1,18 +1,33 @@
 """The mailer: sends the emails the handlers recorded, over SMTP, until each one is sent.
 
-Each email goes out in its own short transaction that holds the email's row lock while
-the SMTP conversation runs, so two mailers never send the same email at once, and no lock
-outlives one message. If the process dies between the server's "250 OK" and our commit,
-the email is sent again after restart; its Message-ID is derived from the email's id, so
-the MTA or the customer's mail client can recognise the duplicate.
+Each email takes three steps, and no database transaction is open while the mail server
+talks:
+
+1. claim: a short transaction marks the email `sending` with a claim token and a lease
+   (`next_attempt_at` moves to the lease's end), so no other mailer takes it meanwhile;
+2. send over SMTP, with no transaction and no row lock held;
+3. record: another short transaction marks it sent (or, if the server refused it, pending
+   again with a backoff). A database fault while recording "sent" is retried, a few times
+   at once and then at the start of every round before anything new is claimed: the email
+   is never sent again because the database failed to note it.
+
+So an email is sent once, except when a mailer dies (or the database stays out of reach
+for longer than the lease, with another mailer running) between the server's "250 OK" and
+the record: the claim then runs out and the email is sent again. Its Message-ID is derived
+from the email's id, so the MTA or the customer's mail client can recognise the duplicate.
+(The old mailer held the row lock through the SMTP conversation and sent again whenever
+its commit failed afterwards: issue 8, 3 duplicate receipts in 280 orders.)
 """
 
 from __future__ import annotations
 
 import smtplib
+import time
 from dataclasses import dataclass
+from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
+from typing import Any
 
 import structlog
 from sqlalchemy.orm import Session, sessionmaker
@@ -23,11 +38,16 @@ from services.notify.models import EmailRow
 from shared.clock import utcnow
 from shared.config import Settings
 from shared.db import unit_of_work
-from shared.loops import PollLoop
+from shared.loops import PollLoop, backoff
 
 log = structlog.get_logger(__name__)
 
 SMTP_TIMEOUT_SECONDS = 10.0
+#: how long a claim keeps other mailers away: far longer than an SMTP conversation (each of
+#: its steps times out after SMTP_TIMEOUT_SECONDS), so only an abandoned claim runs out
+CLAIM_LEASE_SECONDS = 300.0
+#: attempts at recording "sent" before the round gives up (and the next round tries again)
+RECORD_ATTEMPTS = 5
 
 
 @dataclass(frozen=True)
@@ -67,15 +87,34 @@ def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+@dataclass(frozen=True)
+class Claim:
+    """An email this mailer holds for one sending, composed while it was claimed."""
+
+    email_id: str
+    token: str
+    kind: str
+    order_id: str | None
+    message: EmailMessage
+
+    def log(self) -> Any:
+        return log.bind(email_id=self.email_id, order_id=self.order_id, kind=self.kind)
+
+
 class Mailer:
     def __init__(self, sessions: sessionmaker[Session], server: SmtpServer | None, sender: str, *,
-                 retry_base_seconds: float = 1.0, retry_cap_seconds: float = 300.0, batch_size: int = 50) -> None:
+                 retry_base_seconds: float = 1.0, retry_cap_seconds: float = 300.0, batch_size: int = 50,
+                 lease_seconds: float = CLAIM_LEASE_SECONDS, record_retry_seconds: float = 0.1) -> None:
         self.sessions = sessions
         self.server = server
         self.sender = sender
         self.retry_base_seconds = retry_base_seconds
         self.retry_cap_seconds = retry_cap_seconds
         self.batch_size = batch_size
+        self.lease_seconds = lease_seconds
+        self.record_retry_seconds = record_retry_seconds
+        #: sent, but the database did not take the record yet: recorded before anything new
+        self._unrecorded: list[tuple[Claim, datetime]] = []
         self._said_disabled = False
 
     @classmethod
@@ -90,28 +129,75 @@ class Mailer:
                 log.warning("mailer_disabled", reason="SMTP_HOST is not set: emails stay pending")
                 self._said_disabled = True
             return 0
+        while self._unrecorded:  # raises while the database is still out of reach
+            claim, sent_at = self._unrecorded[0]
+            self._record_sent(claim, sent_at)
+            self._unrecorded.pop(0)
         tried = 0
         while tried < self.batch_size and self.send_one(self.server):
             tried += 1
         return tried
 
     def send_one(self, server: SmtpServer) -> bool:
-        """Send the next due email; False when none is due."""
-        with unit_of_work(self.sessions) as session:
-            row = store.next_due(session, utcnow())
-            if row is None:
-                return False
-            bound = log.bind(email_id=row.id, order_id=row.order_id, kind=row.kind)
-            try:
-                server.send(compose(row, self.sender))
-            except Exception as exc:  # noqa: BLE001 - one undeliverable email must not block the others
-                delay = handlers.mark_failed(row, describe(exc), utcnow(),
-                                             self.retry_base_seconds, self.retry_cap_seconds)
-                bound.warning("email_send_failed", attempts=row.attempts, retry_in=delay, error=row.last_error)
-            else:
-                handlers.mark_sent(session, row, utcnow())
-                bound.info("email_sent", attempts=row.attempts)
+        """Claim the next due email, send it, record the outcome; False when none is due."""
+        claim = self.claim()
+        if claim is None:
+            return False
+        try:
+            server.send(claim.message)
+        except Exception as exc:  # noqa: BLE001 - one undeliverable email must not block the others
+            self._record_failure(claim, describe(exc))
+            return True
+        sent_at = utcnow()
+        try:
+            self._record_sent(claim, sent_at, attempts=RECORD_ATTEMPTS)
+        except Exception:
+            self._unrecorded.append((claim, sent_at))
+            raise
         return True
+
+    def claim(self) -> Claim | None:
+        """The next due email, claimed in a transaction of its own (committed on return)."""
+        with unit_of_work(self.sessions) as session:
+            now = utcnow()
+            row = store.next_due(session, now)
+            if row is None:
+                return None
+            token = store.claim(row, now, self.lease_seconds)
+            return Claim(row.id, token, row.kind, row.order_id, compose(row, self.sender))
+
+    def _record_sent(self, claim: Claim, sent_at: datetime, attempts: int = 1) -> None:
+        """The mail server accepted it: record that, retrying a failing database a few times
+        (the record is idempotent: an attempt whose commit did land is found sent)."""
+        for attempt in range(1, attempts + 1):
+            try:
+                with unit_of_work(self.sessions) as session:
+                    row = store.unsent(session, claim.email_id)
+                    if row is not None:
+                        handlers.mark_sent(session, row, sent_at)
+            except Exception as exc:
+                if attempt == attempts:
+                    claim.log().error("email_sent_not_recorded", error=repr(exc))
+                    raise
+                delay = backoff(attempt, base=self.record_retry_seconds, cap=2.0)
+                claim.log().warning("email_sent_record_retry", attempt=attempt, retry_in=delay, error=repr(exc))
+                time.sleep(delay)
+                continue
+            if row is None:
+                claim.log().info("email_sent_recorded_before")
+            else:
+                claim.log().info("email_sent", attempts=row.attempts)
+            return
+
+    def _record_failure(self, claim: Claim, error: str) -> None:
+        """The mail server refused or was unreachable: pending again after a backoff. If
+        this fails too, the claim runs out and the email is tried again then."""
+        with unit_of_work(self.sessions) as session:
+            row = store.claimed(session, claim.email_id, claim.token)
+            if row is None:
+                return  # the lease ran out and another mailer took it: its outcome counts
+            delay = handlers.mark_failed(row, error, utcnow(), self.retry_base_seconds, self.retry_cap_seconds)
+            claim.log().warning("email_send_failed", attempts=row.attempts, retry_in=delay, error=row.last_error)
 
     def loop(self, idle_seconds: float) -> PollLoop:
         return PollLoop("notify.mailer", self.send_due, idle_seconds, wakes_on=EmailRow.__tablename__)

@@ -4,9 +4,10 @@
   order service's customer events, for the emails that come from the wallet.
 - `receipts`: each completed top-up's receipt, numbered (R-<year>-<n>, counted per year in
   `receipt_numbers`) and worded once, when issued.
-- `emails`: every email we owe a customer, written when its event arrives and marked sent
-  by the mailer. UNIQUE(kind, reference) is what makes a redelivered or repeated event never
-  email twice (the reference: the order, the credit lot, the debit entry, the copy asked for).
+- `emails`: every email we owe a customer, written when its event arrives, claimed by a
+  mailer (`sending`) and marked sent after the mail server accepted it (services/notify/mailer.py).
+  UNIQUE(kind, reference) is what makes a redelivered or repeated event never email twice
+  (the reference: the order, the credit lot, the debit entry, the copy asked for).
 """
 
 from __future__ import annotations
@@ -64,13 +65,17 @@ class ReceiptNumberRow(Base):
     last: Mapped[int] = mapped_column(Integer)
 
 
+#: The emails a mailer may take: pending ones, and claimed ones whose claim may have been
+#: abandoned. Written out (not bound) so that the query and the partial index say the same.
+UNSENT = "status IN ('pending', 'sending')"
+
+
 class EmailRow(Base):
     __tablename__ = "emails"
     __table_args__ = (
         UniqueConstraint("kind", "reference"),
-        # The mailer's question, "which pending emails are due?", without scanning sent ones.
-        Index("ix_emails_due", "next_attempt_at",
-              postgresql_where=text("status = 'pending'"), sqlite_where=text("status = 'pending'")),
+        # The mailer's question, "which unsent emails are due?", without scanning sent ones.
+        Index("ix_emails_due", "next_attempt_at", postgresql_where=text(UNSENT), sqlite_where=text(UNSENT)),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
@@ -84,9 +89,14 @@ class EmailRow(Base):
     subject: Mapped[str] = mapped_column(String(255))
     text_body: Mapped[str] = mapped_column(Text)
     html_body: Mapped[str] = mapped_column(Text)
+    #: pending -> sending (claimed by a mailer) -> sent; a refused send goes back to pending
     status: Mapped[str] = mapped_column(String(16), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    #: when a mailer may take it: at once, after a failure's backoff, or when a claim's lease ends
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: the claim of the mailer sending it now: only that claim may record a failure
+    claim_token: Mapped[str | None] = mapped_column(String(32))
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -4,23 +4,22 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
 from services.notify.domain.layout import RenderedEmail
 from services.notify.domain.receipt import EmailKind
-from services.notify.models import EmailRow, OutboxMessage, ReceiptNumberRow, ReceiptRow, RecipientRow
+from services.notify.models import UNSENT, EmailRow, OutboxMessage, ReceiptNumberRow, ReceiptRow, RecipientRow
 from shared.db import upsert
 from shared.messaging.envelope import Envelope
 from shared.messaging.outbox import put
 
 PENDING = "pending"
+SENDING = "sending"
 SENT = "sent"
-
-
 
 # -- recipients --------------------------------------------------------------------------
 def keep_recipient(session: Session, p: dict[str, Any], version: int) -> None:
@@ -81,19 +80,45 @@ def add_email(session: Session, kind: EmailKind, reference: str, customer_id: st
 
 
 def next_due(session: Session, now: datetime) -> EmailRow | None:
-    """The oldest pending email whose time has come, locked for the caller's transaction.
+    """The oldest email whose time has come, locked for the caller's (short) transaction:
+    a pending one, or one claimed by a mailer whose lease ran out (it died, or hangs).
 
-    SKIP LOCKED lets several mailers share the table: each takes a different email, and
-    none sends one that another is sending right now. (SQLite renders no FOR UPDATE; it
-    runs one writer at a time anyway.)
+    SKIP LOCKED lets several mailers share the table: two claiming at the same moment take
+    different emails. Once a claim commits, the email is no longer due until its lease
+    ends, so no lock needs to outlive the claim. (SQLite renders no FOR UPDATE; it runs
+    one writer at a time anyway.)
     """
     return session.scalars(
         select(EmailRow)
-        .where(EmailRow.status == PENDING, EmailRow.next_attempt_at <= now)
+        .where(text(UNSENT), EmailRow.next_attempt_at <= now)
         .order_by(EmailRow.next_attempt_at, EmailRow.created_at)
         .limit(1)
         .with_for_update(skip_locked=True)
     ).one_or_none()
+
+
+def claim(row: EmailRow, now: datetime, lease_seconds: float) -> str:
+    """Take the email for one sending: no other mailer takes it until the lease ends.
+    Returns the claim's token."""
+    row.status = SENDING
+    row.claim_token = uuid.uuid4().hex
+    row.claimed_at = now
+    row.next_attempt_at = now + timedelta(seconds=lease_seconds)
+    return row.claim_token
+
+
+def unsent(session: Session, email_id: str) -> EmailRow | None:
+    """The email, locked, unless it is recorded as sent already (by an earlier attempt at
+    recording whose commit did succeed, or by a mailer that took over an expired claim)."""
+    return session.scalars(select(EmailRow).where(EmailRow.id == email_id, EmailRow.status != SENT)
+                           .with_for_update()).one_or_none()
+
+
+def claimed(session: Session, email_id: str, token: str) -> EmailRow | None:
+    """The email, locked, if this claim still holds it: a mailer whose lease ran out while
+    it was sending must not undo what the mailer that took over decides."""
+    return session.scalars(select(EmailRow).where(EmailRow.id == email_id, EmailRow.status == SENDING,
+                                                  EmailRow.claim_token == token).with_for_update()).one_or_none()
 
 
 def emit(session: Session, *envelopes: Envelope) -> None:

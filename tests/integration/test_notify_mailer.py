@@ -1,0 +1,353 @@
+"""The mailer against a real SMTP server (MailSink) and real databases, with faults injected
+where the old mailer sent a receipt twice (issue 8): the database failing just after the
+mail server said "250 OK", and a mailer dying in the middle of its work.
+
+What the customer must see: exactly one email, unless a mailer crashed in the moment
+between the mail server's answer and the database noting it."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, event, select
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+from structlog.testing import capture_logs
+
+from deploy.infra import Databases, free_port
+from services.notify import store
+from services.notify.app import MIGRATIONS
+from services.notify.domain.layout import RenderedEmail
+from services.notify.domain.receipt import EmailKind
+from services.notify.mailer import Mailer, SmtpServer
+from services.notify.models import EmailRow, OutboxMessage
+from services.notify.sink import MailSink
+from shared.db import make_engine, migrate, normalize_url, session_factory, unit_of_work
+
+SENDER = "receipts@topup.example"
+LEASE = 1.0  # seconds; in production minutes, longer than any SMTP conversation
+
+
+@dataclass
+class Notify:
+    url: str
+    engine: Engine
+    sessions: sessionmaker[Session]
+
+
+@contextmanager
+def notify_database(url: str) -> Iterator[Notify]:
+    migrate(url, MIGRATIONS)
+    engine = make_engine(url)
+    try:
+        yield Notify(url, engine, session_factory(engine))
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty notify database on each backend: PostgreSQL, and SQLite (the embedded default)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/notify.db"
+        return
+    databases = Databases(request.getfixturevalue("pg_server"))
+    yield databases.create("notify")
+    databases.drop_all()
+
+
+@pytest.fixture
+def db(url: str) -> Iterator[Notify]:
+    with notify_database(url) as notify:
+        yield notify
+
+
+@pytest.fixture
+def pg(databases: Databases) -> Iterator[Notify]:
+    with notify_database(databases.create("notify")) as notify:
+        yield notify
+
+
+@pytest.fixture
+def sink(tmp_path: Path) -> Iterator[MailSink]:
+    with MailSink(tmp_path / "mail", port=free_port()) as mail:
+        yield mail
+
+
+def owe_receipt(db: Notify, order_id: str = "ord_1") -> str:
+    """A receipt recorded as the handler records it: pending, due at once."""
+    with unit_of_work(db.sessions) as session:
+        return store.add_email(session, EmailKind.RECEIPT, order_id, "cus_1", "ana@example.com",
+                               RenderedEmail(f"Your top-up receipt for {order_id}", "text", "<p>html</p>", "en"),
+                               order_id=order_id).id
+
+
+def email(db: Notify, email_id: str) -> EmailRow:
+    with db.sessions() as session:
+        row = session.get(EmailRow, email_id)
+        assert row is not None
+        return row
+
+
+def receipt_sent_announcements(db: Notify) -> int:
+    with db.sessions() as session:
+        return len(session.scalars(select(OutboxMessage).where(OutboxMessage.type == "receipt.sent")).all())
+
+
+def mailer(db: Notify, server: SmtpServer, **options: Any) -> Mailer:
+    return Mailer(db.sessions, server, SENDER, retry_base_seconds=0.05, **options)
+
+
+def rounds(mailer: Mailer, count: int = 5) -> None:
+    """What the worker's loop does: a round, and after a failure simply another round."""
+    for _ in range(count):
+        try:
+            mailer.send_due()
+        except Exception:  # noqa: BLE001 - the loop logs it and goes on
+            continue
+
+
+# -- a database fault just after the mail server accepted the email ------------------------
+@contextmanager
+def commit_fails_once_after_the_mail_arrived(engine: Engine, sink: MailSink) -> Iterator[list[bool]]:
+    """The first COMMIT after the sink holds a message fails, as a commit fails when the
+    database restarts or the network drops it."""
+    fired: list[bool] = []
+
+    def fail_once(_conn: Any) -> None:
+        if not fired and sink.messages():
+            fired.append(True)
+            raise OperationalError("COMMIT", None, ConnectionError("the database went away"))
+
+    event.listen(engine, "commit", fail_once)
+    try:
+        yield fired
+    finally:
+        event.remove(engine, "commit", fail_once)
+
+
+def test_a_failed_commit_after_the_mail_server_accepted_does_not_email_the_receipt_twice(
+        db: Notify, sink: MailSink) -> None:
+    email_id = owe_receipt(db)
+    with commit_fails_once_after_the_mail_arrived(db.engine, sink) as fired, capture_logs() as logs:
+        rounds(mailer(db, SmtpServer("127.0.0.1", sink.port)))
+    assert fired, "the fault happened"
+    assert "email_sent_record_retry" in [entry["event"] for entry in logs], "recording was retried"
+    messages = sink.messages()
+    assert len(messages) == 1, f"the customer got {len(messages)} receipts"
+    [message] = messages
+    assert message["Message-ID"] == f"<{email_id}@topup.example>"
+    row = email(db, email_id)
+    assert row.status == "sent" and row.attempts == 1 and row.sent_at is not None
+    assert receipt_sent_announcements(db) == 1
+
+
+@dataclass(frozen=True)
+class DatabaseDiesAfterSending(SmtpServer):
+    """The mail server says 250, and at that moment every connection of the mailer's
+    database is cut by the server (a failover, an operator's pg_terminate_backend)."""
+
+    url: str = ""
+
+    def send(self, message: EmailMessage) -> None:
+        super().send(message)
+        with psycopg.connect(self.url, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity "
+                          "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+
+
+def test_connections_cut_after_the_mail_server_accepted_do_not_email_the_receipt_twice(
+        pg: Notify, sink: MailSink) -> None:
+    email_id = owe_receipt(pg)
+    rounds(mailer(pg, DatabaseDiesAfterSending("127.0.0.1", sink.port, url=pg.url)))
+    messages = sink.messages()
+    assert len(messages) == 1, f"the customer got {len(messages)} receipts"
+    [message] = messages
+    assert message["Message-ID"] == f"<{email_id}@topup.example>"
+    row = email(pg, email_id)
+    assert row.status == "sent" and row.attempts == 1
+    assert receipt_sent_announcements(pg) == 1
+
+
+def test_when_the_database_stays_away_the_sent_email_is_recorded_before_anything_else_is_sent(
+        db: Notify, sink: MailSink) -> None:
+    """Longer than the few quick retries: the round gives up, and the next round records
+    the email it sent before it claims anything, so nothing is sent twice."""
+    first = owe_receipt(db, "ord_1")
+    second = owe_receipt(db, "ord_2")  # due too, but the first email's record comes first
+    failures: list[int] = []
+
+    def database_away(_conn: Any) -> None:
+        if sink.messages() and len(failures) < 8:
+            failures.append(1)
+            raise OperationalError("COMMIT", None, ConnectionError("the database is restarting"))
+
+    event.listen(db.engine, "commit", database_away)
+    try:
+        the_mailer = mailer(db, SmtpServer("127.0.0.1", sink.port), record_retry_seconds=0.01)
+        with pytest.raises(OperationalError):
+            the_mailer.send_due()
+        assert email(db, first).status == "sending" and email(db, second).status == "pending"
+        rounds(the_mailer, 8)
+    finally:
+        event.remove(db.engine, "commit", database_away)
+    assert len(failures) == 8
+    assert [m["Message-ID"] for m in sink.messages()] == [f"<{first}@topup.example>", f"<{second}@topup.example>"]
+    assert email(db, first).status == email(db, second).status == "sent"
+
+
+# -- claims: no lock held while the mail server talks; an abandoned claim runs out ----------
+@dataclass(frozen=True)
+class LooksAtTheRowWhileSending(SmtpServer):
+    """Before talking to the mail server, look at the email from another connection, as a
+    second mailer or an operator would."""
+
+    url: str = ""
+    seen: list[tuple[str, bool]] | None = None
+
+    def send(self, message: EmailMessage) -> None:
+        email_id = str(message["Message-ID"]).strip("<>").split("@")[0]
+        with psycopg.connect(self.url, autocommit=True) as other:
+            other.execute("SET lock_timeout = '100ms'")
+            try:
+                [(status,)] = other.execute("SELECT status FROM emails WHERE id = %s FOR UPDATE",
+                                            (email_id,)).fetchall()
+                locked = False
+            except psycopg.errors.LockNotAvailable:
+                status, locked = "?", True
+        assert self.seen is not None
+        self.seen.append((status, locked))
+        super().send(message)
+
+
+def test_no_transaction_is_open_while_the_mail_server_talks(pg: Notify, sink: MailSink) -> None:
+    owe_receipt(pg)
+    seen: list[tuple[str, bool]] = []
+    mailer(pg, LooksAtTheRowWhileSending("127.0.0.1", sink.port, url=pg.url, seen=seen)).send_due()
+    assert seen == [("sending", False)], "claimed and committed, not locked"
+    assert len(sink.messages()) == 1
+
+
+def test_a_fresh_claim_is_left_alone_and_an_abandoned_one_is_sent_after_its_lease(
+        db: Notify, sink: MailSink) -> None:
+    email_id = owe_receipt(db)
+    server = SmtpServer("127.0.0.1", sink.port)
+    crashed = mailer(db, server, lease_seconds=LEASE)
+    assert crashed.claim() is not None  # ... and the process dies before sending
+
+    other = mailer(db, server, lease_seconds=LEASE)
+    assert other.send_due() == 0, "claimed by a mailer that may still be sending"
+    row = email(db, email_id)
+    assert row.status == "sending" and row.claimed_at is not None and not sink.messages()
+
+    time.sleep(LEASE)
+    assert other.send_due() == 1
+    [message] = sink.messages()
+    assert message["Message-ID"] == f"<{email_id}@topup.example>", "the same Message-ID as the lost attempt"
+    row = email(db, email_id)
+    assert row.status == "sent" and row.attempts == 1 and row.claim_token is None
+    assert other.send_due() == 0
+
+
+def test_a_refused_email_is_pending_again_with_a_backoff(db: Notify) -> None:
+    email_id = owe_receipt(db)
+    nobody_listens = SmtpServer("127.0.0.1", free_port(), timeout=2)
+    with capture_logs() as logs:
+        assert mailer(db, nobody_listens).send_due() == 1
+    row = email(db, email_id)
+    assert row.status == "pending" and row.attempts == 1 and row.claim_token is None
+    assert row.last_error and "refused" in row.last_error.lower()
+    assert row.claimed_at is not None and row.next_attempt_at > row.claimed_at
+    assert [entry["event"] for entry in logs] == ["email_send_failed"]
+
+
+def test_a_mailer_whose_claim_ran_out_does_not_undo_the_one_that_took_over(db: Notify, sink: MailSink) -> None:
+    email_id = owe_receipt(db)
+    slow = mailer(db, SmtpServer("127.0.0.1", free_port(), timeout=2), lease_seconds=LEASE)
+    stale = slow.claim()
+    assert stale is not None
+    time.sleep(LEASE)
+    taken_over = mailer(db, SmtpServer("127.0.0.1", sink.port), lease_seconds=LEASE).claim()
+    assert taken_over is not None and taken_over.token != stale.token
+    slow._record_failure(stale, "SMTPServerDisconnected: late")  # the slow mailer's late answer
+    row = email(db, email_id)
+    assert row.status == "sending" and row.claim_token == taken_over.token and row.attempts == 0
+
+
+def test_mailers_working_side_by_side_send_each_email_once(db: Notify, sink: MailSink) -> None:
+    ids = {owe_receipt(db, f"ord_{n}") for n in range(24)}
+    server = SmtpServer("127.0.0.1", sink.port)
+    mailers = [mailer(db, server, batch_size=5) for _ in range(3)]
+
+    def work(m: Mailer) -> None:
+        while m.send_due():
+            pass
+
+    threads = [threading.Thread(target=work, args=(m,)) for m in mailers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    sent = [str(m["Message-ID"]).strip("<>").split("@")[0] for m in sink.messages()]
+    assert sorted(sent) == sorted(ids)
+    assert receipt_sent_announcements(db) == 24
+
+
+# -- the migration that brought claims, with emails in place --------------------------------
+BEFORE_CLAIMS = "b71c4e2a9d10"
+
+
+def migrate_to(url: str, revision: str, *, down: bool = False) -> None:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("sqlalchemy.url", normalize_url(url))
+    (command.downgrade if down else command.upgrade)(config, revision)
+
+
+def test_emails_recorded_before_the_upgrade_are_sent_by_the_new_mailer_and_a_downgrade_releases_claims(
+        url: str, sink: MailSink) -> None:
+    migrate_to(url, BEFORE_CLAIMS)
+    engine = make_engine(url)
+    insert = ("INSERT INTO emails (id, kind, reference, order_id, customer_id, email, language, subject, text_body, "
+              "html_body, status, attempts, next_attempt_at, created_at, sent_at) VALUES "
+              "(:id, 'receipt', :ref, :ref, 'cus_1', 'ana@example.com', 'en', 'Your receipt', 'text', 'html', "
+              ":status, :attempts, :at, :at, :sent)")
+    then = datetime(2026, 11, 1, tzinfo=UTC)
+    with engine.begin() as conn:
+        conn.execute(sa.text(insert), [
+            {"id": "eml_old_sent", "ref": "ord_1", "status": "sent", "attempts": 1, "at": then, "sent": then},
+            {"id": "eml_old_pending", "ref": "ord_2", "status": "pending", "attempts": 2, "at": then, "sent": None}])
+    engine.dispose()
+
+    with notify_database(url) as db:  # migrated to head, as a starting process does
+        assert email(db, "eml_old_sent").status == "sent" and email(db, "eml_old_pending").claim_token is None
+        assert mailer(db, SmtpServer("127.0.0.1", sink.port)).send_due() == 1
+        [message] = sink.messages()
+        assert message["Message-ID"] == "<eml_old_pending@topup.example>"
+        assert email(db, "eml_old_pending").status == "sent" and email(db, "eml_old_pending").attempts == 3
+        owe_receipt(db, "ord_3")
+        assert mailer(db, SmtpServer("127.0.0.1", sink.port)).claim() is not None  # mid-send at the downgrade
+
+    migrate_to(url, BEFORE_CLAIMS, down=True)
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        statuses = dict(conn.execute(sa.text("SELECT reference, status FROM emails")).all())
+        columns = {c["name"] for c in sa.inspect(conn).get_columns("emails")}
+        indexes = {i["name"] for i in sa.inspect(conn).get_indexes("emails")}
+    engine.dispose()
+    assert statuses == {"ord_1": "sent", "ord_2": "sent", "ord_3": "pending"}, "the old mailer sends ord_3"
+    assert "claim_token" not in columns and "claimed_at" not in columns
+    assert {"ix_emails_due", "ix_emails_order_id", "ix_emails_customer_id"} <= indexes
