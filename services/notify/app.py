@@ -1,10 +1,10 @@
 """The notify service: issues receipts and emails customers what they must know, in their
 language: receipts (and copies), reversal notices, low-balance and expiry reminders, and
-expiries.
+expiries; and the password-reset link.
 
 Listens to: customer.registered / customer.updated (recipients), order.completed
-(send_receipt), receipt.resend, order.reversed, wallet.balance_low, wallet.credit_expiring,
-wallet.credit_expired.
+(send_receipt), receipt.resend, customer.password_reset_requested (send_password_reset),
+order.reversed, wallet.balance_low, wallet.credit_expiring, wallet.credit_expired.
 Publishes: receipt.issued (the numbered receipt), receipt.sent (an email about an order left).
 HTTP: the operator API under /v1/receipts.
 Worker: the consumers, the outbox relay and the mailer (SMTP_HOST, SMTP_PORT, SMTP_FROM).
@@ -37,7 +37,7 @@ def start(settings: Settings | None = None) -> ServiceContext:
 
 def rules_of(settings: Settings) -> NotifyRules:
     merchant = Merchant(settings.merchant_name, settings.merchant_address, settings.merchant_tax_id)
-    return NotifyRules(merchant, settings.topup_url)
+    return NotifyRules(merchant, settings.topup_url, settings.password_reset_url)
 
 
 def create_app(settings: Settings | None = None, ctx: ServiceContext | None = None) -> Flask:

@@ -15,6 +15,7 @@ def notify_handlers(rules: NotifyRules) -> dict[str, Handler]:
         "update_customer": handlers.update_customer,
         "send_receipt": partial(handlers.send_receipt, rules=rules),
         "resend_receipt": handlers.resend_receipt,
+        "send_password_reset": partial(handlers.send_password_reset, rules=rules),
         "send_reversal_notice": handlers.send_reversal_notice,
         "send_low_balance_reminder": partial(handlers.send_low_balance_reminder, rules=rules),
         "send_expiry_reminder": handlers.send_expiry_reminder,

@@ -4,8 +4,8 @@ The message handlers only RECORD the email owed (a pending email); the mailer se
 Sending from the handler would email twice whenever the transaction that notes the message
 in the inbox failed after the email left, and would tie message processing to the mail
 server's health. Recording is once per kind and reference (the order, the credit, the
-copy asked for), whatever the message id. Every email is written in the customer's
-language and dated in their time zone.
+copy asked for, the password reset), whatever the message id. Every email is written in
+the customer's language and dated in their time zone.
 """
 
 from __future__ import annotations
@@ -13,11 +13,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import structlog
+from sqlalchemy.exc import StatementError
 from sqlalchemy.orm import Session
 
 from services.notify import store
 from services.notify.domain.balance import ExpiredCredit, ExpiringCredit, LowBalance
 from services.notify.domain.layout import Email, RenderedEmail
+from services.notify.domain.password_reset import REDACTED, WITH_SECRETS, PasswordReset
 from services.notify.domain.receipt import ABOUT_AN_ORDER, CompletedTopUp, EmailKind, Merchant, Receipt, receipt_number
 from services.notify.domain.reversal import ReversedTopUp
 from services.notify.models import EmailRow, ReceiptRow, RecipientRow
@@ -25,6 +28,8 @@ from shared.clock import utcnow
 from shared.loops import backoff
 from shared.messaging.envelope import Envelope
 from shared.money import Money
+
+log = structlog.get_logger(__name__)
 
 ERROR_LIMIT = 500
 
@@ -34,6 +39,8 @@ class NotifyRules:
     merchant: Merchant
     #: where a customer tops up, linked from the low-balance reminder
     topup_url: str | None = None
+    #: the frontend's page that takes a password-reset token (`?token=`); None: the code alone
+    password_reset_url: str | None = None
 
 
 def remember_customer(session: Session, msg: Envelope) -> None:
@@ -113,6 +120,28 @@ def send_expiry_notice(session: Session, msg: Envelope) -> None:
     _owe(session, EmailKind.CREDIT_EXPIRED, p["entry_id"], who, notice.email())
 
 
+def send_password_reset(session: Session, msg: Envelope, rules: NotifyRules) -> None:
+    """customer.password_reset_requested: the link (or code) to choose a new password, once
+    per reset request, in the language the request came in. The token opens the account:
+    it is never logged, not even inside a database error (whose text would show the
+    statement's parameters, the bodies), and its bodies are redacted once sent."""
+    p = msg.payload
+    if store.find_email(session, EmailKind.PASSWORD_RESET, p["reset_id"]) is not None:
+        return
+    now = utcnow()
+    known = session.get(RecipientRow, p["customer_id"])  # for the zone; not worth waiting for
+    reset = PasswordReset(p["token"], p["expires_at"], known.time_zone if known else "UTC", rules.password_reset_url)
+    if reset.expired(now):
+        log.info("password_reset_expired", reset_id=p["reset_id"], customer_id=p["customer_id"])
+        return
+    try:
+        _owe(session, EmailKind.PASSWORD_RESET, p["reset_id"], Reader(p["customer_id"], p["email"], p["language"]),
+             reset.email(now))
+    except StatementError as exc:
+        exc.hide_parameters = True
+        raise
+
+
 @dataclass(frozen=True)
 class Reader:
     """Who an email goes to, and in which language (a recipient row has the same fields)."""
@@ -138,6 +167,8 @@ def mark_sent(session: Session, row: EmailRow, now: datetime) -> None:
     row.attempts += 1
     row.last_error = None
     row.claim_token = None
+    if row.kind in WITH_SECRETS:
+        row.text_body = row.html_body = REDACTED
     if row.order_id and row.kind in ABOUT_AN_ORDER:
         store.emit(session, Envelope.new(
             "receipt.sent",

@@ -7,7 +7,8 @@
 - `emails`: every email we owe a customer, written when its event arrives, claimed by a
   mailer (`sending`) and marked sent after the mail server accepted it (services/notify/mailer.py).
   UNIQUE(kind, reference) is what makes a redelivered or repeated event never email twice
-  (the reference: the order, the credit lot, the debit entry, the copy asked for).
+  (the reference: the order, the credit lot, the debit entry, the copy asked for, the
+  password reset).
 """
 
 from __future__ import annotations

@@ -51,6 +51,7 @@ SUBSCRIPTIONS: tuple[Subscription, ...] = (
     Subscription("notify", "update_customer", "customer.updated"),
     Subscription("notify", "send_receipt", "order.completed"),
     Subscription("notify", "resend_receipt", "receipt.resend"),
+    Subscription("notify", "send_password_reset", "customer.password_reset_requested"),
     Subscription("notify", "send_reversal_notice", "order.reversed"),
     Subscription("notify", "send_low_balance_reminder", "wallet.balance_low"),
     Subscription("notify", "send_expiry_reminder", "wallet.credit_expiring"),

@@ -6,7 +6,8 @@ such as Money and Moment that are written for the reader) and rendered once, whe
 arrives, so that a retry sends exactly the email first attempted. Both parts are written
 from the same rows, so the text part and the HTML part of one email can never tell the
 customer different things. Every value is HTML-escaped: order ids and card brands arrive
-from other services and must not be able to inject markup.
+from other services and must not be able to inject markup. An email may carry one link to
+act on (a password reset): on a line of its own in the text, a real link in the HTML.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ class Email:
     intro: list[Words]
     rows: list[tuple[Words, Words]]
     outro: list[Words] = field(default_factory=list)
+    link: str | None = None
 
     def render(self, language: str) -> RenderedEmail:
         def say(value: Words) -> str:
@@ -48,8 +50,8 @@ class Email:
         rows = [(say(label), say(value)) for label, value in self.rows]
         outro = [say(line) for line in self.outro]
         table = [say(_("{label}: {value}", label=label, value=value)) for label, value in rows]
-        return RenderedEmail(subject, _text(intro, table, outro), _html(subject, intro, rows, outro, language),
-                             language)
+        return RenderedEmail(subject, _text(intro, self.link, table, outro),
+                             _html(subject, intro, self.link, rows, outro, language), language)
 
 
 def as_utc(moment: datetime) -> datetime:
@@ -63,17 +65,21 @@ def one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def _text(intro: list[str], table: list[str], outro: list[str]) -> str:
-    return "\n\n".join(["\n".join(intro), "\n".join(table), "\n".join(outro)]) + "\n"
+def _text(intro: list[str], link: str | None, table: list[str], outro: list[str]) -> str:
+    blocks = ["\n".join(intro), *([link] if link else []), "\n".join(table), "\n".join(outro)]
+    return "\n\n".join(blocks) + "\n"
 
 
-def _html(subject: str, intro: list[str], rows: list[tuple[str, str]], outro: list[str], language: str) -> str:
+def _html(subject: str, intro: list[str], link: str | None, rows: list[tuple[str, str]], outro: list[str],
+          language: str) -> str:
     cells = "\n".join(
         f'<tr><th align="left" style="padding:4px 16px 4px 0">{escape(label)}</th>'
         f'<td style="padding:4px 0">{escape(value)}</td></tr>'
         for label, value in rows
     )
     paragraphs_before = "\n".join(f"<p>{escape(line)}</p>" for line in intro)
+    if link:
+        paragraphs_before += f'\n<p><a href="{escape(link)}">{escape(link)}</a></p>'
     paragraphs_after = "\n".join(f"<p>{escape(line)}</p>" for line in outro)
     return (
         "<!DOCTYPE html>\n"

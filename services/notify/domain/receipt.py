@@ -29,6 +29,7 @@ class EmailKind(StrEnum):
     LOW_BALANCE = "low_balance"
     EXPIRY_REMINDER = "expiry_reminder"
     CREDIT_EXPIRED = "credit_expired"
+    PASSWORD_RESET = "password_reset"
 
 
 #: the kinds that are about one order (the order's timeline notes when they are sent)
