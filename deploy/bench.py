@@ -34,7 +34,7 @@ from sqlalchemy import create_engine, func, select, text
 
 from deploy.check import run_checks
 from deploy.infra import Databases, delete_namespace, free_port, new_namespace, postgres_server, rabbitmq_server
-from deploy.processes import SERVERS, ProcessSystem, cpu_by_command, machine_cpu, own_cpu
+from deploy.processes import SERVERS, ProcessSystem, cpu_by_command, fresh_secrets, machine_cpu, own_cpu
 from services.notify.sink import MailSink
 from services.order.models import Order, TimelineEntry
 from services.payment.sandbox.bank import TEST_CARDS
@@ -200,6 +200,7 @@ def run(args: argparse.Namespace) -> None:
                    PAYMENT_QUERY_AFTER="5",
                    PAYMENT_PUBLIC_URL=f"http://127.0.0.1:{ports['payment']}", SMTP_HOST="127.0.0.1",
                    SMTP_PORT=str(sink.port), WEB_THREADS=str(args.web_threads))
+        env.update(fresh_secrets())
         system = ProcessSystem(env, ports, web_workers=args.web_workers, log_dir=Path(tmp) / "logs").start()
         try:
             report(args, system, urls)

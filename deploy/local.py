@@ -35,6 +35,10 @@ class LocalSystem:
         return f"http://{self.settings.host}:{self.settings.ports[service]}"
 
     def start(self, sink_port: int = 0) -> LocalSystem:
+        # A development launcher (`make run`, the tests), never the deployed shape: it starts
+        # with the public development secrets on any backend, as ALLOW_DEV_SECRETS=true, and
+        # `make run` says so. Deployed services refuse them (ServiceContext.start).
+        self.settings = self.settings.with_changes(allow_dev_secrets=True)
         if self.settings.smtp_host is None:
             from services.notify.sink import MailSink
 

@@ -7,6 +7,7 @@ RabbitMQ, their databases and their environment to work together.
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import requests
 
-from shared.config import SERVICES
+from shared.config import DEV_SECRETS, SERVICES
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -84,6 +85,12 @@ class ProcessSystem:
                 process.kill()
                 codes[name] = None
         return codes
+
+
+def fresh_secrets() -> dict[str, str]:
+    """A random value for every secret, as a deployment sets them: the deployed processes
+    refuse the public development defaults (unless ALLOW_DEV_SECRETS)."""
+    return {name: secrets.token_urlsafe(32) for name in DEV_SECRETS}
 
 
 def process_table() -> dict[int, tuple[str, int, float]]:

@@ -48,6 +48,9 @@ def pg_settings(databases: Databases, amqp_url: str, namespace: str, tmp_path: o
         retry_max_attempts=3,
         outbox_poll_seconds=0.02,
         var_dir=str(tmp_path),
+        # Not the embedded run, yet a test's own system: the public development secrets are
+        # what the tests sign with, so they are allowed deliberately (deployed, refused).
+        allow_dev_secrets=True,
     )
 
 

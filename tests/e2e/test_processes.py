@@ -39,7 +39,8 @@ def deployed(pg_server: str, amqp_url: str, tmp_path: Path) -> Iterator[_Deploye
     env.update({f"{name.upper()}_PORT": str(port) for name, port in ports.items()})
     env.update(AMQP_URL=amqp_url, AMQP_NAMESPACE=namespace, SANDBOX_ENABLED="true", PAYMENT_PUBLIC_URL=payment,
                SMTP_HOST="127.0.0.1", SMTP_PORT=str(sink.port), OPERATOR_TOKEN="op-secret",
-               WEBHOOK_SECRET="wh-secret", JWT_SECRET="jwt-secret-for-this-test-only", LOG_FORMAT="json")
+               WEBHOOK_SECRET="wh-secret", JWT_SECRET="jwt-secret-for-this-test-only",
+               PLATFORM_TOKEN="platform-secret-for-this-test-only", LOG_FORMAT="json")
     processes = ProcessSystem(env, ports, web_workers=2, log_dir=tmp_path / "logs")
     processes.start()
     settings = type("S", (), {"operator_token": "op-secret", "webhook_secret": "wh-secret"})()
