@@ -24,6 +24,35 @@ DEV_SECRETS = {
     "JWT_SECRET": "dev-jwt-secret-change-me-in-production",
     "PLATFORM_TOKEN": "dev-platform-token",
 }
+#: placeholders shipped in examples (docker-compose.yml had `change-me-operator`...): as public
+PLACEHOLDER_PREFIX = "change-me"
+
+
+class PublicSecretsError(RuntimeError):
+    """Outside the embedded run a secret is one anyone can read and ALLOW_DEV_SECRETS is off.
+
+    With the development JWT_SECRET anyone can forge a customer's token, with the development
+    WEBHOOK_SECRET a gateway notification that credits an unpaid order: a service refuses to
+    start with them rather than serve a public system."""
+
+    def __init__(self, public: Mapping[str, str]) -> None:
+        self.names = list(public)
+        named = ", ".join(f"{name} ({why})" for name, why in public.items())
+        super().__init__(
+            f"refusing to start outside the embedded run with secrets anyone can know: {named}. "
+            "Set each to a long random value (python -c 'import secrets; print(secrets.token_urlsafe(32))'), "
+            "or set ALLOW_DEV_SECRETS=true on a development or test system nobody else can reach.")
+
+
+def why_public(value: str) -> str | None:
+    """What makes a secret's value one anyone can know, or None when it may be a secret."""
+    if not value.strip():
+        return "empty"
+    if value in DEV_SECRETS.values():
+        return "the development default"
+    if value.strip().lower().startswith(PLACEHOLDER_PREFIX):
+        return "a change-me placeholder"
+    return None
 
 
 def _int(env: Mapping[str, str], key: str, default: int) -> int:
@@ -98,7 +127,8 @@ class Settings:
     payment_query_every_seconds: float = 5.0
     sandbox_api_url: str | None = None
     var_dir: str = "var"
-    #: outside the embedded run, start even with a secret at its development default
+    #: outside the embedded run, start even with a secret anyone can know (its development
+    #: default, a `change-me` placeholder, empty); without it a service refuses to start
     allow_dev_secrets: bool = False
     #: the largest request body a service reads (413 payload_too_large beyond it)
     max_body_bytes: int = 64 * 1024
@@ -199,12 +229,22 @@ class Settings:
     def with_changes(self, **changes: Any) -> Settings:
         return replace(self, **changes)
 
-    def dev_secrets_in_use(self) -> list[str]:
-        """Names of secrets still at their development default, to be printed at start."""
+    def dev_secrets_in_use(self) -> dict[str, str]:
+        """The secrets anyone can know (a development default, a `change-me` placeholder or
+        empty), by variable name, each with what makes it public. Printed by `make run`;
+        refused outside the embedded run (refuse_public_secrets)."""
         current = {
             "OPERATOR_TOKEN": self.operator_token,
             "WEBHOOK_SECRET": self.webhook_secret,
             "JWT_SECRET": self.jwt_secret,
             "PLATFORM_TOKEN": self.platform_token,
         }
-        return [name for name, value in current.items() if value == DEV_SECRETS[name]]
+        return {name: why for name, value in current.items() if (why := why_public(value)) is not None}
+
+    def refuse_public_secrets(self) -> None:
+        """Raise PublicSecretsError when a secret is public outside the embedded run, unless
+        ALLOW_DEV_SECRETS. The embedded run (SQLite files, one process) is a developer's own,
+        and `make run` prints which secrets are public as it starts."""
+        public = self.dev_secrets_in_use()
+        if public and not self.embedded and not self.allow_dev_secrets:
+            raise PublicSecretsError(public)

@@ -6,11 +6,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import structlog
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared.config import Settings
 from shared.db import make_engine, migrate, session_factory
+
+log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -22,6 +25,13 @@ class ServiceContext:
 
     @classmethod
     def start(cls, name: str, settings: Settings, migrations_dir: Path) -> ServiceContext:
+        """Every web process and worker starts here, so this is where one refuses the public
+        secrets (PublicSecretsError), before it touches its database or the broker."""
+        settings.refuse_public_secrets()
+        public = settings.dev_secrets_in_use()
+        if public and not settings.embedded:
+            log.warning("public_secrets_allowed", service=name, secrets=sorted(public),
+                        reason="ALLOW_DEV_SECRETS=true: anyone can forge tokens, webhooks and operator calls")
         url = settings.database_url(name)
         migrate(url, migrations_dir)
         engine = make_engine(url)

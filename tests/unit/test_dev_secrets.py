@@ -1,0 +1,63 @@
+"""Outside the embedded run a service refuses secrets anyone can know, naming them."""
+
+from __future__ import annotations
+
+import pytest
+
+from shared.config import DEV_SECRETS, PublicSecretsError, Settings
+
+DEPLOYED = {"AMQP_URL": "amqp://guest:guest@rabbitmq:5672/%2F",
+            **{f"{name}_DATABASE_URL": f"postgresql://postgres@db/{name.lower()}"
+               for name in ("ORDER", "PAYMENT", "WALLET", "NOTIFY")}}
+REAL = {name: f"a-real-{name.lower()}-9f2c4e1b7a" for name in DEV_SECRETS}
+
+
+def test_a_deployed_service_with_the_development_secrets_is_refused_naming_them() -> None:
+    with pytest.raises(PublicSecretsError) as refused:
+        Settings.from_env(DEPLOYED).refuse_public_secrets()
+    assert refused.value.names == ["OPERATOR_TOKEN", "WEBHOOK_SECRET", "JWT_SECRET", "PLATFORM_TOKEN"]
+    assert "ALLOW_DEV_SECRETS=true" in str(refused.value)
+    assert not any(value in str(refused.value) for value in DEV_SECRETS.values())
+
+
+def test_a_placeholder_or_an_empty_secret_is_as_public_as_the_default() -> None:
+    env = {**DEPLOYED, **REAL, "OPERATOR_TOKEN": "change-me-operator", "WEBHOOK_SECRET": "", "JWT_SECRET": "  "}
+    with pytest.raises(PublicSecretsError) as refused:
+        Settings.from_env(env).refuse_public_secrets()
+    assert refused.value.names == ["OPERATOR_TOKEN", "WEBHOOK_SECRET", "JWT_SECRET"]
+    assert "OPERATOR_TOKEN (a change-me placeholder)" in str(refused.value)
+    assert "WEBHOOK_SECRET (empty)" in str(refused.value)
+    assert REAL["PLATFORM_TOKEN"] not in str(refused.value)
+
+
+def test_one_development_secret_among_real_ones_is_enough_to_refuse() -> None:
+    env = {**DEPLOYED, **REAL, "JWT_SECRET": DEV_SECRETS["JWT_SECRET"]}
+    with pytest.raises(PublicSecretsError) as refused:
+        Settings.from_env(env).refuse_public_secrets()
+    assert refused.value.names == ["JWT_SECRET"]
+
+
+@pytest.mark.parametrize("backend", [{"AMQP_URL": "amqp://rabbitmq"},
+                                     {"ORDER_DATABASE_URL": "postgresql://postgres@db/order"}])
+def test_either_a_broker_or_a_database_of_its_own_makes_a_deployment(backend: dict[str, str]) -> None:
+    with pytest.raises(PublicSecretsError):
+        Settings.from_env(backend).refuse_public_secrets()
+
+
+def test_real_secrets_start_a_deployed_service() -> None:
+    settings = Settings.from_env({**DEPLOYED, **REAL})
+    settings.refuse_public_secrets()
+    assert settings.dev_secrets_in_use() == {}
+
+
+def test_allow_dev_secrets_starts_a_deployed_service_with_them() -> None:
+    settings = Settings.from_env({**DEPLOYED, "ALLOW_DEV_SECRETS": "true"})
+    settings.refuse_public_secrets()
+    assert list(settings.dev_secrets_in_use()) == list(DEV_SECRETS)
+
+
+def test_the_embedded_run_starts_with_the_development_secrets_without_the_flag() -> None:
+    settings = Settings.from_env({})
+    assert settings.embedded and not settings.allow_dev_secrets
+    settings.refuse_public_secrets()
+    assert settings.dev_secrets_in_use() == dict.fromkeys(DEV_SECRETS, "the development default")
