@@ -14,15 +14,18 @@ from __future__ import annotations
 from pathlib import Path
 
 from flask import Flask, Response
+from flask_cors import CORS
 
-from services.order import api, customer_api
+from services.order import api, customer_api, password_api
 from services.order.backfill import Backfill
 from services.order.consumers import order_handlers
 from services.order.domain.errors import OrderError
 from services.order.handlers import expire_overdue
+from services.order.limits import AddressLimits
 from services.order.models import InboxMessage, OutboxMessage
 from services.order.operator_api import build_operator_blueprint
 from services.order.ordering import OrderRules
+from services.order.signin import SignIn
 from shared.clock import utcnow
 from shared.config import Settings
 from shared.db import unit_of_work
@@ -47,8 +50,11 @@ def create_app(settings: Settings | None = None, ctx: ServiceContext | None = No
     app, smorest = create_base_app(NAME, "topup order API",
                                    "Register, quote, order and follow a balance top-up; the balance and its statement.",
                                    max_body_bytes=ctx.settings.max_body_bytes)
-    for blueprint in customer_api.build_blueprints(ctx):
+    limits = AddressLimits(ctx.settings)
+    doors = SignIn.with_policy(ctx.sessions, ctx.settings.login_failures_allowed)
+    for blueprint in customer_api.build_blueprints(ctx, limits, doors):
         smorest.register_blueprint(blueprint)
+    smorest.register_blueprint(password_api.build_blueprint(ctx, limits, doors))
     smorest.register_blueprint(api.build_blueprint(ctx, OrderRules.from_settings(ctx.settings, METHODS)))
     smorest.register_blueprint(build_operator_blueprint(ctx))
 
@@ -56,8 +62,22 @@ def create_app(settings: Settings | None = None, ctx: ServiceContext | None = No
     def _refused(exc: OrderError) -> Response:
         return problem_response(exc.status, exc.code, exc.title, exc.detail, headers=exc.headers, **exc.extra)
 
+    limits.install(app)
+    allow_browsers(app, ctx.settings.cors_allowed_origins)
     app.extensions["topup"] = ctx
     return app
+
+
+def allow_browsers(app: Flask, origins: tuple[str, ...]) -> None:
+    """CORS for the frontends' origins (CORS_ALLOWED_ORIGINS): their preflights are answered;
+    any other origin gets no CORS headers, so a browser keeps its pages out. Tokens travel
+    in the Authorization header, never in cookies: no credentials mode."""
+    if not origins:
+        return
+    CORS(app, resources={r"/v1/*": {"origins": list(origins)}}, supports_credentials=False, max_age=600,
+         allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "Accept-Language", "If-None-Match"],
+         expose_headers=["Retry-After", "Content-Language", "ETag", "Location"],
+         methods=["GET", "POST", "PATCH", "OPTIONS"])
 
 
 def create_worker(settings: Settings | None = None, ctx: ServiceContext | None = None) -> Worker:

@@ -13,9 +13,6 @@ import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from services.order.domain.errors import InvalidCredentials
-from services.order.texts import _
-
 _hasher = PasswordHasher()
 # Verified against when the email is unknown, so both failures take the same time.
 _DUMMY_HASH = _hasher.hash("not-a-real-password")
@@ -26,20 +23,24 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
-def verify_password(password_hash: str | None, password: str) -> None:
+def password_matches(password_hash: str | None, password: str) -> bool:
+    """One argon2 verification, also for an unknown email (against a dummy hash), so that
+    both failures cost the same time."""
     try:
         _hasher.verify(password_hash or _DUMMY_HASH, password)
     except (VerificationError, InvalidHashError):
-        raise InvalidCredentials(_("The email or the password is wrong.")) from None
-    if password_hash is None:
-        raise InvalidCredentials(_("The email or the password is wrong."))
+        return False
+    return password_hash is not None
 
 
-def issue_token(customer_id: str, secret: str, ttl_seconds: int, now: datetime, language: str | None = None) -> str:
+def issue_token(customer_id: str, secret: str, ttl_seconds: int, now: datetime, language: str | None = None,
+                credentials_version: int = 0) -> str:
     """`language`: the customer's at login, so that every answer is in it without loading the
-    profile (a request's Accept-Language still wins; a change applies from the next login)."""
+    profile (a request's Accept-Language still wins; a change applies from the next login).
+    `credentials_version`: the password's version at login; a token from before a change
+    or reset of the password is refused."""
     claims: dict[str, object] = {"sub": customer_id, "iss": ISSUER, "iat": now,
-                                 "exp": now + timedelta(seconds=ttl_seconds)}
+                                 "exp": now + timedelta(seconds=ttl_seconds), "cv": credentials_version}
     if language:
         claims["lang"] = language
     return jwt.encode(claims, secret, algorithm="HS256")
@@ -52,6 +53,8 @@ class Holder:
     customer_id: str
     language: str | None
     expires: float
+    #: the password's version when the token was issued (0 for tokens from before versions)
+    credentials_version: int = 0
 
 
 class VerifiedTokens:
@@ -86,7 +89,9 @@ class VerifiedTokens:
         except jwt.PyJWTError:
             return None
         language = claims.get("lang")
-        holder = Holder(str(claims["sub"]), language if isinstance(language, str) else None, float(claims["exp"]))
+        version = claims.get("cv", 0)
+        holder = Holder(str(claims["sub"]), language if isinstance(language, str) else None, float(claims["exp"]),
+                        version if isinstance(version, int) else -1)
         with self._lock:
             self._known[token] = holder
             while len(self._known) > self.size:

@@ -7,12 +7,11 @@ from typing import Any
 
 from flask import g, request
 from flask_smorest import Blueprint
-from sqlalchemy.exc import IntegrityError
 
 from services.order import auth, balances, customers, schemas
 from services.order.customers import Profile
-from services.order.domain.errors import EmailTaken
-from services.order.texts import _
+from services.order.limits import AddressLimits
+from services.order.signin import SignIn
 from services.order.web import BEARER, customer_required, me
 from shared.clock import utcnow
 from shared.db import unit_of_work
@@ -28,30 +27,30 @@ def profile_view(profile: Profile) -> dict[str, Any]:
             "low_balance_threshold": profile.low_balance_threshold.amount_minor, "reminders": customer.reminders}
 
 
-def build_blueprints(ctx: ServiceContext) -> list[Blueprint]:
+def build_blueprints(ctx: ServiceContext, limits: AddressLimits, doors: SignIn) -> list[Blueprint]:
     customer_only = customer_required(ctx)
     accounts = Blueprint("auth", __name__, url_prefix="/v1/auth", description="Register and log in")
     mine = Blueprint("me", __name__, url_prefix="/v1", description="The customer's profile, balance and statement")
 
     @accounts.route("/register", methods=["POST"])
+    @limits.every_try()
     @accounts.arguments(schemas.RegisterIn)
     @accounts.response(201, schemas.CustomerOut)
     def register(body: dict[str, Any]) -> Any:
+        """Throttled per client address and per email (429 too_many_attempts)."""
         language = body["language"] or negotiate(request.headers.get("Accept-Language"))
-        try:
-            with unit_of_work(ctx.sessions) as session:
-                return customers.register(session, body["email"], body["password"], body["country"], language)
-        except IntegrityError:
-            raise EmailTaken(_("An account with this email already exists.")) from None
+        return doors.register(body["email"], body["password"], body["country"], language, utcnow())
 
     @accounts.route("/login", methods=["POST"])
+    @limits.failed_tries()
     @accounts.arguments(schemas.LoginIn)
     @accounts.response(200, schemas.TokenOut)
     def login(body: dict[str, Any]) -> dict[str, Any]:
-        with ctx.sessions() as session:
-            customer = customers.login(session, body["email"], body["password"])
-        token = auth.issue_token(customer.id, ctx.settings.jwt_secret, ctx.settings.jwt_ttl_seconds, utcnow(),
-                                 customer.language)
+        """After a few failures on one account, or many from one address, 429
+        too_many_attempts with a Retry-After that grows; no password is checked meanwhile."""
+        who = doors.log_in(body["email"], body["password"], utcnow())
+        token = auth.issue_token(who.customer_id, ctx.settings.jwt_secret, ctx.settings.jwt_ttl_seconds, utcnow(),
+                                 who.language, who.credentials_version)
         return {"access_token": token, "token_type": "Bearer", "expires_in": ctx.settings.jwt_ttl_seconds}
 
     @mine.route("/me")

@@ -14,9 +14,9 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from services.order import auth
+from services.order import auth, passwords
 from services.order.domain import catalog as catalog_rules
-from services.order.domain.errors import EmailTaken, OrderError, WeakPassword
+from services.order.domain.errors import EmailTaken, OrderError
 from services.order.models import Customer, OutboxMessage
 from services.order.texts import _
 from shared.i18n import language_of_country
@@ -37,8 +37,7 @@ class ThresholdOutOfRange(OrderError):
 def register(session: Session, email: str, password: str, country: str, language: str | None) -> Customer:
     """`language`: what the customer chose, else what their browser asked for (the caller
     passes it), else the default of their country."""
-    if len(password) < 8:
-        raise WeakPassword(_("A password has at least 8 characters."))
+    passwords.check_strength(password)
     rule = catalog_rules.rule_for(country)
     email = email.strip().lower()
     if session.scalar(select(func.count()).select_from(Customer).where(Customer.email == email)):
@@ -50,13 +49,6 @@ def register(session: Session, email: str, password: str, country: str, language
     session.add(customer)
     session.flush()
     put(session, OutboxMessage, Envelope.new("customer.registered", profile_payload(customer)))
-    return customer
-
-
-def login(session: Session, email: str, password: str) -> Customer:
-    customer = session.scalars(select(Customer).where(Customer.email == email.strip().lower())).one_or_none()
-    auth.verify_password(customer.password_hash if customer else None, password)
-    assert customer is not None
     return customer
 
 

@@ -57,6 +57,9 @@ class Customer(Base):
     #: the profile version last announced; behind it only for customers from before profiles
     #: were announced (services/order/backfill.py announces them)
     announced_version: Mapped[int] = mapped_column(Integer, default=1, server_default=text("0"))
+    #: raised by every change or reset of the password: access tokens carry the version
+    #: they were issued at, and one from an earlier version is refused (services/order/web.py)
+    credentials_version: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -207,6 +210,35 @@ class ReceiptResend(Base):
     order_id: Mapped[str] = mapped_column(String(40))
     customer_id: Mapped[str] = mapped_column(String(40))
     requested_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class AuthThrottle(Base):
+    """Failed or repeated attempts on one account (by its email, hashed: the same for an
+    email that has no account, so the throttle tells nothing about who is registered).
+    Shared by every web process and replica, as the database is."""
+
+    __tablename__ = "auth_throttles"
+
+    #: "<action>:<sha256 of the normalized email>"
+    key: Mapped[str] = mapped_column(String(80), primary_key=True)
+    attempts: Mapped[int] = mapped_column(Integer)
+    last_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    blocked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class PasswordReset(Base):
+    """A password-reset request. Only the token's SHA-256 is kept: the database never holds
+    a token that would open the account. `customer_id` is None when the email has no
+    account: the request is recorded all the same, so both answers cost the same."""
+
+    __tablename__ = "password_resets"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    customer_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class OutboxMessage(OutboxMixin, Base):

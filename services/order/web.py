@@ -9,6 +9,7 @@ from functools import wraps
 from typing import Any, TypeVar
 
 from flask import g, request
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from services.order import auth
@@ -22,14 +23,25 @@ BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
 
 
 def customer_required(ctx: ServiceContext) -> Callable[[F], F]:
+    """Require a valid access token issued since the customer's password last changed.
+
+    The signature is checked in memory (auth.VerifiedTokens); whether the password changed
+    since is one primary-key read of the customer's credentials version per request, so that
+    a change or reset ends every earlier token at once, on every replica."""
     tokens = auth.VerifiedTokens(ctx.settings.jwt_secret)
+    version_of = select(Customer.credentials_version).where(Customer.id == bindparam("customer_id"))
+
+    def current(holder: auth.Holder) -> bool:
+        with ctx.engine.connect() as conn:
+            version = conn.execute(version_of, {"customer_id": holder.customer_id}).scalar_one_or_none()
+        return version is not None and version == holder.credentials_version
 
     def decorator(view: F) -> F:
         @wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             scheme, _sep, token = request.headers.get("Authorization", "").partition(" ")
             holder = tokens.holder(token) if scheme.lower() == "bearer" else None
-            if holder is None:
+            if holder is None or not current(holder):
                 raise Problem(401, "unauthorized", _("Authentication required."),
                               _("Send Authorization: Bearer <access_token> from /v1/auth/login."))
             g.customer_id = holder.customer_id
