@@ -12,7 +12,7 @@ import signal
 import threading
 
 from deploy.local import LocalSystem
-from shared.config import Settings
+from shared.config import DEV_SECRETS, Settings
 from shared.logging import configure_logging
 
 
@@ -31,9 +31,14 @@ def main() -> None:
         print(f"  {name:<8} {system.url(name)}   (OpenAPI: {system.url(name)}/openapi.json)")
     if system.mail_sink is not None:
         print(f"  mail     smtp://{settings.host}:{system.mail_sink.port} -> {system.mail_sink.directory}/")
-    for name in settings.dev_secrets_in_use():
-        value = getattr(settings, name.lower())
-        print(f"  WARNING: {name} is the development default {value!r}; set it in production.")
+    public = system.settings.dev_secrets_in_use()
+    for name, why in public.items():
+        value = getattr(system.settings, name.lower())
+        shown = f"{why} {value!r}" if value == DEV_SECRETS[name] else why  # never a real secret's value
+        print(f"  WARNING: {name} is {shown}; set it in production.")
+    if public and system.settings.allow_dev_secrets:
+        print("  ALLOW_DEV_SECRETS=true: started with these public secrets anyway, for development only (anyone "
+              "can forge tokens, webhooks and operator calls with them); without it a deployed service refuses them.")
     print("Press Ctrl-C to stop.\n", flush=True)
     stop.wait()
     print("stopping...", flush=True)

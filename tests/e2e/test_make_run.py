@@ -35,6 +35,7 @@ def test_the_one_command_run_serves_all_four_services_and_stops_cleanly(tmp_path
     assert process.returncode == 0, output
     assert f"http://127.0.0.1:{ports['order']}" in output
     assert "OPERATOR_TOKEN is the development default" in output
+    assert "ALLOW_DEV_SECRETS=true" in output, "says it runs on public secrets deliberately"
     assert "stopped." in output
 
 
