@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import structlog
 from flask import Flask, Response
 from flask_limiter import Limiter
 from flask_limiter.errors import RateLimitExceeded
@@ -27,6 +28,7 @@ from services.order.texts import _
 from shared.config import Settings
 from shared.problems import problem_response
 
+log = structlog.get_logger(__name__)
 SCOPE = "auth"
 
 
@@ -50,6 +52,9 @@ class AddressLimits:
         return self.limiter.shared_limit(self.settings.auth_rate_limit, scope=SCOPE, deduct_when=_failed)
 
     def install(self, app: Flask) -> None:
+        if not self.settings.embedded and self.settings.ratelimit_storage_uri.startswith("memory"):
+            log.warning("address_limits_per_process",
+                        hint="RATELIMIT_STORAGE_URI=redis://... shares them across web processes and replicas")
         if self.settings.proxy_hops:
             # The client's address as the trusted proxies in front saw it (X-Forwarded-For).
             app.wsgi_app = ProxyFix(app.wsgi_app, x_for=self.settings.proxy_hops,  # type: ignore[method-assign]
