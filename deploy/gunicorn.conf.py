@@ -19,6 +19,9 @@ graceful_timeout = 20
 accesslog = "-"
 # Each worker process builds its own app (engine, pool) after the fork.
 preload_app = False
+# No control socket: gunicorn 27 opens one per user (~/.gunicorn/gunicorn.ctl), which every
+# gunicorn on the host (four services, the tests) would overwrite and unlink in turn.
+control_socket_disable = True
 
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
