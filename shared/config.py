@@ -138,7 +138,7 @@ class Settings:
     #: per process; redis://host:6379 shares them across web processes and replicas
     ratelimit_storage_uri: str = "memory://"
     #: how many tries of login, registration and password reset one client address gets
-    auth_rate_limit: str = "30 per minute"
+    auth_rate_limit: str = "30 per minute;300 per hour;1000 per day"
     #: failed logins on one account before it is throttled (the wait then doubles per failure)
     login_failures_allowed: int = 5
     #: proxies in front of the web processes whose X-Forwarded-For is believed (0: none)
@@ -201,7 +201,7 @@ class Settings:
             max_body_bytes=_int(env, "MAX_BODY_BYTES", 64 * 1024),
             webhook_max_body_bytes=_int(env, "WEBHOOK_MAX_BODY_BYTES", 1024 * 1024),
             ratelimit_storage_uri=env.get("RATELIMIT_STORAGE_URI") or "memory://",
-            auth_rate_limit=env.get("AUTH_RATE_LIMIT") or "30 per minute",
+            auth_rate_limit=env.get("AUTH_RATE_LIMIT") or "30 per minute;300 per hour;1000 per day",
             login_failures_allowed=_int(env, "LOGIN_FAILURES_ALLOWED", 5),
             proxy_hops=_int(env, "PROXY_HOPS", 0),
             cors_allowed_origins=tuple(o.strip().rstrip("/") for o in env.get("CORS_ALLOWED_ORIGINS", "").split(",")
