@@ -19,7 +19,7 @@ from functools import cached_property
 from deploy.checks.report import Check, Problem, amounts, duration, money
 from deploy.checks.snapshot import Entry, Order, Payment, Posting, Receipt
 from services.notify.domain.receipt import EmailKind
-from services.notify.store import PENDING
+from services.notify.store import PENDING, SENDING
 from services.order.domain.saga import TERMINAL, Status
 from services.payment.domain.payment import PaymentStatus
 from services.wallet.domain.ledger import EntryKind, customer_account
@@ -176,16 +176,16 @@ def completed_has_one_credit_and_one_receipt(view: OrderView) -> Iterator[Proble
     elif len(receipts) > 1:
         states = ", ".join(_receipt_state(r) for r in receipts)
         yield view.problem(Check.COMPLETED, f"has {len(receipts)} receipts instead of one ({states}).")
-    elif receipts[0].status == PENDING:
-        yield view.problem(Check.COMPLETED, "is completed and its receipt is recorded, but it is still pending: "
-                                            "the email has not gone out.")
+    elif receipts[0].status in (PENDING, SENDING):
+        yield view.problem(Check.COMPLETED, f"is completed and its receipt is recorded, but it is still "
+                                            f"{receipts[0].status}: the email has not gone out (as far as we know).")
     if receipts and view.receipt_number is None:
         yield view.problem(Check.COMPLETED, "is completed and its receipt was emailed, but no numbered receipt "
                                             "was issued: the customer cannot fetch it.")
 
 
 def _receipt_state(receipt: Receipt) -> str:
-    return "still pending" if receipt.status == PENDING else receipt.status
+    return f"still {receipt.status}" if receipt.status in (PENDING, SENDING) else receipt.status
 
 
 def refunds(view: OrderView) -> Iterator[Problem]:
