@@ -26,6 +26,8 @@ def _settings(backend: str, tmp: Path, pg_server: str, amqp_url: str, dbs: Datab
         ports=ports, payment_public_url=payment, sandbox_webhook_url=f"{payment}/v1/webhooks/sandbox",
         sandbox_enabled=True, retry_base_seconds=0.1, retry_max_attempts=3, outbox_poll_seconds=0.02,
         var_dir=str(tmp), amqp_namespace=new_namespace(),
+        # every test's customers register from 127.0.0.1, within the module's one system
+        auth_rate_limit="100000 per minute",
     )
     common.update(overrides)
     if backend == "postgres+rabbitmq":
