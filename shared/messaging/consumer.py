@@ -6,6 +6,13 @@ together share that transaction (see `process_batch`). A message that cannot be
 read is parked at once (retrying will not make it readable; kombu's own default would drop
 it). A handler that raises is retried with exponential backoff through the queue's retry
 queue, and parked after `max_attempts`: never lost, never retried forever.
+
+Nothing a message holds may reach the run loop, whose one answer is to reconnect: the
+broker would deliver the same message again, and the service would do nothing else (a body
+nested 200,000 deep once cost 261 reconnects in 2.5 minutes, and no top-up moved). So every
+failure on one message ends with that message settled: handled, retried or parked, and if
+even its copy cannot be published, rejected to the broker's dead-lettering (`_park`).
+Only a lost connection goes back to the loop.
 """
 
 from __future__ import annotations
@@ -25,12 +32,23 @@ from shared.loops import backoff
 from shared.messaging.broker import close_quietly, is_memory, reopened
 from shared.messaging.envelope import Envelope, InvalidMessage
 from shared.messaging.inbox import InboxMixin, first_time
+from shared.messaging.received import (
+    ATTEMPT_HEADER,
+    PARKED_REASON_HEADER,
+    Breakers,
+    as_text,
+    attempt_of,
+    body_of,
+    copied_headers,
+    headers_of,
+    properties_of,
+)
 from shared.messaging.topology import Subscription, Topology
 
 log = structlog.get_logger(__name__)
 
 Handler = Callable[[Session, Envelope], None]
-ATTEMPT_HEADER = "x-topup-attempt"
+REASON_CHARS = 500
 
 
 @dataclass(frozen=True)
@@ -38,6 +56,7 @@ class Delivery:
     sub: Subscription
     message: Message
     envelope: Envelope
+    attempt: int
 
 
 @dataclass(frozen=True)
@@ -80,21 +99,21 @@ class ConsumerRunner:
         self.batch_size = 1 if is_memory(connection.as_uri()) else prefetch
         self._received: list[tuple[Subscription, Message]] = []
         self._producer: Producer | None = None
+        self._breakers = Breakers()
 
     # -- messages, a batch at a time ---------------------------------------------------------
     def process(self, sub: Subscription, message: Message) -> None:
         """Handle one message on its own (the batch path's fallback, and the tests' entry)."""
-        envelope = self._read(sub, message)
-        if envelope is not None:
-            self._handle_one(Delivery(sub, message, envelope))
+        delivery = self._read(sub, message)
+        if delivery is not None:
+            self._handle_one(delivery)
 
     def process_batch(self, received: list[tuple[Subscription, Message]]) -> None:
         """Handle every message that arrived together in one transaction: one commit instead
         of one per message, which is most of a message's cost under load. If any handler
         fails, the whole batch rolls back and each message is handled alone, so that only the
         failing one is retried and the others commit as they would have."""
-        batch = [Delivery(sub, message, envelope) for sub, message in received
-                 if (envelope := self._read(sub, message)) is not None]
+        batch = [delivery for sub, message in received if (delivery := self._read(sub, message)) is not None]
         if len(batch) <= 1:
             for delivery in batch:
                 self._handle_one(delivery)
@@ -110,18 +129,24 @@ class ConsumerRunner:
             delivery.message.ack()
         self._after_commit(batch, fresh)
 
-    def _read(self, sub: Subscription, message: Message) -> Envelope | None:
-        """The message's envelope; an unreadable one is parked at once and acked."""
+    def _read(self, sub: Subscription, message: Message) -> Delivery | None:
+        """The message as a delivery to handle. One that cannot be read is parked at once,
+        whatever made the reading fail; one whose copies broke the connection is rejected."""
+        if self._breakers.tripped(message):
+            self._reject(sub, message, "publishing a copy of it broke the connection twice")
+            return None
         try:
+            if message.errors:  # kombu could not decode it (an unknown compression, say)
+                raise InvalidMessage(f"kombu could not decode it: {message.errors[0][1]!r}")
             envelope = Envelope.from_json(message.body)
             if envelope.type != sub.message_type:
                 raise InvalidMessage(f"{envelope.type} delivered to {sub.handler}")
-        except InvalidMessage as exc:
-            log.error("message_unreadable", queue=self.topology.queue_name(sub), error=str(exc))
-            self._park(sub, message, f"unreadable: {exc}")
-            message.ack()
-            return None
-        return envelope
+            return Delivery(sub, message, envelope, attempt_of(headers_of(message)))
+        except Exception as exc:  # noqa: BLE001 - nothing a message holds may escape to the run loop
+            reason = f"unreadable: {exc if isinstance(exc, InvalidMessage) else repr(exc)}"[:REASON_CHARS]
+        log.error("message_unreadable", queue=self.topology.queue_name(sub), error=reason)
+        self._park(sub, message, reason)
+        return None
 
     def _apply(self, session: Session, delivery: Delivery) -> bool:
         """Note the message in the inbox and run its handler, unless it was seen before."""
@@ -136,7 +161,7 @@ class ConsumerRunner:
             with unit_of_work(self.sessions) as session:
                 fresh = self._apply(session, delivery)
         except Exception as exc:  # noqa: BLE001 - any handler failure goes to retry/park
-            self._failed(delivery.sub, delivery.message, exc, self._bound(delivery))
+            self._failed(delivery, exc)
             return
         delivery.message.ack()
         self._after_commit([delivery], [fresh])
@@ -154,57 +179,103 @@ class ConsumerRunner:
         return log.bind(handler=delivery.sub.handler, message_id=envelope.message_id,
                         type=envelope.type, correlation_id=envelope.correlation_id)
 
-    def _failed(self, sub: Subscription, message: Message, exc: Exception, bound: Any) -> None:
-        attempt = int((message.headers or {}).get(ATTEMPT_HEADER, 1))
+    def _failed(self, delivery: Delivery, exc: Exception) -> None:
+        sub, message, attempt, bound = delivery.sub, delivery.message, delivery.attempt, self._bound(delivery)
         if attempt >= self.retry.max_attempts:
             bound.error("message_parked", attempt=attempt, error=repr(exc))
             self._park(sub, message, repr(exc))
+            return
+        delay = self.retry.delay(attempt)
+        bound.warning("message_retry", attempt=attempt, retry_in=delay, error=repr(exc))
+        refused = self._copy(message, lambda: self._schedule_retry(sub, message, attempt + 1, delay))
+        if refused is None:
+            message.ack()
         else:
-            delay = self.retry.delay(attempt)
-            bound.warning("message_retry", attempt=attempt, retry_in=delay, error=repr(exc))
-            self._schedule_retry(sub, message, attempt + 1, delay)
-        message.ack()
+            bound.error("message_retry_failed", attempt=attempt, error=repr(refused))
+            self._park(sub, message, f"{exc!r}; its retry could not be published: {refused!r}")
 
     # -- retry and parking ---------------------------------------------------------------
-    def _publish_kwargs(self, message: Message, headers: dict[str, Any]) -> dict[str, Any]:
-        props = message.properties or {}
+    def _park(self, sub: Subscription, message: Message, reason: str) -> None:
+        """A copy to the parking queue with the reason in a header, then the ack."""
+        refused = self._copy(message, lambda: self._publish_parked(sub, message, reason))
+        if refused is None:
+            message.ack()
+        else:
+            self._reject(sub, message, f"{reason}; parking failed: {refused!r}")
+
+    def _reject(self, sub: Subscription, message: Message, reason: str) -> None:
+        """The last resort, publishing nothing: RabbitMQ dead-letters a rejected message to
+        the same parking queue (its queue's `x-dead-letter-exchange`), body and headers as
+        they were, the reason only in `x-death` and in this log line. The in-memory
+        transport has no dead-lettering: there the log line is all that is left."""
+        log.error("message_rejected", queue=self.topology.queue_name(sub), reason=reason[:REASON_CHARS],
+                  message_id=as_text(properties_of(message).get("message_id")))
+        message.reject(requeue=False)
+
+    def _copy(self, message: Message, publish: Callable[[], None]) -> Exception | None:
+        """Publish a copy of `message` (its retry or its parking). Returns the error if the
+        broker or the client refused the copy while the connection lived on: the message's
+        own fault, for the caller to settle another way. A lost connection goes to the run
+        loop (the message comes back unacked), and is counted against the message in case
+        it was the copy that broke it."""
+        try:
+            publish()
+        except Exception as exc:  # sorted out just below: lost connection or refused copy
+            if not self._connected():
+                self._producer = None
+                self._breakers.broke(message)
+                raise
+            self._drop_producer()
+            return exc
+        self._breakers.forget(message)
+        return None
+
+    def _publish_kwargs(self, message: Message, headers: dict[Any, Any], *, as_received: bool) -> dict[str, Any]:
+        """A copy's properties: the ids the message came with, and, for a parked copy, its
+        own content type and encoding (its body is copied byte for byte, readable or not)."""
+        props = properties_of(message)
+        content_type = as_text(message.content_type) if as_received else None
+        content_encoding = as_text(message.content_encoding) if as_received else None
         return {
-            "content_type": "application/json",
-            "content_encoding": "utf-8",
+            "content_type": content_type or "application/json",
+            "content_encoding": content_encoding or "utf-8",
             "serializer": None,
             "delivery_mode": 2,
             "headers": headers,
-            "message_id": props.get("message_id"),
-            "type": props.get("type"),
-            "correlation_id": props.get("correlation_id"),
+            "message_id": as_text(props.get("message_id")),
+            "type": as_text(props.get("type")),
+            "correlation_id": as_text(props.get("correlation_id")),
             "retry": False,
         }
 
     def _schedule_retry(self, sub: Subscription, message: Message, attempt: int, delay: float) -> None:
-        headers = {**(message.headers or {}), ATTEMPT_HEADER: attempt}
+        headers = {**copied_headers(message), ATTEMPT_HEADER: attempt}
         queue = self.topology.queue_name(sub)
-        kwargs = self._publish_kwargs(message, headers)
+        body = body_of(message)
+        kwargs = self._publish_kwargs(message, headers, as_received=False)
         if is_memory(self.connection.as_uri()):
             # The in-memory transport has no TTL or dead-lettering: wait in a timer instead.
             def later() -> None:
-                with Connection("memory://") as conn:
-                    Producer(conn.channel()).publish(message.body, exchange="", routing_key=queue, **kwargs)
+                try:
+                    with Connection("memory://") as conn:
+                        Producer(conn.channel()).publish(body, exchange="", routing_key=queue, **kwargs)
+                except Exception as exc:  # noqa: BLE001 - a timer thread has no one to tell but the log
+                    log.error("message_retry_lost", queue=queue, message_id=kwargs["message_id"], error=repr(exc))
 
             timer = threading.Timer(delay, later)
             timer.daemon = True
             timer.start()
             return
-        self._producer_for_retries().publish(
-            message.body, exchange="", routing_key=f"{queue}.retry", expiration=delay, **kwargs
-        )
+        self._producer_for_retries().publish(body, exchange="", routing_key=f"{queue}.retry", expiration=delay,
+                                             **kwargs)
 
-    def _park(self, sub: Subscription, message: Message, reason: str) -> None:
-        headers = {**(message.headers or {}), "x-topup-parked-reason": reason[:500]}
+    def _publish_parked(self, sub: Subscription, message: Message, reason: str) -> None:
+        headers = {**copied_headers(message), PARKED_REASON_HEADER: reason[:REASON_CHARS]}
         self._producer_for_retries().publish(
-            message.body,
+            body_of(message),
             exchange=self.topology.dead_letter_exchange,
             routing_key=self.topology.queue_name(sub),
-            **self._publish_kwargs(message, headers),
+            **self._publish_kwargs(message, headers, as_received=True),
         )
 
     def _producer_for_retries(self) -> Producer:
@@ -212,14 +283,38 @@ class ConsumerRunner:
             self._producer = Producer(self.connection.channel())
         return self._producer
 
+    def _drop_producer(self) -> None:
+        """Close the producer's channel after a refused copy (the broker may have closed it
+        already) so that the next copy opens a fresh one. Only on a live connection: on a
+        dead one, closing a channel could wait for an answer that never comes."""
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            try:
+                producer.channel.close()
+            except Exception:  # noqa: BLE001 - it may be closed already; that is why we drop it
+                pass
+
+    def _connected(self) -> bool:
+        try:
+            return bool(self.connection.connected)
+        except Exception:  # noqa: BLE001
+            return False
+
     # -- the loop ------------------------------------------------------------------------
     def _consumers(self, channel: Any) -> list[Consumer]:
+        # py-amqp would decode a body by its content_encoding, and leave it as bytes when it
+        # cannot: the envelope reads UTF-8 itself, and a parked copy keeps the bytes as sent.
+        if hasattr(channel, "auto_decode"):
+            channel.auto_decode = False
         consumers = []
         for sub in self.subscriptions:
             consumer = Consumer(
                 channel,
                 queues=[self.topology.queue(sub)],
                 on_message=lambda message, sub=sub: self._received.append((sub, message)),
+                # kombu raises what it cannot decode out of drain_events, where it would look like
+                # a lost connection; it goes to the batch instead, and is parked (message.errors).
+                on_decode_error=lambda message, exc, sub=sub: self._received.append((sub, message)),
                 no_ack=False,
                 prefetch_count=self.prefetch,
                 auto_declare=False,
@@ -264,3 +359,4 @@ class ConsumerRunner:
                 self.connection = reopened(self.connection)
                 stop.wait(delay)
         close_quietly(self.connection)
+
