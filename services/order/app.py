@@ -16,13 +16,13 @@ from pathlib import Path
 from flask import Flask, Response
 from flask_cors import CORS
 
-from services.order import api, customer_api, password_api
+from services.order import api, customer_api, password_api, passwords
 from services.order.backfill import Backfill
 from services.order.consumers import order_handlers
 from services.order.domain.errors import OrderError
 from services.order.handlers import expire_overdue
 from services.order.limits import AddressLimits
-from services.order.models import InboxMessage, OutboxMessage
+from services.order.models import InboxMessage, OutboxMessage, PasswordReset
 from services.order.operator_api import build_operator_blueprint
 from services.order.ordering import OrderRules
 from services.order.signin import SignIn
@@ -88,5 +88,11 @@ def create_worker(settings: Settings | None = None, ctx: ServiceContext | None =
         with unit_of_work(ctx.sessions) as session:
             return expire_overdue(session, utcnow())
 
+    def issue_reset_tokens() -> int:
+        with unit_of_work(ctx.sessions) as session:
+            return passwords.issue_tokens(session, utcnow())
+
     deadlines = PollLoop("order.deadlines", expire, idle_seconds=1.0)
-    return Worker(NAME, [*loops, deadlines, Backfill(ctx.sessions).loop()], ctx.settings.database_url(NAME))
+    resets = PollLoop("order.password_resets", issue_reset_tokens, idle_seconds=ctx.settings.poll_seconds(NAME),
+                      wakes_on=PasswordReset.__tablename__)
+    return Worker(NAME, [*loops, deadlines, resets, Backfill(ctx.sessions).loop()], ctx.settings.database_url(NAME))

@@ -227,17 +227,23 @@ class AuthThrottle(Base):
 
 
 class PasswordReset(Base):
-    """A password-reset request. Only the token's SHA-256 is kept: the database never holds
-    a token that would open the account. `customer_id` is None when the email has no
-    account: the request is recorded all the same, so both answers cost the same."""
+    """A password-reset request. The request itself records only who asked (`customer_id`
+    None when the email has no account), the same work either way, so that the answer's
+    timing tells nobody who is registered; the order worker then issues an account's token
+    and puts its email in the outbox (services/order/passwords.py: issue_tokens). Only the
+    token's SHA-256 is kept: the database never holds a token that would open the account."""
 
     __tablename__ = "password_resets"
+    __table_args__ = (Index("ix_password_resets_to_issue", "requested_at",
+                            postgresql_where=text("token_hash IS NULL AND customer_id IS NOT NULL"),
+                            sqlite_where=text("token_hash IS NULL AND customer_id IS NOT NULL")),)
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     customer_id: Mapped[str | None] = mapped_column(String(40), index=True)
-    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    #: None until the worker issues the token (and for an email without an account, always)
+    token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     requested_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 

