@@ -5,9 +5,9 @@ Asking for a reset answers the same, in the same time, whether or not the email 
 account: the request does the same two statements either way (find the customer, record the
 request); the order worker then issues an account's token and puts its email in the outbox
 (`issue_tokens`), away from the answer's timing. Measured (`python -m deploy.reset_timing`) on
-PostgreSQL, 360 interleaved
-requests each: the median answer for an account's email took 1.00-1.04x that for an unknown
-one (three runs), against 1.23x when the request itself wrote the outbox. Changing or resetting
+PostgreSQL, 360 interleaved requests each: the median answer for an account's email took
+0.98-1.04x that for an unknown one, against 1.23x when the request itself wrote the outbox.
+Changing or resetting
 the password raises the customer's credentials version, which ends every access token
 issued before (services/order/web.py), and voids the other open reset tokens.
 
