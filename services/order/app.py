@@ -3,10 +3,11 @@
 Listens to: the wallet's and the payment service's answers, account updates (the balance and
 its statement), receipt.issued and receipt.sent.
 Publishes: customer.registered / customer.updated, the saga's commands, order.completed /
-order.reversed, receipt.resend.
-HTTP: the public API under /v1 (auth, profile, top-up options, quotes, orders, receipts,
-balance, statement) and the operator API under /v1/operator.
-Worker: the consumers, the outbox relay, the payment deadlines and the upgrade's backfill.
+order.reversed, receipt.resend, customer.password_reset_requested.
+HTTP: the public API under /v1 (auth and passwords, profile, top-up options, quotes, orders,
+receipts, balance, statement) and the operator API under /v1/operator.
+Worker: the consumers, the outbox relay, the payment deadlines, the password-reset tokens and
+the upgrade's backfill.
 """
 
 from __future__ import annotations
