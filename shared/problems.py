@@ -145,7 +145,10 @@ def install_problem_handlers(app: Flask) -> None:
         status = exc.code or 500
         data = getattr(exc, "data", None) or {}
         messages = data.get("messages")
-        headers = dict(data.get("headers") or {})
+        # The headers Werkzeug's own answer would carry (405: Allow, which RFC 9110 requires;
+        # 429/503: Retry-After), but not its text/html Content-Type.
+        headers = {name: value for name, value in exc.get_headers() if name.lower() != "content-type"}
+        headers.update(data.get("headers") or {})
         if messages is not None:
             # webargs nests errors by location ("json", "headers"); flatten the common case.
             errors = messages.get("json", messages) if isinstance(messages, dict) else messages
