@@ -16,6 +16,7 @@ from flask_smorest import Api
 
 from shared.bodies import install_body_checks
 from shared.db import database_unavailable
+from shared.openapi import DocumentedApi
 from shared.problems import CATALOG, Problem, install_problem_handlers, request_language
 
 _ = CATALOG.text
@@ -61,7 +62,7 @@ def create_base_app(service: str, title: str, description: str, max_body_bytes: 
         },
     )
     app.json.ensure_ascii = False  # type: ignore[attr-defined]  # Chinese as it is: JSON is UTF-8
-    api = Api(app)
+    api = DocumentedApi(app)
     install_problem_handlers(app)
     install_body_checks(app, max_body_bytes)
 
@@ -106,15 +107,26 @@ def require_operator(get_token: Callable[[], str]) -> Callable[[F], F]:
     return require_bearer(get_token, "OPERATOR_TOKEN")
 
 
-#: How the OpenAPI documents describe the header that makes a POST safe to repeat.
-IDEMPOTENCY_KEY_HEADER = {"in": "header", "name": "Idempotency-Key", "required": True,
-                          "schema": {"type": "string", "maxLength": 255}}
+IDEMPOTENCY_KEY_MAX = 255
+
+#: How the OpenAPI documents describe the header that makes a POST safe to repeat: exactly
+#: what `idempotency_key` accepts (the pattern: not blank, `\S` being what `str.strip` keeps).
+IDEMPOTENCY_KEY_HEADER: dict[str, Any] = {
+    "in": "header", "name": "Idempotency-Key", "required": True,
+    "description": "a key unique to this request, e.g. a UUID: the same key and body again answer the same "
+                   "result (`Idempotent-Replayed: true`); the same key with another body is refused (422 "
+                   "`idempotency_key_reused`). Surrounding whitespace is ignored.",
+    "schema": {"type": "string", "minLength": 1, "maxLength": IDEMPOTENCY_KEY_MAX, "pattern": "\\S",
+               "example": "5f0c1a52-8e43-4c1e-9a57-3c2d0e1b7a99"},
+}
 
 
 def idempotency_key() -> str:
-    """The request's `Idempotency-Key` (as Stripe's): required, at most 255 characters."""
-    key = request.headers.get("Idempotency-Key", "").strip()
-    if not key or len(key) > 255:
+    """The request's `Idempotency-Key` (as Stripe's): required, not blank, at most 255
+    characters as sent (surrounding whitespace is not part of the key)."""
+    sent = request.headers.get("Idempotency-Key", "")
+    key = sent.strip()
+    if not key or len(sent) > IDEMPOTENCY_KEY_MAX:
         raise Problem(400, "idempotency_key_required", _("Idempotency-Key required."),
                       _("Send a unique Idempotency-Key header (at most 255 characters) with each new request."))
     return key
