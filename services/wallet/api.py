@@ -12,12 +12,19 @@ from sqlalchemy import select
 
 from services.wallet import handlers, store
 from services.wallet.credits import threshold
-from services.wallet.domain.ledger import FreezeReason
+from services.wallet.domain.ledger import AccountStatus, EntryKind, FreezeReason
 from services.wallet.models import AccountRow, JournalEntryRow
+from services.wallet.problems import REFUSALS
 from services.wallet.spending import AccountNotFound
 from shared.db import unit_of_work
+from shared.openapi import JSON_BODY, OPERATOR, Refusal, problems, refusal
 from shared.service import ServiceContext
 from shared.web import require_operator
+
+
+def refused(*codes: str) -> list[Refusal]:
+    """The wallet's refusals by code, as its one table (services/wallet/problems.py) says them."""
+    return [refusal(REFUSALS[code][0], code, REFUSALS[code][1]) for code in codes]
 
 
 class MoneySchema(Schema):
@@ -37,8 +44,8 @@ class LotSchema(Schema):
 class AccountSchema(Schema):
     customer_id = fields.String()
     balance = fields.Nested(MoneySchema)
-    status = fields.String(metadata={"enum": ["active", "frozen"]})
-    frozen_reason = fields.String(allow_none=True)
+    status = fields.String(metadata={"enum": [s.value for s in AccountStatus]})
+    frozen_reason = fields.String(allow_none=True, metadata={"enum": [r.value for r in FreezeReason] + [None]})
     version = fields.Integer()
     low_balance_threshold = fields.Nested(MoneySchema)
     reminders = fields.Boolean()
@@ -58,7 +65,7 @@ class PostingSchema(Schema):
 
 class EntrySchema(Schema):
     entry_id = fields.String()
-    kind = fields.String()
+    kind = fields.String(metadata={"enum": [k.value for k in EntryKind]})
     order_id = fields.String(allow_none=True)
     reference = fields.String(allow_none=True)
     description = fields.String(allow_none=True)
@@ -108,6 +115,23 @@ def not_found(customer_id: str) -> AccountNotFound:
     return AccountNotFound(f"no wallet account for customer {customer_id}")
 
 
+ACCOUNT_EXAMPLE = {
+    "customer_id": "cus_8c1d2e", "balance": {"amount": 7500, "currency": "EUR"}, "status": "active",
+    "frozen_reason": None, "version": 4, "low_balance_threshold": {"amount": 500, "currency": "EUR"},
+    "reminders": True,
+    "credits": [{"lot_id": "lot_41f0", "order_id": "ord_5b7e", "amount": 10000, "remaining": 7500,
+                 "expires_at": "2026-03-01T09:30:00+00:00", "reminded_at": None}],
+}
+ENTRIES_EXAMPLE = {
+    "customer_id": "cus_8c1d2e",
+    "entries": [{"entry_id": "je_93a1", "kind": "debit", "order_id": None, "reference": "plan-eu-5gb",
+                 "description": "Europe 5 GB, 30 days", "amount": -2500, "balance_after": 7500,
+                 "created_at": "2025-03-02T10:00:00+00:00",
+                 "postings": [{"account": "customer:cus_8c1d2e", "amount": -2500, "currency": "EUR"},
+                              {"account": "sales:EUR", "amount": 2500, "currency": "EUR"}]}],
+}
+
+
 def build_blueprint(ctx: ServiceContext) -> Blueprint:
     blp = Blueprint("accounts", __name__, url_prefix="/v1/accounts", description="Operator API (Bearer OPERATOR_TOKEN)")
     operator = require_operator(lambda: ctx.settings.operator_token)
@@ -116,9 +140,11 @@ def build_blueprint(ctx: ServiceContext) -> Blueprint:
     class Account(MethodView):
         decorators = [operator]
 
-        @blp.response(200, AccountSchema)
+        @blp.response(200, AccountSchema, example=ACCOUNT_EXAMPLE)
         @blp.doc(security=[{"bearer": []}])
+        @problems(OPERATOR, *refused("account_not_found"))
         def get(self, customer_id: str) -> dict[str, Any]:
+            """An account: its balance, status and the credits on it."""
             with ctx.sessions() as session:
                 row = store.get_account(session, customer_id)
                 if row is None:
@@ -136,28 +162,37 @@ def build_blueprint(ctx: ServiceContext) -> Blueprint:
     class Freeze(MethodView):
         decorators = [operator]
 
-        @blp.arguments(FreezeSchema, required=False)
-        @blp.response(200, AccountSchema)
+        @blp.arguments(FreezeSchema, required=False, example={"reason": "suspected_fraud"})
+        @blp.response(200, AccountSchema, example={**ACCOUNT_EXAMPLE, "status": "frozen",
+                                                   "frozen_reason": "suspected_fraud", "version": 5})
         @blp.doc(security=[{"bearer": []}])
+        @problems(*JSON_BODY, OPERATOR, *refused("account_not_found"))
         def post(self, body: dict[str, Any] | None, customer_id: str) -> dict[str, Any]:
+            """Freeze an account, with the reason its customer is told.
+
+            A frozen account can neither be topped up nor spend; freezing twice is one change."""
             return change_status(customer_id, True, (body or {}).get("reason", FreezeReason.OTHER.value))
 
     @blp.route("/<customer_id>/unfreeze")
     class Unfreeze(MethodView):
         decorators = [operator]
 
-        @blp.response(200, AccountSchema)
+        @blp.response(200, AccountSchema, example=ACCOUNT_EXAMPLE)
         @blp.doc(security=[{"bearer": []}])
+        @problems(OPERATOR, *refused("account_not_found"))
         def post(self, customer_id: str) -> dict[str, Any]:
+            """Unfreeze an account (unfreezing an active one changes nothing)."""
             return change_status(customer_id, False, None)
 
     @blp.route("/<customer_id>/entries")
     class Entries(MethodView):
         decorators = [operator]
 
-        @blp.response(200, EntriesSchema)
+        @blp.response(200, EntriesSchema, example=ENTRIES_EXAMPLE)
         @blp.doc(security=[{"bearer": []}])
+        @problems(OPERATOR, *refused("account_not_found"))
         def get(self, customer_id: str) -> dict[str, Any]:
+            """An account's journal entries with their postings, newest first."""
             with ctx.sessions() as session:
                 if store.get_account(session, customer_id) is None:
                     raise not_found(customer_id)

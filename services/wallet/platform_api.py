@@ -15,11 +15,12 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from services.wallet import spending
-from services.wallet.api import MoneySchema
+from services.wallet.api import MoneySchema, refused
 from services.wallet.models import DebitRow
 from shared.clock import utcnow
 from shared.db import unit_of_work
 from shared.money import CURRENCY_EXPONENTS, Money
+from shared.openapi import IDEMPOTENCY_KEY, JSON_BODY, problems, token_required
 from shared.service import ServiceContext
 from shared.web import IDEMPOTENCY_KEY_HEADER, idempotency_key, request_hash, require_bearer
 
@@ -52,6 +53,14 @@ class ReversalOut(DebitOut):
     balance = fields.Nested(MoneySchema, metadata={"description": "the balance right after the reversal"})
 
 
+DEBIT_EXAMPLE = {
+    "debit_id": "dbt_6a2f9c", "customer_id": "cus_8c1d2e", "amount": 2500, "currency": "EUR",
+    "reference": "plan-eu-5gb", "description": "Europe 5 GB, 30 days", "created_at": "2025-03-02T10:00:00+00:00",
+    "reversed_at": None, "balance": {"amount": 7500, "currency": "EUR"},
+}
+PLATFORM = token_required("PLATFORM_TOKEN")
+
+
 def debit_view(row: DebitRow, balance_after: int | None = None) -> dict[str, Any]:
     return {
         "debit_id": row.id, "customer_id": row.customer_id, "amount": row.amount_minor, "currency": row.currency,
@@ -60,6 +69,11 @@ def debit_view(row: DebitRow, balance_after: int | None = None) -> dict[str, Any
         "balance": {"amount": row.balance_after_minor if balance_after is None else balance_after,
                     "currency": row.currency},
     }
+
+
+REPLAYED_HEADER = {"Idempotent-Replayed": {
+    "description": "`true` when this answers a request made before (the same key, or the same reversal)",
+    "schema": {"type": "string", "enum": ["true"]}}}
 
 
 def replayed(was: bool) -> dict[str, str]:
@@ -75,12 +89,16 @@ def build_platform_blueprint(ctx: ServiceContext) -> Blueprint:
     # whether its body would have been valid.
     @blp.route("/<customer_id>/debits", methods=["POST"])
     @platform
-    @blp.arguments(DebitIn)
-    @blp.response(201, DebitOut)
+    @blp.arguments(DebitIn, example={"amount": 2500, "currency": "EUR", "reference": "plan-eu-5gb",
+                                     "description": "Europe 5 GB, 30 days"})
+    @blp.response(201, DebitOut, example=DEBIT_EXAMPLE, headers=REPLAYED_HEADER)
     @blp.doc(security=BEARER, parameters=[IDEMPOTENCY_KEY_HEADER])
+    @problems(*JSON_BODY, PLATFORM, IDEMPOTENCY_KEY, *refused(
+        "account_not_found", "account_frozen", "insufficient_funds", "currency_mismatch", "idempotency_key_reused"))
     def create_debit(body: dict[str, Any], customer_id: str) -> Any:
-        """Debit the balance now: 201, or 409 `insufficient_funds`, 403 `account_frozen`,
-        422 `currency_mismatch`, with nothing debited."""
+        """Debit the balance now, or refuse with nothing debited.
+
+        Spends the credits that expire first, and only credits still valid."""
         debit_request = spending.DebitRequest(
             customer_id=customer_id, key=idempotency_key(), request_hash=request_hash(body),
             amount=Money(body["amount"], body["currency"]), reference=body["reference"],
@@ -92,8 +110,10 @@ def build_platform_blueprint(ctx: ServiceContext) -> Blueprint:
 
     @blp.route("/<customer_id>/debits/<debit_id>/reversal", methods=["POST"])
     @platform
-    @blp.response(201, ReversalOut)
+    @blp.response(201, ReversalOut, headers=REPLAYED_HEADER, example={
+        **DEBIT_EXAMPLE, "reversed_at": "2025-03-05T08:00:00+00:00", "balance": {"amount": 10000, "currency": "EUR"}})
     @blp.doc(security=BEARER)
+    @problems(PLATFORM, *refused("account_not_found", "debit_not_found"))
     def reverse_debit(customer_id: str, debit_id: str) -> Any:
         """Give a debit back (a cancelled plan), once: asking again answers the same reversal."""
         with unit_of_work(ctx.sessions) as session:
