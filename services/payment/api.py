@@ -14,16 +14,19 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
 from services.payment import store
+from services.payment.domain.payment import PaymentStatus
+from services.payment.domain.refund import RefundStatus
 from services.payment.models import PaymentRow, RefundRow
 from services.payment.texts import _
 from shared.i18n import Text
+from shared.openapi import OPERATOR, VALIDATION_FAILED, problems, refusal
 from shared.problems import Problem
 from shared.service import ServiceContext
 from shared.web import require_operator
 
 
 class RefundSchema(Schema):
-    status = fields.String(metadata={"enum": ["pending", "succeeded", "failed"]})
+    status = fields.String(metadata={"enum": [s.value for s in RefundStatus]})
     reason = fields.String(metadata={"description": "why the refund was asked for"})
     attempts = fields.Integer(metadata={"description": "attempts at the gateway in the current series"})
     failure_code = fields.String(allow_none=True, metadata={"description": "the gateway's last refusal"})
@@ -35,7 +38,7 @@ class PaymentSchema(Schema):
     payment_id = fields.String()
     order_id = fields.String()
     customer_id = fields.String()
-    status = fields.String(metadata={"enum": ["created", "captured", "failed", "cancelled", "refunded"]})
+    status = fields.String(metadata={"enum": [s.value for s in PaymentStatus]})
     amount = fields.Integer(metadata={"description": "minor units of `currency`"})
     currency = fields.String()
     method = fields.String()
@@ -67,8 +70,21 @@ def refund_view(refund: RefundRow) -> dict[str, Any]:
             "next_attempt_at": refund.next_attempt_at}
 
 
+NOT_FOUND = refusal(404, "payment_not_found", _("No such payment."))
+
+
 def not_found(detail: Text) -> Problem:
-    return Problem(404, "payment_not_found", _("No such payment."), detail)
+    return Problem(404, NOT_FOUND.code, NOT_FOUND.title, detail)
+
+
+PAYMENT_EXAMPLE = {
+    "payment_id": "pay_2d9e41", "order_id": "ord_5b7e", "customer_id": "cus_8c1d2e", "status": "refunded",
+    "amount": 9000, "currency": "EUR", "method": "card", "card_brand": "visa", "card_last4": "4242",
+    "failure_reason": None,
+    "refund": {"status": "succeeded", "reason": "account_frozen", "attempts": 1, "failure_code": None,
+               "last_error": None, "next_attempt_at": None},
+    "created_at": "2025-03-01T09:30:00+00:00", "updated_at": "2025-03-01T09:32:10+00:00",
+}
 
 
 def build_blueprint(ctx: ServiceContext) -> Blueprint:
@@ -80,9 +96,11 @@ def build_blueprint(ctx: ServiceContext) -> Blueprint:
         decorators = [operator]
 
         @blp.arguments(ByOrderSchema, location="query")
-        @blp.response(200, PaymentSchema)
+        @blp.response(200, PaymentSchema, example=PAYMENT_EXAMPLE)
         @blp.doc(security=[{"bearer": []}])
+        @problems(OPERATOR, VALIDATION_FAILED, NOT_FOUND)
         def get(self, args: dict[str, str]) -> dict[str, Any]:
+            """The payment of an order (there is at most one)."""
             with ctx.sessions() as session:
                 row = store.find_by_order(session, args["order_id"])
                 if row is None:
@@ -93,9 +111,11 @@ def build_blueprint(ctx: ServiceContext) -> Blueprint:
     class OnePayment(MethodView):
         decorators = [operator]
 
-        @blp.response(200, PaymentSchema)
+        @blp.response(200, PaymentSchema, example=PAYMENT_EXAMPLE)
         @blp.doc(security=[{"bearer": []}])
+        @problems(OPERATOR, NOT_FOUND)
         def get(self, payment_id: str) -> dict[str, Any]:
+            """A payment: where it stands at the gateway, and its refund if one was asked for."""
             with ctx.sessions() as session:
                 row = store.get_payment(session, payment_id)
                 if row is None:
