@@ -17,6 +17,7 @@ from services.notify import store
 from services.notify.domain.receipt import EmailKind
 from services.notify.models import EmailRow
 from services.notify.texts import _
+from shared.openapi import OPERATOR, problems, refusal
 from shared.problems import Problem
 from shared.service import ServiceContext
 from shared.web import require_operator
@@ -52,6 +53,15 @@ def email_view(row: EmailRow) -> dict[str, Any]:
     }
 
 
+NOT_FOUND = refusal(404, "receipt_not_found", _("No receipt for this order."))
+EMAILS_EXAMPLE = {
+    "order_id": "ord_5b7e", "receipt_number": "R-2025-000042",
+    "emails": [{"email_id": "eml_1c9a", "kind": "receipt", "email": "ana@example.com", "language": "en",
+                "subject": "Your receipt R-2025-000042", "status": "sent", "attempts": 1, "last_error": None,
+                "created_at": "2025-03-01T09:32:00+00:00", "sent_at": "2025-03-01T09:32:03+00:00"}],
+}
+
+
 def build_blueprint(ctx: ServiceContext) -> Blueprint:
     blp = Blueprint("receipts", __name__, url_prefix="/v1/receipts", description="Operator API (Bearer OPERATOR_TOKEN)")
     operator = require_operator(lambda: ctx.settings.operator_token)
@@ -60,14 +70,16 @@ def build_blueprint(ctx: ServiceContext) -> Blueprint:
     class Receipts(MethodView):
         decorators = [operator]
 
-        @blp.response(200, OrderEmailsSchema)
+        @blp.response(200, OrderEmailsSchema, example=EMAILS_EXAMPLE)
         @blp.doc(security=[{"bearer": []}])
+        @problems(OPERATOR, NOT_FOUND)
         def get(self, order_id: str) -> dict[str, Any]:
+            """An order's receipt number and every email about it, with where each stands."""
             with ctx.sessions() as session:
                 rows = store.emails_for_order(session, order_id)
                 receipt = store.find_receipt(session, order_id)
                 if not rows and receipt is None:
-                    raise Problem(404, "receipt_not_found", _("No receipt for this order."),
+                    raise Problem(404, NOT_FOUND.code, NOT_FOUND.title,
                                   _("No receipt or notice was recorded for order {order_id}.", order_id=order_id))
                 return {"order_id": order_id, "receipt_number": receipt.number if receipt else None,
                         "emails": [email_view(r) for r in rows]}
