@@ -13,6 +13,22 @@ from sqlalchemy.exc import IntegrityError
 
 from services.order import ordering, receipts, schemas
 from services.order.domain.catalog import rule_for
+from services.order.domain.errors import (
+    AccountFrozen,
+    AmountOutOfRange,
+    BalanceCapExceeded,
+    CurrencyNotAllowed,
+    IdempotencyKeyReused,
+    MethodNotAvailable,
+    OrderNotFound,
+    PromoCodeInvalid,
+    PromoCodeNotApplicable,
+    QuoteAlreadyUsed,
+    QuoteExpired,
+    QuoteNotFound,
+    ReceiptNotFound,
+    TooManyResends,
+)
 from services.order.domain.promotions import offered
 from services.order.ordering import OrderRules
 from services.order.watch import MAX_WAIT_SECONDS, RECHECK_SECONDS, OrderWatch, preferred_wait
@@ -20,9 +36,20 @@ from services.order.web import BEARER, customer_required, etag, me
 from shared.clock import utcnow
 from shared.db import unit_of_work
 from shared.durations import format_duration
+from shared.openapi import IDEMPOTENCY_KEY, JSON_BODY, SIGNED_IN, VALIDATION_FAILED, problems, refusal
 from shared.problems import request_language
 from shared.service import ServiceContext
 from shared.web import IDEMPOTENCY_KEY_HEADER, idempotency_key, request_hash
+
+REPLAYED_HEADER = {"Idempotent-Replayed": {
+    "description": "`true` when this answers an earlier request with the same Idempotency-Key",
+    "schema": {"type": "string", "enum": ["true"]}}}
+ORDER_HEADERS = {
+    "ETag": {"description": "the order as it is now: send it back in If-None-Match", "required": True,
+             "schema": {"type": "string"}},
+    "Preference-Applied": {"description": "`wait=N` when the answer waited (Prefer: wait=N honoured)",
+                           "schema": {"type": "string", "pattern": "^wait=[0-9]+$"}},
+}
 
 
 def build_blueprint(ctx: ServiceContext, rules: OrderRules) -> Blueprint:
@@ -31,10 +58,14 @@ def build_blueprint(ctx: ServiceContext, rules: OrderRules) -> Blueprint:
 
     @topups.route("/topup-options")
     @customer_only
-    @topups.response(200, schemas.OptionsOut)
+    @topups.response(200, schemas.OptionsOut, example=schemas.OPTIONS_EXAMPLE)
     @topups.doc(security=BEARER)
+    @problems(SIGNED_IN)
     def topup_options() -> dict[str, Any]:
-        """What this customer may top up, and the promotions they get without a code."""
+        """What this customer may top up, and the promotions they get without a code.
+
+        The rules of the customer's country (its currency, presets and limits for one top-up),
+        the largest balance the currency allows, and how long a credit bought now is valid."""
         with ctx.sessions() as session:
             customer = me(session)
         rule, now, language = rule_for(customer.country), utcnow(), request_language()
@@ -52,10 +83,15 @@ def build_blueprint(ctx: ServiceContext, rules: OrderRules) -> Blueprint:
 
     @topups.route("/quotes", methods=["POST"])
     @customer_only
-    @topups.arguments(schemas.QuoteIn)
-    @topups.response(201, schemas.QuoteOut)
+    @topups.arguments(schemas.QuoteIn, example=schemas.QUOTE_IN_EXAMPLE)
+    @topups.response(201, schemas.QuoteOut, example=schemas.QUOTE_EXAMPLE)
     @topups.doc(security=BEARER)
+    @problems(*JSON_BODY, SIGNED_IN, AccountFrozen, AmountOutOfRange, CurrencyNotAllowed, MethodNotAvailable,
+              BalanceCapExceeded, PromoCodeInvalid, PromoCodeNotApplicable)
     def create_quote(body: dict[str, Any]) -> Any:
+        """Quote a top-up: what will be credited and charged, and until when, before paying.
+
+        The best promotion the customer qualifies for applies (campaigns do not stack)."""
         with unit_of_work(ctx.sessions) as session:
             return ordering.create_quote(session, rules, me(session), body["amount"], body["currency"],
                                          body["method"], utcnow(), body["promo_code"])
@@ -64,10 +100,15 @@ def build_blueprint(ctx: ServiceContext, rules: OrderRules) -> Blueprint:
     class Orders(MethodView):
         decorators = [customer_only]
 
-        @topups.arguments(schemas.OrderIn)
-        @topups.response(201, schemas.OrderOut)
+        @topups.arguments(schemas.OrderIn, example={"quote_id": "quo_4e1f7a"})
+        @topups.response(201, schemas.OrderOut, example=schemas.PLACED_ORDER_EXAMPLE, headers=REPLAYED_HEADER)
         @topups.doc(security=BEARER, parameters=[IDEMPOTENCY_KEY_HEADER])
+        @problems(*JSON_BODY, SIGNED_IN, IDEMPOTENCY_KEY, IdempotencyKeyReused, QuoteNotFound, QuoteExpired,
+                  QuoteAlreadyUsed, AccountFrozen)
         def post(self, body: dict[str, Any]) -> Any:
+            """Confirm a quote as an order: the top-up starts.
+
+            Follow it with GET /v1/orders/{order_id} until `next_action` says where to pay."""
             key, body_hash = idempotency_key(), request_hash(body)
             for attempt in range(2):
                 try:
@@ -83,9 +124,11 @@ def build_blueprint(ctx: ServiceContext, rules: OrderRules) -> Blueprint:
             return order, 201, headers
 
         @topups.arguments(schemas.OrderListArgs, location="query")
-        @topups.response(200, schemas.OrderListOut)
+        @topups.response(200, schemas.OrderListOut, example={"orders": [schemas.ORDER_EXAMPLE], "next_cursor": None})
         @topups.doc(security=BEARER)
+        @problems(SIGNED_IN, VALIDATION_FAILED, refusal(OrderNotFound, note="The cursor names no order of yours."))
         def get(self, args: dict[str, Any]) -> dict[str, Any]:
+            """The customer's orders, newest first, a page at a time."""
             with ctx.sessions() as session:
                 orders, cursor = ordering.list_orders(session, g.customer_id, args["limit"], args["cursor"])
                 return {"orders": orders, "next_cursor": cursor}
@@ -100,8 +143,10 @@ def build_blueprint(ctx: ServiceContext, rules: OrderRules) -> Blueprint:
 
     @topups.route("/orders/<order_id>")
     @customer_only
-    @topups.response(200, schemas.OrderOut)
-    @topups.alt_response(304, description="Not modified: still as the If-None-Match ETag says")
+    @topups.response(200, schemas.OrderOut, example=schemas.ORDER_EXAMPLE, headers=ORDER_HEADERS)
+    @topups.alt_response(304, description="Not modified: still as the If-None-Match ETag says",
+                         headers=ORDER_HEADERS)
+    @problems(SIGNED_IN, OrderNotFound)
     @topups.doc(security=BEARER, parameters=[
         {"in": "header", "name": "If-None-Match", "schema": {"type": "string"},
          "description": "the ETag of the order as last seen"},
@@ -109,6 +154,9 @@ def build_blueprint(ctx: ServiceContext, rules: OrderRules) -> Blueprint:
          "description": "with If-None-Match: answer when the order changes, or 304 after this many "
                         f"seconds (at most {MAX_WAIT_SECONDS}; see Preference-Applied)"}])
     def get_order(order_id: str) -> Any:
+        """An order: where the top-up stands, what the customer must do next, and its timeline.
+
+        With If-None-Match and Prefer: wait=N the answer waits for a change (long polling)."""
         seen, wait = request.headers.get("If-None-Match"), preferred_wait(request.headers.get("Prefer"))
         with watch.watching(order_id) if seen and wait else nullcontext() as changed:
             order, tag = read(order_id)
@@ -124,8 +172,9 @@ def build_blueprint(ctx: ServiceContext, rules: OrderRules) -> Blueprint:
 
     @topups.route("/orders/<order_id>/receipt")
     @customer_only
-    @topups.response(200, schemas.ReceiptOut)
+    @topups.response(200, schemas.ReceiptOut, example=schemas.RECEIPT_EXAMPLE)
     @topups.doc(security=BEARER)
+    @problems(SIGNED_IN, refusal(ReceiptNotFound, note="Not issued yet (until the top-up completes), or not yours."))
     def get_receipt(order_id: str) -> Any:
         """The receipt of a completed top-up: 404 `receipt_not_found` until it is issued."""
         with ctx.sessions() as session:
@@ -133,11 +182,15 @@ def build_blueprint(ctx: ServiceContext, rules: OrderRules) -> Blueprint:
 
     @topups.route("/orders/<order_id>/receipt/resend", methods=["POST"])
     @customer_only
-    @topups.response(202, schemas.ReceiptOut)
+    @topups.response(202, schemas.ReceiptOut, example=schemas.RECEIPT_EXAMPLE)
     @topups.doc(security=BEARER)
+    @problems(SIGNED_IN, ReceiptNotFound, refusal(
+        TooManyResends, note=f"{receipts.RESENDS_PER_HOUR} copies of this receipt in the last hour.",
+        retry_after=True, members={"retry_after": 1200}))
     def resend_receipt(order_id: str) -> Any:
-        """Email the same receipt (same number) again, to the customer's email now; at most
-        3 times an hour per order, then 429 with Retry-After."""
+        """Email the same receipt (same number) again, to the customer's email now.
+
+        At most 3 times an hour per order, then 429 with Retry-After."""
         with unit_of_work(ctx.sessions) as session:
             return receipts.document(receipts.resend(session, me(session), order_id, utcnow()))
 

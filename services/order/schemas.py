@@ -7,16 +7,31 @@ request_language).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, fields, missing, validate
 
+from services.order.domain.saga import Event, Status
 from shared.contracts.fields import METHODS
 from shared.i18n import LANGUAGES
 from shared.money import CURRENCY_EXPONENTS
 from shared.problems import request_language
 
 CURRENCIES = sorted(CURRENCY_EXPONENTS)
+STATUSES = [status.value for status in Status]
+
+
+class Derived(fields.Nested):
+    """A nested object worked out from the whole object being written (not one of its
+    attributes), documented as the schema it is."""
+
+    def __init__(self, nested: type[Schema], derive: Callable[[Any], Any], **kwargs: Any) -> None:
+        super().__init__(nested, **kwargs)
+        self.derive = derive
+
+    def get_value(self, obj: Any, attr: str, accessor: Any = None, default: Any = missing) -> Any:
+        return self.derive(obj)
 
 
 class MoneyOut(Schema):
@@ -97,13 +112,16 @@ def promotion_name(thing: Any) -> str | None:
     return names.get(request_language()) or names.get("en")
 
 
+PROMOTION_NAME = {"type": "string", "description": "the promotion's name in the language of the request"}
+
+
 class QuoteOut(Schema):
     quote_id = fields.String(attribute="id")
     credit_amount = fields.Integer(attribute="credit_minor")
     charge_amount = fields.Integer(attribute="charge_minor")
-    discount_amount = fields.Method("_discount")
+    discount_amount = fields.Method("_discount", metadata={"type": "integer", "description": "credit - charge"})
     promotion = fields.String(allow_none=True)
-    promotion_name = fields.Function(promotion_name, allow_none=True)
+    promotion_name = fields.Function(promotion_name, allow_none=True, metadata=PROMOTION_NAME)
     currency = fields.String()
     method = fields.String()
     validity_days = fields.Integer()
@@ -119,45 +137,62 @@ class OrderIn(Schema):
 
 
 class TimelineOut(Schema):
-    event = fields.String()
-    status = fields.String()
+    event = fields.String(metadata={"enum": [event.value for event in Event]})
+    status = fields.String(metadata={"enum": STATUSES, "description": "the order's status after the event"})
     reason = fields.String(allow_none=True)
     at = fields.DateTime(attribute="occurred_at")
 
 
+def next_action(order: object) -> dict[str, str] | None:
+    url = getattr(order, "redirect_url", None)
+    if getattr(order, "status", None) == Status.AWAITING_PAYMENT and url:
+        return {"type": "redirect", "url": url}
+    return None
+
+
+class NextActionOut(Schema):
+    type = fields.String(required=True, metadata={"enum": ["redirect"],
+                                                  "description": "redirect: send the customer to `url` to pay"})
+    url = fields.String(required=True, metadata={"format": "uri", "description": "the gateway's payment page"})
+
+
+class PaymentOut(Schema):
+    payment_id = fields.String(allow_none=True, metadata={"description": "once the payment service opened one"})
+    card_brand = fields.String(allow_none=True, metadata={"description": "card payments, once paid"})
+    card_last4 = fields.String(allow_none=True)
+
+
 class OrderOut(Schema):
     order_id = fields.String(attribute="id")
-    status = fields.String()
+    status = fields.String(metadata={
+        "enum": STATUSES,
+        "description": "pending -> awaiting_payment -> paid -> completed; or failed, expired, refunded "
+                       "(services/order/domain/saga.py)"})
     credit_amount = fields.Integer(attribute="credit_minor")
     charge_amount = fields.Integer(attribute="charge_minor")
     currency = fields.String()
     method = fields.String()
     promotion = fields.String(allow_none=True)
-    promotion_name = fields.Function(promotion_name, allow_none=True)
+    promotion_name = fields.Function(promotion_name, allow_none=True, metadata=PROMOTION_NAME)
     validity_days = fields.Integer()
     valid_until = fields.DateTime(allow_none=True, metadata={"description": "when the credit ends"})
     quote_id = fields.String()
-    next_action = fields.Method("_next_action", allow_none=True)
-    payment = fields.Method("_payment")
+    next_action = Derived(NextActionOut, next_action, allow_none=True,
+                          metadata={"description": "what the customer must do now; null when nothing"})
+    payment = Derived(PaymentOut, lambda order: {
+        "payment_id": getattr(order, "payment_id", None), "card_brand": getattr(order, "card_brand", None),
+        "card_last4": getattr(order, "card_last4", None)})
     failure_reason = fields.String(allow_none=True)
     timeline = fields.List(fields.Nested(TimelineOut))
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
 
-    def _next_action(self, order: object) -> dict[str, str] | None:
-        url = getattr(order, "redirect_url", None)
-        if getattr(order, "status", None) == "awaiting_payment" and url:
-            return {"type": "redirect", "url": url}
-        return None
-
-    def _payment(self, order: object) -> dict[str, str | None]:
-        return {"payment_id": getattr(order, "payment_id", None), "card_brand": getattr(order, "card_brand", None),
-                "card_last4": getattr(order, "card_last4", None)}
-
 
 class OrderListArgs(Schema):
     limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
-    cursor = fields.String(load_default=None)
+    cursor = fields.String(load_default=None, metadata={
+        "description": "`next_cursor` of the page before (an order id); one that names no order of this "
+                       "customer answers 404 `order_not_found`"})
 
 
 class OrderListOut(Schema):
@@ -233,3 +268,51 @@ class ReceiptOut(Schema):
     payment_method = fields.String()
     promotion = fields.String(allow_none=True)
     merchant = fields.Nested(MerchantOut)
+
+
+# -- examples for the OpenAPI document (each is what the API really sends or accepts) -----
+QUOTE_IN_EXAMPLE = {"amount": 10000, "currency": "EUR", "method": "card"}
+QUOTE_EXAMPLE = {
+    "quote_id": "quo_4e1f7a", "credit_amount": 10000, "charge_amount": 9000, "discount_amount": 1000,
+    "promotion": "SPEND100GET10", "promotion_name": "Spend €100.00, get €10.00 off", "currency": "EUR",
+    "method": "card", "validity_days": 365, "valid_until": "2026-03-01T09:30:00+00:00",
+    "expires_at": "2025-03-01T09:45:00+00:00",
+}
+ORDER_EXAMPLE = {
+    "order_id": "ord_5b7e2c", "status": "awaiting_payment", "credit_amount": 10000, "charge_amount": 9000,
+    "currency": "EUR", "method": "card", "promotion": "SPEND100GET10",
+    "promotion_name": "Spend €100.00, get €10.00 off", "validity_days": 365,
+    "valid_until": "2026-03-01T09:30:00+00:00", "quote_id": "quo_4e1f7a",
+    "next_action": {"type": "redirect", "url": "http://127.0.0.1:8002/sandbox/checkout/cs_9b1e"},
+    "payment": {"payment_id": "pay_2d9e41", "card_brand": None, "card_last4": None},
+    "failure_reason": None,
+    "timeline": [
+        {"event": "placed", "status": "pending", "reason": None, "at": "2025-03-01T09:31:00+00:00"},
+        {"event": "credit_authorized", "status": "pending", "reason": None, "at": "2025-03-01T09:31:00+00:00"},
+        {"event": "payment_created", "status": "awaiting_payment", "reason": None,
+         "at": "2025-03-01T09:31:01+00:00"},
+    ],
+    "created_at": "2025-03-01T09:31:00+00:00", "updated_at": "2025-03-01T09:31:01+00:00",
+}
+PLACED_ORDER_EXAMPLE = {
+    **ORDER_EXAMPLE, "status": "pending", "next_action": None,
+    "payment": {"payment_id": None, "card_brand": None, "card_last4": None},
+    "timeline": [{"event": "placed", "status": "pending", "reason": None, "at": "2025-03-01T09:31:00+00:00"}],
+    "updated_at": "2025-03-01T09:31:00+00:00",
+}
+OPTIONS_EXAMPLE = {
+    "country": "DE", "currency": "EUR", "preset_amounts": [1000, 2000, 5000, 10000], "min_amount": 500,
+    "max_amount": 50000, "max_balance": 200000, "methods": ["card", "paypal", "alipay", "wechat_pay"],
+    "validity": "P365D", "validity_days": 365, "valid_until": "2026-03-01T09:30:00+00:00",
+    "promotions": [{"code": "SPEND100GET10", "name": "Spend €100.00, get €10.00 off",
+                    "description": "Top up €100.00 or more and pay €10.00 less."}],
+}
+RECEIPT_EXAMPLE = {
+    "receipt_number": "R-2025-000042", "order_id": "ord_5b7e2c", "issued_at": "2025-03-01T09:32:00+00:00",
+    "language": "en", "time_zone": "Europe/Berlin", "currency": "EUR",
+    "lines": [{"description": "Balance top-up", "amount": 10000},
+              {"description": "Spend €100.00, get €10.00 off", "amount": -1000}],
+    "total_charged": 9000, "credited": 10000, "valid_until": "2026-03-01T09:30:00+00:00",
+    "payment_method": "Visa •••• 4242", "promotion": "SPEND100GET10",
+    "merchant": {"name": "topup", "address": "1 Example Street, Berlin", "tax_id": "DE123456789"},
+}
