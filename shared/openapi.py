@@ -39,6 +39,15 @@ _ = CATALOG.text
 F = TypeVar("F", bound=Callable[..., Any])
 
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
+#: what every API's description says once, for all its operations
+ABOUT_ERRORS = (
+    "Errors are RFC 9457 `application/problem+json` (the `Problem` schema) with a stable machine `code`; each "
+    "operation lists the codes it can answer. `title` and `detail` are in the caller's language "
+    "(`Accept-Language`, `Content-Language` says which). No text in a request (its address, query or body) may "
+    "contain a NUL character (U+0000): 400 `bad_request` or `malformed_json`. A method a path does not take: 405 "
+    "`method_not_allowed`, with `Allow`. Any operation may answer 503 "
+    "`service_unavailable` with `Retry-After` when its database is briefly out of reach; nothing was changed, "
+    "and a write is safe to repeat (with the same `Idempotency-Key` where it takes one).")
 TYPE_PREFIX = "https://topup.example/problems/"
 
 

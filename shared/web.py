@@ -16,7 +16,7 @@ from flask_smorest import Api
 
 from shared.bodies import install_body_checks
 from shared.db import database_unavailable
-from shared.openapi import DocumentedApi
+from shared.openapi import ABOUT_ERRORS, DocumentedApi
 from shared.problems import CATALOG, Problem, install_problem_handlers, request_language
 
 _ = CATALOG.text
@@ -53,7 +53,7 @@ def create_base_app(service: str, title: str, description: str, max_body_bytes: 
         OPENAPI_URL_PREFIX="/",
         OPENAPI_JSON_PATH="openapi.json",
         API_SPEC_OPTIONS={
-            "info": {"description": description},
+            "info": {"description": f"{description}\n\n{ABOUT_ERRORS}"},
             "components": {
                 "securitySchemes": {
                     "bearer": {"type": "http", "scheme": "bearer"},
