@@ -9,11 +9,14 @@ from flask import Response, g
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
+from services.order.customer_api import TOO_MANY_ATTEMPTS
+from services.order.domain.errors import WeakPassword
 from services.order.limits import AddressLimits
-from services.order.passwords import MIN_LENGTH
+from services.order.passwords import MIN_LENGTH, ResetTokenInvalid, WrongPassword
 from services.order.signin import SignIn
 from services.order.web import BEARER, customer_required
 from shared.clock import utcnow
+from shared.openapi import JSON_BODY, SIGNED_IN, problems
 from shared.service import ServiceContext
 
 
@@ -43,33 +46,45 @@ def build_blueprint(ctx: ServiceContext, limits: AddressLimits, doors: SignIn) -
 
     @blp.route("/password-reset", methods=["POST"])
     @limits.every_try()
-    @blp.arguments(ResetIn)
-    @blp.response(202)
+    @blp.arguments(ResetIn, example={"email": "li.wei@example.com"})
+    @blp.response(202, description="Recorded; an account's owner is emailed a token (nothing in the body).")
+    @problems(*JSON_BODY, TOO_MANY_ATTEMPTS)
     def request_reset(body: dict[str, Any]) -> Response:
-        """Email a single-use token, valid 15 minutes, in the customer's language. 202 whether
-        or not the email has an account: the answer tells nobody who is registered."""
+        """Ask for a password reset by email.
+
+        The owner of an account with this email gets a single-use token, valid 15 minutes,
+        in their language. 202 whether or not the email has an account, in the same time:
+        the answer tells nobody who is registered."""
         doors.request_reset(body["email"], utcnow())
         return Response(status=202)
 
     @blp.route("/password-reset/confirm", methods=["POST"])
     @limits.every_try()
-    @blp.arguments(ResetConfirmIn)
-    @blp.response(204)
+    @blp.arguments(ResetConfirmIn, example={"token": "q9Zb3kVwYx0rT2sL8mN4pA6cE1gH5jK7uI0oP3dF2hB",
+                                            "password": "a new horse staple"})
+    @blp.response(204, description="The new password is set; every earlier access token has ended.")
+    @problems(*JSON_BODY, ResetTokenInvalid, WeakPassword, TOO_MANY_ATTEMPTS)
     def confirm_reset(body: dict[str, Any]) -> Response:
-        """Set a new password with the emailed token (once; 400 reset_token_invalid if it is
-        unknown, used or expired). Every access token issued before ends."""
+        """Set a new password with the emailed token.
+
+        Once: 400 reset_token_invalid if the token is unknown, used or expired. Every access
+        token issued before ends, and the customer's other reset tokens too."""
         doors.confirm_reset(body["token"], body["password"], utcnow())
         return Response(status=204)
 
     @blp.route("/password", methods=["POST"])
     @customer_only
     @limits.failed_tries()
-    @blp.arguments(PasswordChangeIn)
-    @blp.response(204)
+    @blp.arguments(PasswordChangeIn, example={"current_password": "correct horse battery",
+                                              "password": "a new horse staple"})
+    @blp.response(204, description="Changed; every earlier access token has ended, this one too.")
     @blp.doc(security=BEARER)
+    @problems(*JSON_BODY, SIGNED_IN, WrongPassword, WeakPassword, TOO_MANY_ATTEMPTS)
     def change(body: dict[str, Any]) -> Response:
-        """Change the password (403 wrong_password if the current one is wrong; it counts as
-        a failed login). Every access token issued before ends, this one too: log in again."""
+        """Change the password.
+
+        403 wrong_password if the current one is wrong (it counts as a failed login). Every
+        access token issued before ends, this one too: log in again."""
         doors.change_password(g.customer_id, body["current_password"], body["password"], utcnow())
         return Response(status=204)
 

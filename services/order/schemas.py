@@ -61,11 +61,21 @@ class ProfileOut(CustomerOut):
     reminders = fields.Boolean(metadata={"description": "low-balance and expiry reminders by email"})
 
 
+class JsonBoolean(fields.Boolean):
+    """JSON `true` or `false` only: marshmallow's Boolean also takes 1, 0, "yes", "on"...,
+    which the document (type boolean) does not admit."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
+        if not isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        return value
+
+
 class ProfilePatch(Schema):
     language = fields.String(validate=validate.OneOf(LANGUAGES))
     low_balance_threshold = fields.Integer(strict=True, allow_none=True,
                                            metadata={"description": "minor units; null: the currency's default"})
-    reminders = fields.Boolean()
+    reminders = JsonBoolean()
 
 
 class LoginIn(Schema):
@@ -222,7 +232,8 @@ class BalanceOut(Schema):
 
 class StatementArgs(Schema):
     limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
-    cursor = fields.String(load_default=None, validate=validate.Regexp(r"^v[0-9]{1,12}$"))
+    #: an account version; nine digits at most, so it always fits the 32-bit column
+    cursor = fields.String(load_default=None, validate=validate.Regexp(r"^v[0-9]{1,9}$"))
 
 
 class EntryOut(Schema):

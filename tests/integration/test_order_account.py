@@ -55,7 +55,7 @@ def test_versions_out_of_order_move_the_balance_only_when_none_is_missing(saga: 
     assert rest["next_cursor"] is None
     assert get(saga, who, "/v1/balance/entries", **{"Accept-Language": "zh-CN"}).get_json()["entries"][1][
         "description"] == "余额充值"
-    for cursor in ("nonsense", "v\u0663"):  # letters; an Arabic-Indic three
+    for cursor in ("nonsense", "v\u0663", "v99999999999"):  # letters; an Arabic-Indic three; past 32 bits
         assert get(saga, who, f"/v1/balance/entries?cursor={cursor}").status_code == 422
 
 
