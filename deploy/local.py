@@ -34,7 +34,8 @@ class LocalSystem:
     def url(self, service: str) -> str:
         return f"http://{self.settings.host}:{self.settings.ports[service]}"
 
-    def start(self, sink_port: int = 0) -> LocalSystem:
+    def start(self, sink_port: int = 0, services: tuple[str, ...] = SERVICES) -> LocalSystem:
+        """Every service's web app on its port and its worker on threads (or only `services`)."""
         # A development launcher (`make run`, the tests), never the deployed shape: it starts
         # with the public development secrets on any backend, as ALLOW_DEV_SECRETS=true, and
         # `make run` says so. Deployed services refuse them (ServiceContext.start).
@@ -47,7 +48,7 @@ class LocalSystem:
             self.settings = self.settings.with_changes(smtp_host=self.settings.host, smtp_port=self.mail_sink.port)
         if not is_memory(self.settings.amqp_url):
             declare_topology(self.settings)
-        for name in SERVICES:
+        for name in services:
             module = importlib.import_module(f"services.{name}.app")
             ctx = module.start(self.settings)
             self.contexts[name] = ctx

@@ -14,7 +14,6 @@ last resort (a copy that breaks the connection) have their own tests below.
 from __future__ import annotations
 
 import gzip
-import importlib
 import json
 import pickle
 import threading
@@ -28,7 +27,6 @@ from typing import Any
 import pika
 import pytest
 from kombu import Connection, Producer
-from werkzeug.serving import make_server
 
 from deploy.infra import Databases, delete_namespace, free_port, new_namespace
 from deploy.local import LocalSystem
@@ -41,7 +39,6 @@ from shared.messaging.broker import connect
 from shared.messaging.consumer import ConsumerRunner, RetryPolicy
 from shared.messaging.envelope import Envelope
 from shared.messaging.topology import Topology
-from shared.messaging.worker import declare_topology
 from tests.e2e.frontend import Frontend
 from tests.helpers import wait_for
 
@@ -202,25 +199,6 @@ class Running:
         return [name for name, runner in self.runners.items() if runner.connection is not self.connections[name]]
 
 
-def start_top_up_services(settings: Settings) -> LocalSystem:
-    """LocalSystem.start without notify: web apps on real ports (the sandbox's card page and
-    webhook need them) and workers on threads."""
-    system = LocalSystem(settings)
-    declare_topology(settings)
-    for name in TOP_UP_SERVICES:
-        module = importlib.import_module(f"services.{name}.app")
-        ctx = module.start(settings)
-        system.contexts[name] = ctx
-        server = make_server(settings.host, settings.ports[name], module.create_app(ctx=ctx), threaded=True)
-        thread = threading.Thread(target=server.serve_forever, name=f"{name}-web", daemon=True)
-        thread.start()
-        system.servers.append((server, thread))
-        worker = module.create_worker(ctx=ctx)
-        worker.start()
-        system.workers.append(worker)
-    return system
-
-
 @pytest.fixture(scope="module")
 def running(tmp_path_factory: pytest.TempPathFactory, pg_server: str, amqp_url: str) -> Iterator[Running]:
     dbs = Databases(pg_server)
@@ -234,7 +212,7 @@ def running(tmp_path_factory: pytest.TempPathFactory, pg_server: str, amqp_url: 
         # secrets of this run only: no development defaults to refuse or allow
         operator_token=uuid.uuid4().hex, webhook_secret=uuid.uuid4().hex, jwt_secret=uuid.uuid4().hex,
         platform_token=uuid.uuid4().hex)
-    system = start_top_up_services(settings)
+    system = LocalSystem(settings).start(services=TOP_UP_SERVICES)  # notify is not needed for a top-up
     runners = {worker.name: runner for worker in system.workers for loop in worker.loops
                if isinstance(runner := getattr(loop, "__self__", None), ConsumerRunner)}
     connection = pika.BlockingConnection(pika.URLParameters(amqp_url))
