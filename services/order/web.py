@@ -41,9 +41,12 @@ def customer_required(ctx: ServiceContext) -> Callable[[F], F]:
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             scheme, _sep, token = request.headers.get("Authorization", "").partition(" ")
             holder = tokens.holder(token) if scheme.lower() == "bearer" else None
-            if holder is None or not current(holder):
+            if holder is None:
                 raise Problem(401, "unauthorized", _("Authentication required."),
                               _("Send Authorization: Bearer <access_token> from /v1/auth/login."))
+            if not current(holder):
+                raise Problem(401, "unauthorized", _("Authentication required."),
+                              _("This sign-in has ended: the password was changed or reset. Log in again."))
             g.customer_id = holder.customer_id
             if holder.language:
                 g.language = holder.language

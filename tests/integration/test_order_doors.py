@@ -245,8 +245,9 @@ def test_changing_the_password_ends_every_earlier_token(client: FlaskClient, clo
                           json={"current_password": PASSWORD, "password": "new battery staple"})
     assert changed.status_code == 204
     for token in (first, second):
-        response = client.get("/v1/me", headers=token)
+        response = client.get("/v1/me", headers={**token, "Accept-Language": "zh-CN"})
         assert response.status_code == 401 and response.get_json()["code"] == "unauthorized"
+        assert "密码" in response.get_json()["detail"], "says why: the password changed"
     assert client.get("/v1/me", headers=bearer(login(client, password="new battery staple"))).status_code == 200
 
 
