@@ -11,11 +11,13 @@ PostgreSQL, RabbitMQ, the load generator), and the verdict of the money-conserva
 
     python -m deploy.bench --n 500 --concurrency 20              # saturation
     python -m deploy.bench --n 400 --rate 8 --concurrency 100    # 8 top-ups/s offered
+    python -m deploy.bench --n 200 --drop-connections 2          # under database failovers
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import itertools
 import os
 import random
@@ -76,6 +78,8 @@ class Driver:
         self.local = threading.local()
         self.errors: list[str] = []
         self.requests = itertools.count()
+        #: answers of 500 and above, by status (a 503 is repeated after its Retry-After)
+        self.server_errors: collections.Counter[int] = collections.Counter()
 
     @property
     def http(self) -> requests.Session:
@@ -84,8 +88,20 @@ class Driver:
             self.local.session.hooks["response"].append(self._count)
         return self.local.session  # type: ignore[no-any-return]
 
-    def _count(self, *_: object, **__: object) -> None:
+    def _count(self, response: requests.Response, *_: object, **__: object) -> None:
         next(self.requests)  # a hook that returned something would replace the response
+        if response.status_code >= 500:
+            self.server_errors[response.status_code] += 1
+
+    def send(self, method: str, url: str, **kwargs: object) -> requests.Response:
+        """As a well-behaved frontend: a 503 is asked again after its Retry-After (a few
+        times), with the same Idempotency-Key, which makes a repeated write safe."""
+        for _ in range(5):
+            response = self.http.request(method, url, **kwargs)  # type: ignore[arg-type]
+            if response.status_code != 503:
+                break
+            time.sleep(float(response.headers.get("Retry-After", "1")))
+        return response
 
     def customer(self) -> Customer:
         email = f"bench-{uuid.uuid4().hex[:10]}@example.com"
@@ -99,15 +115,15 @@ class Driver:
     def top_up(self, who: Customer, ending: str) -> str | None:
         method, form, _ = ENDINGS[ending]
         try:
-            quote = self.http.post(f"{self.order_url}/v1/quotes", headers=who.headers, json={
+            quote = self.send("POST", f"{self.order_url}/v1/quotes", headers=who.headers, json={
                 "amount": random.choice([1000, 2000, 5000, 10000]), "currency": who.currency, "method": method})
             quote.raise_for_status()
-            placed = self.http.post(f"{self.order_url}/v1/orders", json={"quote_id": quote.json()["quote_id"]},
-                                    headers={**who.headers, "Idempotency-Key": uuid.uuid4().hex})
+            placed = self.send("POST", f"{self.order_url}/v1/orders", json={"quote_id": quote.json()["quote_id"]},
+                               headers={**who.headers, "Idempotency-Key": uuid.uuid4().hex})
             placed.raise_for_status()
             order_id = str(placed.json()["order_id"])
             url = self._wait_for_redirect(who, order_id)
-            self.http.post(url, data=form).raise_for_status()
+            self.send("POST", url, data=form).raise_for_status()
             return order_id
         except (requests.RequestException, TimeoutError) as exc:
             self.errors.append(repr(exc))
@@ -120,10 +136,10 @@ class Driver:
         deadline = time.monotonic() + timeout
         headers = who.headers
         while time.monotonic() < deadline:
-            response = self.http.get(f"{self.order_url}/v1/orders/{order_id}", headers=headers)
+            response = self.send("GET", f"{self.order_url}/v1/orders/{order_id}", headers=headers)
             if response.status_code == 200 and (action := response.json().get("next_action")):
                 return str(action["url"])
-            if self.long_poll:
+            if self.long_poll and "ETag" in response.headers:
                 headers = {**who.headers, "If-None-Match": response.headers["ETag"], "Prefer": "wait=10"}
             if "Preference-Applied" not in response.headers:
                 time.sleep(self.poll_seconds)  # a frontend polls; faster would only load the order service
@@ -181,6 +197,26 @@ def wait_terminal(order_url: str, order_ids: list[str], timeout: float) -> None:
     engine.dispose()
 
 
+class ConnectionDropper:
+    """What a database failover does, again and again: every `every` seconds, terminate
+    every connection of the four databases (web, workers, doorbells alike)."""
+
+    def __init__(self, pg_urls: dict[str, str], every: float) -> None:
+        self.pg_urls, self.every = pg_urls, every
+        self.stop = threading.Event()
+        self.terminated = 0
+        self.thread = threading.Thread(target=self._run, name="connection-dropper", daemon=True)
+
+    def _run(self) -> None:
+        names = [url.rsplit("/", 1)[-1] for url in self.pg_urls.values()]
+        admin = next(iter(self.pg_urls.values())).rsplit("/", 1)[0] + "/postgres"
+        while not self.stop.wait(self.every):
+            with psycopg.connect(admin, autocommit=True) as conn:
+                rows = conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                    "WHERE datname = ANY(%s) AND pid <> pg_backend_pid()", (names,)).fetchall()
+            self.terminated += len(rows)
+
+
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))] * 1000
@@ -226,6 +262,9 @@ def report(args: argparse.Namespace, system: ProcessSystem, urls: dict[str, str]
     others_before, client_before, machine_before = cpu_by_command(*SERVERS), own_cpu(), machine_cpu()
     started = time.monotonic()
     order_ids: list[str | None] = []
+    dropper = ConnectionDropper(urls, args.drop_connections) if args.drop_connections else None
+    if dropper:
+        dropper.thread.start()
 
     def one(i: int) -> None:
         order_ids.append(driver.top_up(customers[i % len(customers)], mix[i % len(mix)]))
@@ -237,6 +276,9 @@ def report(args: argparse.Namespace, system: ProcessSystem, urls: dict[str, str]
                 time.sleep(max(0.0, started + (i + 1) / args.rate - time.monotonic()))
         else:
             list(pool.map(one, range(args.n)))
+    if dropper:
+        dropper.stop.set()
+        dropper.thread.join()
     placed = [o for o in order_ids if o]
     wait_terminal(urls["order"], placed, timeout=120)
     elapsed, machine_after = time.monotonic() - started, machine_cpu()
@@ -251,6 +293,10 @@ def report(args: argparse.Namespace, system: ProcessSystem, urls: dict[str, str]
     print(f"  endings            {dict(sorted(endings.items()))}")
     for error in sorted(set(driver.errors))[:3]:
         print(f"    client error: {error[:200]}")
+    if dropper:
+        print(f"  dropped            {dropper.terminated} database connections, every {args.drop_connections} s")
+    print(f"  server errors      {dict(sorted(driver.server_errors.items())) or 'none'} "
+          "(HTTP answers of 500 and above; a 503 is asked again after its Retry-After)")
     if values:
         print(f"  completed/s        {len(values) / span:.1f} (completions over {span:.1f} s; "
               f"run took {elapsed:.1f} s)")
@@ -309,6 +355,8 @@ def main() -> None:
     parser.add_argument("--no-wait", action="store_true", help="frontends poll only, never ask to wait for a change")
     parser.add_argument("--web-workers", type=int, default=2)
     parser.add_argument("--web-threads", type=int, default=16, help="half of them may wait on an order")
+    parser.add_argument("--drop-connections", type=float, default=0.0, metavar="SECONDS",
+                        help="terminate every database connection this often during the run (0: never)")
     run(parser.parse_args())
 
 
