@@ -29,19 +29,24 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 class ServiceApp(Flask):
-    """A service's Flask app: a read that meets a dropped database connection is tried
-    once more (SQLAlchemy has discarded the pool's dead connections by then). A write is
-    not: it answers 503 with Retry-After (shared/problems.py), and the client repeats it
-    with its Idempotency-Key."""
+    """A service's Flask app: a request that meets a dropped database connection is tried
+    once more where repeating it is safe (SQLAlchemy has discarded the pool's dead
+    connections by then): a read, or a write that carries an Idempotency-Key, which the
+    endpoint answers the same however often it comes, whether or not the first try had
+    committed. Any other write answers 503 with Retry-After (shared/problems.py)."""
 
     def dispatch_request(self) -> Any:
         try:
             return super().dispatch_request()
         except Exception as exc:
-            if request.method not in SAFE_METHODS or not database_unavailable(exc):
+            if not database_unavailable(exc) or not repeatable():
                 raise
-            log.warning("database_retry", error=type(exc).__name__, path=request.path)
+            log.warning("database_retry", error=type(exc).__name__, method=request.method, path=request.path)
             return super().dispatch_request()
+
+
+def repeatable() -> bool:
+    return request.method in SAFE_METHODS or bool(request.headers.get("Idempotency-Key", "").strip())
 
 
 def create_base_app(service: str, title: str, description: str, max_body_bytes: int = 64 * 1024) -> tuple[Flask, Api]:

@@ -122,7 +122,7 @@ def terminate_connections(database_url: str) -> int:
     return len(rows)
 
 
-def test_a_dropped_connection_is_retried_for_a_read_and_a_503_for_a_write(pg_settings: Settings) -> None:
+def test_a_dropped_connection_is_retried_where_safe_and_else_a_503(pg_settings: Settings) -> None:
     ctx = order_app.start(pg_settings)
     client = order_app.create_app(ctx=ctx).test_client()
     who = signed_in(client)
@@ -139,4 +139,9 @@ def test_a_dropped_connection_is_retried_for_a_read_and_a_503_for_a_write(pg_set
     assert "Traceback" not in write.get_data(as_text=True)
     again = client.post("/v1/quotes", headers=who, json={"amount": 5000, "currency": "EUR", "method": "card"})
     assert again.status_code == 201
+
+    terminate_connections(pg_settings.database_url("order"))
+    keyed = client.post("/v1/orders", headers={**who, "Idempotency-Key": "after-a-failover"},
+                        json={"quote_id": again.get_json()["quote_id"]})
+    assert keyed.status_code == 201, "a write with an Idempotency-Key is safe to try again, and is"
     ctx.engine.dispose()
