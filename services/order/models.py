@@ -231,7 +231,8 @@ class PasswordReset(Base):
     None when the email has no account), the same work either way, so that the answer's
     timing tells nobody who is registered; the order worker then issues an account's token
     and puts its email in the outbox (services/order/passwords.py: issue_tokens). Only the
-    token's SHA-256 is kept: the database never holds a token that would open the account."""
+    token's SHA-256 is kept here; the outbox row that carries the token to the notify service
+    is emptied when published (shared/messaging/relay.py)."""
 
     __tablename__ = "password_resets"
     __table_args__ = (Index("ix_password_resets_to_issue", "requested_at",

@@ -36,6 +36,11 @@ CONTRACTS: dict[str, Contract] = {
 }
 
 
+#: Message types whose payload carries a credential (a password-reset token). The outbox
+#: keeps such a body only until the relay has published it (shared/messaging/relay.py).
+CARRIES_A_CREDENTIAL = frozenset({"customer.password_reset_requested"})
+
+
 def contract(message_type: str) -> Contract:
     try:
         return CONTRACTS[message_type]

@@ -121,8 +121,10 @@ class ResendReceipt(Schema):
 class PasswordResetRequested(Schema):
     """Someone asked to reset this customer's password: email them the single-use `token`
     (valid until `expires_at`) in their language. `reset_id` names the request (one email per
-    request). The order service keeps only the token's hash; the token is worthless once used
-    or expired, so a copy left in a queue or an outbox row opens nothing."""
+    request). It carries a credential (shared/contracts: CARRIES_A_CREDENTIAL): the order
+    service keeps only the token's hash and empties the outbox row once published; the notify
+    service empties its copy of the email once sent; a copy left elsewhere (a parked message)
+    opens nothing once the token is used or expired."""
 
     reset_id = Id()
     customer_id = Id()

@@ -2,7 +2,9 @@
 
 At-least-once by design: a crash between the broker's confirm and our commit republishes
 the batch, and the consumers' inbox swallows the duplicates. Several relays of one service
-can run at once: on PostgreSQL each takes its rows with SKIP LOCKED.
+can run at once: on PostgreSQL each takes its rows with SKIP LOCKED. A published message
+that carried a credential (a reset token) has its stored body replaced by a note in the
+same commit, so that the outbox does not keep a token that opens an account.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared.clock import utcnow
+from shared.contracts import CARRIES_A_CREDENTIAL
 from shared.db import unit_of_work
 from shared.loops import PollLoop
 from shared.messaging.broker import is_memory, reopened
@@ -22,6 +25,7 @@ from shared.messaging.outbox import OutboxMixin
 from shared.messaging.topology import Topology
 
 log = structlog.get_logger(__name__)
+REDACTED = '{"redacted": "this message carried a credential; its body was removed once published"}'
 
 
 class OutboxRelay:
@@ -79,6 +83,8 @@ class OutboxRelay:
                     confirm_timeout=self.PUBLISH_TIMEOUT,
                 )
                 row.published_at = utcnow()
+                if row.type in CARRIES_A_CREDENTIAL:
+                    row.body = REDACTED
         return len(rows)
 
     def _keepalive(self) -> None:
