@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from services.order import auth, passwords
+from services.order import passwords
 from services.order.domain import catalog as catalog_rules
 from services.order.domain.errors import EmailTaken, OrderError
 from services.order.models import Customer, OutboxMessage
@@ -34,15 +34,22 @@ class ThresholdOutOfRange(OrderError):
     title = _("This threshold cannot be used.")
 
 
-def register(session: Session, email: str, password: str, country: str, language: str | None) -> Customer:
-    """`language`: what the customer chose, else what their browser asked for (the caller
-    passes it), else the default of their country."""
+def may_register(session: Session, email: str, password: str, country: str) -> None:
+    """Refuse a registration before its password is hashed: a weak password, a country
+    without top-ups, an email already registered."""
     passwords.check_strength(password)
-    rule = catalog_rules.rule_for(country)
-    email = email.strip().lower()
-    if session.scalar(select(func.count()).select_from(Customer).where(Customer.email == email)):
+    catalog_rules.rule_for(country)
+    if session.scalar(select(func.count()).select_from(Customer).where(Customer.email == email.strip().lower())):
         raise EmailTaken(_("An account with this email already exists."))
-    customer = Customer(id=new_id("cus"), email=email, password_hash=auth.hash_password(password),
+
+
+def register(session: Session, email: str, password_hash: str, country: str, language: str | None) -> Customer:
+    """The customer, with the password hashed by the caller (outside the transaction).
+    `language`: what the customer chose, else what their browser asked for (the caller
+    passes it), else the default of their country. A racing registration of the same email
+    fails on the unique email."""
+    rule = catalog_rules.rule_for(country)
+    customer = Customer(id=new_id("cus"), email=email.strip().lower(), password_hash=password_hash,
                         country=country.upper(), currency=rule.currency,
                         language=language or language_of_country(country), low_balance_threshold_minor=None,
                         reminders=True, profile_version=1, announced_version=1)

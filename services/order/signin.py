@@ -44,39 +44,44 @@ class SignIn:
     # -- log in ----------------------------------------------------------------------------
     def log_in(self, email: str, password: str, now: datetime) -> SignedIn:
         key = throttles.key_for(throttles.LOGIN, email)
-        with self.sessions() as session:
-            on_record = self.throttle.check(session, key, now)
+        with unit_of_work(self.sessions) as session:
+            attempt = self.throttle.take(session, key, now)
             customer = session.execute(
                 select(Customer.id, Customer.password_hash, Customer.language, Customer.credentials_version)
                 .where(Customer.email == email.strip().lower())).first()
+        attempt.refuse_if_waiting()
         if not auth.password_matches(customer.password_hash if customer else None, password):
-            self._failed(key, now, InvalidCredentials(_("The email or the password is wrong.")))
+            raise attempt.refusal_if_it_failed(InvalidCredentials(_("The email or the password is wrong.")))
         assert customer is not None
-        if on_record:
-            with unit_of_work(self.sessions) as session:
-                self.throttle.forget(session, key)
+        with unit_of_work(self.sessions) as session:
+            self.throttle.forget(session, key)
         return SignedIn(customer.id, customer.language, customer.credentials_version)
 
     # -- register ----------------------------------------------------------------------------
     def register(self, email: str, password: str, country: str, language: str | None, now: datetime) -> Customer:
+        """A taken email counts on the email's throttle (so that registering again and again
+        cannot tell who is registered faster than it can log in)."""
         key = throttles.key_for(throttles.REGISTER, email)
-        with self.sessions() as session:
-            self.throttle.check(session, key, now)
         try:
-            with unit_of_work(self.sessions) as session:
-                return customers.register(session, email, password, country, language)
-        except IntegrityError:  # registered a moment ago by a request racing this one
-            self._failed(key, now, EmailTaken(_("An account with this email already exists.")))
+            with self.sessions() as session:
+                self.throttle.check(session, key, now)
+                customers.may_register(session, email, password, country)
         except EmailTaken as exc:
             self._failed(key, now, exc)
+        password_hash = auth.hash_password(password)
+        try:
+            with unit_of_work(self.sessions) as session:
+                return customers.register(session, email, password_hash, country, language)
+        except IntegrityError:  # registered a moment ago by a request racing this one
+            self._failed(key, now, EmailTaken(_("An account with this email already exists.")))
 
     # -- reset the password ------------------------------------------------------------------
     def request_reset(self, email: str, now: datetime) -> passwords.ResetRequest:
         """At most a few emails per account and hour: every request counts."""
         key = throttles.key_for(throttles.PASSWORD_RESET, email)
         with unit_of_work(self.sessions) as session:
-            self.throttle.check(session, key, now)
-            wait = self.throttle.count(session, key, now)
+            attempt = self.throttle.take(session, key, now)
+            wait = attempt.refused or attempt.waits_if_it_fails
             request = passwords.request_reset(session, email, now) if wait is None else None
         if request is None:
             raise TooManyAttempts(wait or 1)
@@ -96,23 +101,26 @@ class SignIn:
     # -- change the password -----------------------------------------------------------------
     def change_password(self, customer_id: str, current: str, new: str, now: datetime) -> None:
         """The current password is a guess like a login's: it counts on the same throttle."""
-        with self.sessions() as session:
+        passwords.check_strength(new)
+        with unit_of_work(self.sessions) as session:
             customer = session.execute(select(Customer.email, Customer.password_hash)
                                        .where(Customer.id == customer_id)).one()
             key = throttles.key_for(throttles.LOGIN, customer.email)
-            self.throttle.check(session, key, now)
-        passwords.check_strength(new)
+            attempt = self.throttle.take(session, key, now)
+        attempt.refuse_if_waiting()
         if not auth.password_matches(customer.password_hash, current):
-            self._failed(key, now, passwords.WrongPassword(_("The current password is wrong.")))
+            raise attempt.refusal_if_it_failed(passwords.WrongPassword(_("The current password is wrong.")))
         new_hash = auth.hash_password(new)
         with unit_of_work(self.sessions) as session:
             passwords.set_password(session, customer_id, new_hash, now)
             self.throttle.forget(session, key)
 
     def _failed(self, key: str, now: datetime, refusal: OrderError) -> NoReturn:
-        """Count the failure; refuse with 429 if it made the account wait, else as refused."""
+        """Count a failure found before anything costly (a taken email); refuse with 429 if
+        it made the account wait, else as refused."""
         with unit_of_work(self.sessions) as session:
-            wait = self.throttle.count(session, key, now)
+            attempt = self.throttle.take(session, key, now)
+        wait = attempt.refused or attempt.waits_if_it_fails
         if wait is not None:
             raise TooManyAttempts(wait) from None
         raise refusal

@@ -36,6 +36,24 @@ class TooManyAttempts(OrderError):
         self.headers["Retry-After"] = str(retry_after)
 
 
+@dataclass(frozen=True)
+class Attempt:
+    """What the throttle says of one attempt, counted before it is tried."""
+
+    #: seconds still to wait: the attempt may not be tried
+    refused: int | None = None
+    #: the attempt may be tried, but if it fails the key waits this long (already started)
+    waits_if_it_fails: int | None = None
+
+    def refuse_if_waiting(self) -> None:
+        if self.refused is not None:
+            raise TooManyAttempts(self.refused)
+
+    def refusal_if_it_failed(self, refusal: Exception) -> Exception:
+        """What to answer a failed attempt: the wait it started, else the refusal itself."""
+        return TooManyAttempts(self.waits_if_it_fails) if self.waits_if_it_fails is not None else refusal
+
+
 def key_for(action: str, email: str) -> str:
     digest = hashlib.sha256(email.strip().lower().encode()).hexdigest()
     return f"{action}:{digest}"
@@ -45,32 +63,38 @@ def key_for(action: str, email: str) -> str:
 class Throttle:
     policy: ThrottlePolicy
 
-    def check(self, session: Session, key: str, now: datetime) -> bool:
-        """Refuse (TooManyAttempts) while the key waits; True if it has attempts on record
-        (so that a success knows there is something to forget)."""
-        row = session.execute(select(AuthThrottle.blocked_until).where(AuthThrottle.key == key)).first()
-        if row is None:
-            return False
-        wait = self.policy.retry_after(row.blocked_until, now)
+    def check(self, session: Session, key: str, now: datetime) -> None:
+        """Refuse (TooManyAttempts) while the key waits."""
+        blocked_until = session.execute(select(AuthThrottle.blocked_until).where(AuthThrottle.key == key)).scalar()
+        wait = self.policy.retry_after(blocked_until, now)
         if wait is not None:
             raise TooManyAttempts(wait)
-        return True
 
-    def count(self, session: Session, key: str, now: datetime) -> int | None:
-        """Add an attempt (atomically: two at once both count). Returns the seconds the key
-        must now wait, if it must."""
+    def take(self, session: Session, key: str, now: datetime) -> Attempt:
+        """Count this attempt before it is tried, in one atomic statement, so that guesses
+        sent in parallel cannot all pass a check none of them has counted yet.
+
+        While the key waits, the attempt is refused and not counted. Otherwise it may be
+        tried; if it is one past the allowance, the key's next wait starts now, before the
+        password is checked: any attempt racing it is refused, and if this one fails the wait
+        stands (it ends with a success, `forget`). The caller commits, then acts."""
+        waiting = AuthThrottle.blocked_until > now
         forgotten = AuthThrottle.last_attempt_at <= now - self.policy.forget_after
         statement = upsert(session)(AuthThrottle).values(key=key, attempts=1, last_attempt_at=now, blocked_until=None)
         statement = statement.on_conflict_do_update(
             index_elements=["key"],
-            set_={"attempts": case((forgotten, 1), else_=AuthThrottle.attempts + 1), "last_attempt_at": now},
-        ).returning(AuthThrottle.attempts)
-        attempts: int = session.execute(statement).scalar_one()
+            set_={"attempts": case((waiting, AuthThrottle.attempts), (forgotten, 1), else_=AuthThrottle.attempts + 1),
+                  "last_attempt_at": case((waiting, AuthThrottle.last_attempt_at), else_=now)},
+        ).returning(AuthThrottle.attempts, AuthThrottle.blocked_until)
+        attempts, blocked_until = session.execute(statement).one()
+        wait = self.policy.retry_after(blocked_until, now)
+        if wait is not None:
+            return Attempt(refused=wait)
         blocked_until = self.policy.blocked_until(attempts, now)
         if blocked_until is None:
-            return None
+            return Attempt()
         session.execute(update(AuthThrottle).where(AuthThrottle.key == key).values(blocked_until=blocked_until))
-        return self.policy.retry_after(blocked_until, now)
+        return Attempt(waits_if_it_fails=self.policy.retry_after(blocked_until, now))
 
     @staticmethod
     def forget(session: Session, key: str) -> None:

@@ -6,6 +6,7 @@ ends every earlier access token; CORS only for the configured origins."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -119,6 +120,17 @@ def test_failed_logins_make_the_account_wait_longer_each_time_without_checking_p
     clock.advance(61)
     assert login(client).status_code == 200, "after the wait the right password works"
     assert login(client, password="wrong guess").status_code == 401, "and the count starts again"
+
+
+def test_guesses_sent_at_once_are_counted_before_any_is_checked(
+        ctx: ServiceContext, client: FlaskClient, clock: Clock, argon2_checks: list[str]) -> None:
+    register(client)
+    app = order_app.create_app(ctx=ctx)
+    guesses = [f"guess {i}" for i in range(15)] + [PASSWORD]
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        answers = list(pool.map(lambda password: login(app.test_client(), password=password), guesses))
+    assert len(argon2_checks) <= 6, "only the allowance (and the one that starts the wait) is checked"
+    assert sum(answer.status_code == 429 for answer in answers) >= len(guesses) - 6
 
 
 def test_an_unknown_email_is_throttled_the_same(client: FlaskClient, clock: Clock) -> None:

@@ -18,14 +18,8 @@ class ThrottlePolicy:
     allowed: int = 5
     first_wait: timedelta = timedelta(seconds=30)
     longest_wait: timedelta = timedelta(hours=1)
-    #: a count whose last attempt is this old starts again from zero
+    #: a count whose last attempt is this old starts again from zero (services/order/throttles.py)
     forget_after: timedelta = timedelta(hours=1)
-
-    def attempts_after(self, attempts: int, last_attempt_at: datetime | None, now: datetime) -> int:
-        """The count once this attempt is added."""
-        if last_attempt_at is None or now - last_attempt_at >= self.forget_after:
-            return 1
-        return attempts + 1
 
     def blocked_until(self, attempts: int, now: datetime) -> datetime | None:
         """After `attempts` attempts, until when the account waits (None: not at all).
