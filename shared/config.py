@@ -26,10 +26,12 @@ DEV_SECRETS = {
 }
 #: placeholders shipped in examples (docker-compose.yml had `change-me-operator`...): as public
 PLACEHOLDER_PREFIX = "change-me"
+#: a secret shorter than this is guessable (and below HS256's key length, RFC 7518 3.2)
+MIN_SECRET_LENGTH = 32
 
 
 class PublicSecretsError(RuntimeError):
-    """Outside the embedded run a secret is one anyone can read and ALLOW_DEV_SECRETS is off.
+    """A secret is one anyone can know or guess, and ALLOW_DEV_SECRETS is off.
 
     With the development JWT_SECRET anyone can forge a customer's token, with the development
     WEBHOOK_SECRET a gateway notification that credits an unpaid order: a service refuses to
@@ -39,7 +41,7 @@ class PublicSecretsError(RuntimeError):
         self.names = list(public)
         named = ", ".join(f"{name} ({why})" for name, why in public.items())
         super().__init__(
-            f"refusing to start outside the embedded run with secrets anyone can know: {named}. "
+            f"refusing to start with secrets anyone can know or guess: {named}. "
             "Set each to a long random value (python -c 'import secrets; print(secrets.token_urlsafe(32))'), "
             "or set ALLOW_DEV_SECRETS=true on a development or test system nobody else can reach.")
 
@@ -52,6 +54,8 @@ def why_public(value: str) -> str | None:
         return "the development default"
     if value.strip().lower().startswith(PLACEHOLDER_PREFIX):
         return "a change-me placeholder"
+    if len(value) < MIN_SECRET_LENGTH:
+        return f"shorter than {MIN_SECRET_LENGTH} characters"
     return None
 
 
@@ -127,8 +131,9 @@ class Settings:
     payment_query_every_seconds: float = 5.0
     sandbox_api_url: str | None = None
     var_dir: str = "var"
-    #: outside the embedded run, start even with a secret anyone can know (its development
-    #: default, a `change-me` placeholder, empty); without it a service refuses to start
+    #: start even with a secret anyone can know or guess (its development default, a
+    #: `change-me` placeholder, empty, short); without it a service refuses to start.
+    #: `make run` sets it
     allow_dev_secrets: bool = False
     #: the largest request body a service reads (413 payload_too_large beyond it)
     max_body_bytes: int = 64 * 1024
@@ -230,9 +235,10 @@ class Settings:
         return replace(self, **changes)
 
     def dev_secrets_in_use(self) -> dict[str, str]:
-        """The secrets anyone can know (a development default, a `change-me` placeholder or
-        empty), by variable name, each with what makes it public. Printed by `make run`;
-        refused outside the embedded run (refuse_public_secrets)."""
+        """The secrets anyone can know or guess (a development default, a `change-me`
+        placeholder, empty, shorter than 32 characters), by variable name, each with what
+        makes it public. Printed by `make run`; refused without ALLOW_DEV_SECRETS
+        (refuse_public_secrets)."""
         current = {
             "OPERATOR_TOKEN": self.operator_token,
             "WEBHOOK_SECRET": self.webhook_secret,
@@ -242,9 +248,10 @@ class Settings:
         return {name: why for name, value in current.items() if (why := why_public(value)) is not None}
 
     def refuse_public_secrets(self) -> None:
-        """Raise PublicSecretsError when a secret is public outside the embedded run, unless
-        ALLOW_DEV_SECRETS. The embedded run (SQLite files, one process) is a developer's own,
-        and `make run` prints which secrets are public as it starts."""
+        """Raise PublicSecretsError when a secret is public, unless ALLOW_DEV_SECRETS. On any
+        backend: a gunicorn started without its environment would otherwise serve on SQLite,
+        on every interface, with the development JWT_SECRET. `make run` (deploy/local.py)
+        sets ALLOW_DEV_SECRETS and prints which secrets are public as it starts."""
         public = self.dev_secrets_in_use()
-        if public and not self.embedded and not self.allow_dev_secrets:
+        if public and not self.allow_dev_secrets:
             raise PublicSecretsError(public)

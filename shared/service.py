@@ -29,7 +29,7 @@ class ServiceContext:
         secrets (PublicSecretsError), before it touches its database or the broker."""
         settings.refuse_public_secrets()
         public = settings.dev_secrets_in_use()
-        if public and not settings.embedded:
+        if public:
             log.warning("public_secrets_allowed", service=name, secrets=sorted(public),
                         reason="ALLOW_DEV_SECRETS=true: anyone can forge tokens, webhooks and operator calls")
         url = settings.database_url(name)

@@ -60,6 +60,7 @@ def sqlite_settings(tmp_path: object) -> Settings:
     return Settings(
         database_urls={name: f"sqlite:///{tmp_path}/{name}.db" for name in SERVICES},
         amqp_url="memory://",
+        allow_dev_secrets=True,
         amqp_namespace=new_namespace(),
         sandbox_enabled=True,
         retry_base_seconds=0.1,

@@ -1,7 +1,8 @@
 """A deployed service refuses the public development secrets: each service's gunicorn and
 worker, on RabbitMQ and PostgreSQL, exits at once naming them, unless ALLOW_DEV_SECRETS=true;
-real secrets start it, and so does the embedded run without the flag (issue 8: a forged
-token read another customer's data, a forged webhook credited an unpaid order)."""
+real secrets start it. So does a gunicorn or worker started on the embedded default (SQLite,
+no broker): only `make run`, which sets the flag, starts with them (issue 8: a forged token
+read another customer's data, a forged webhook credited an unpaid order)."""
 
 from __future__ import annotations
 
@@ -110,5 +111,9 @@ def test_real_secrets_start_a_deployed_service(
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_the_embedded_run_starts_with_the_development_secrets_without_the_flag(kind: str, tmp_path: Path) -> None:
-    _starts(kind, "order", _env(tmp_path), tmp_path / "out.log")
+def test_on_the_embedded_default_too_only_the_flag_starts_it(kind: str, tmp_path: Path) -> None:
+    log = tmp_path / "refused.log"
+    with spawned(_argv("order", kind, free_port()), _env(tmp_path), log) as process:
+        assert process.wait(30) != 0, "a gunicorn without its environment would serve SQLite on every interface"
+    assert "JWT_SECRET (the development default)" in log.read_text(errors="replace")
+    _starts(kind, "order", _env(tmp_path, ALLOW_DEV_SECRETS="true"), tmp_path / "out.log")

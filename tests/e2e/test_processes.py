@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from deploy.infra import Databases, delete_namespace, free_port, new_namespace
-from deploy.processes import ProcessSystem
+from deploy.processes import ProcessSystem, fresh_secrets
 from services.notify.sink import MailSink
 from shared.config import SERVICES
 from tests.e2e.frontend import Frontend
@@ -37,13 +37,13 @@ def deployed(pg_server: str, amqp_url: str, tmp_path: Path) -> Iterator[_Deploye
     payment = f"http://127.0.0.1:{ports['payment']}"
     env = {f"{name.upper()}_DATABASE_URL": dbs.create(name) for name in SERVICES}
     env.update({f"{name.upper()}_PORT": str(port) for name, port in ports.items()})
+    secrets = fresh_secrets()
     env.update(AMQP_URL=amqp_url, AMQP_NAMESPACE=namespace, SANDBOX_ENABLED="true", PAYMENT_PUBLIC_URL=payment,
-               SMTP_HOST="127.0.0.1", SMTP_PORT=str(sink.port), OPERATOR_TOKEN="op-secret",
-               WEBHOOK_SECRET="wh-secret", JWT_SECRET="jwt-secret-for-this-test-only",
-               PLATFORM_TOKEN="platform-secret-for-this-test-only", LOG_FORMAT="json")
+               SMTP_HOST="127.0.0.1", SMTP_PORT=str(sink.port), LOG_FORMAT="json", **secrets)
     processes = ProcessSystem(env, ports, web_workers=2, log_dir=tmp_path / "logs")
     processes.start()
-    settings = type("S", (), {"operator_token": "op-secret", "webhook_secret": "wh-secret"})()
+    settings = type("S", (), {"operator_token": secrets["OPERATOR_TOKEN"],
+                              "webhook_secret": secrets["WEBHOOK_SECRET"]})()
     yield _Deployed(processes, sink, settings)
     codes = processes.stop()
     sink.stop()

@@ -1,4 +1,4 @@
-"""Outside the embedded run a service refuses secrets anyone can know, naming them."""
+"""A service refuses secrets anyone can know or guess, naming them, unless ALLOW_DEV_SECRETS."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from shared.config import DEV_SECRETS, PublicSecretsError, Settings
 DEPLOYED = {"AMQP_URL": "amqp://guest:guest@rabbitmq:5672/%2F",
             **{f"{name}_DATABASE_URL": f"postgresql://postgres@db/{name.lower()}"
                for name in ("ORDER", "PAYMENT", "WALLET", "NOTIFY")}}
-REAL = {name: f"a-real-{name.lower()}-9f2c4e1b7a" for name in DEV_SECRETS}
+REAL = {name: f"a-real-{name.lower()}-9f2c4e1b7a-0d83b6a5c2e4f1" for name in DEV_SECRETS}
 
 
 def test_a_deployed_service_with_the_development_secrets_is_refused_naming_them() -> None:
@@ -56,8 +56,19 @@ def test_allow_dev_secrets_starts_a_deployed_service_with_them() -> None:
     assert list(settings.dev_secrets_in_use()) == list(DEV_SECRETS)
 
 
-def test_the_embedded_run_starts_with_the_development_secrets_without_the_flag() -> None:
+def test_even_the_embedded_default_refuses_them_without_the_flag() -> None:
+    """A gunicorn started without its environment would serve SQLite on every interface:
+    only `make run`, which sets ALLOW_DEV_SECRETS, starts with the public secrets."""
     settings = Settings.from_env({})
     assert settings.embedded and not settings.allow_dev_secrets
-    settings.refuse_public_secrets()
-    assert settings.dev_secrets_in_use() == dict.fromkeys(DEV_SECRETS, "the development default")
+    with pytest.raises(PublicSecretsError):
+        settings.refuse_public_secrets()
+    Settings.from_env({"ALLOW_DEV_SECRETS": "true"}).refuse_public_secrets()
+
+
+def test_a_short_secret_is_refused_as_guessable() -> None:
+    env = {**DEPLOYED, **REAL, "JWT_SECRET": "s3cret-but-only-29-characters"}
+    with pytest.raises(PublicSecretsError) as refused:
+        Settings.from_env(env).refuse_public_secrets()
+    assert "JWT_SECRET (shorter than 32 characters)" in str(refused.value)
+    assert "s3cret" not in str(refused.value)
