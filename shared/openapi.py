@@ -46,8 +46,8 @@ ABOUT_ERRORS = (
     "(`Accept-Language`, `Content-Language` says which). No text in a request (its address, query or body) may "
     "contain a NUL character (U+0000): 400 `bad_request` or `malformed_json`. A method a path does not take: 405 "
     "`method_not_allowed`, with `Allow`. Any operation may answer 503 "
-    "`service_unavailable` with `Retry-After` when its database is briefly out of reach; nothing was changed, "
-    "and a write is safe to repeat (with the same `Idempotency-Key` where it takes one).")
+    "`service_unavailable` with `Retry-After` when its database is briefly out of reach; repeat the request "
+    "(a write with the same `Idempotency-Key` where it takes one: it is answered the same).")
 TYPE_PREFIX = "https://topup.example/problems/"
 
 
@@ -140,8 +140,8 @@ OPERATOR = token_required("OPERATOR_TOKEN")
 IDEMPOTENCY_KEY = Refusal(400, "idempotency_key_required", _("Idempotency-Key required."),
                           "The Idempotency-Key header is missing, blank or longer than 255 characters.")
 SERVICE_UNAVAILABLE = Refusal(503, "service_unavailable", _titled(503),
-                              "The database was briefly out of reach; nothing was changed: try again after "
-                              "Retry-After seconds.", retry_after=True)
+                              "The database was briefly out of reach: try again after Retry-After seconds "
+                              "(a write with the same Idempotency-Key).", retry_after=True)
 
 #: what an operation with a JSON body may answer about the body itself
 JSON_BODY = (MALFORMED_JSON, PAYLOAD_TOO_LARGE, VALIDATION_FAILED)

@@ -160,11 +160,13 @@ def install_problem_handlers(app: Flask) -> None:
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:
         if database_unavailable(exc):
-            # Nothing half-written: the transaction rolled back with the connection. Every
-            # write here takes an Idempotency-Key, so the client's retry is safe.
+            # Nothing half-written: a transaction is committed whole or not at all. If the
+            # connection dropped at the commit itself, it may have committed: a write with an
+            # Idempotency-Key is answered the same when repeated, and the others (a quote, a
+            # registration) are refused or harmless when repeated.
             log.warning("database_unavailable", error=type(exc).__name__, method=request.method, path=request.path)
             return problem_response(503, "service_unavailable", _("The service is briefly unavailable."),
-                                    _("Nothing was changed; please try again in a moment."),
+                                    _("The database was briefly out of reach; please try again in a moment."),
                                     headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
         log.exception("unhandled_error", error=repr(exc))
         return problem_response(500, "internal_error", _("Something went wrong on our side."),

@@ -11,7 +11,7 @@ from functools import wraps
 from typing import Any, TypeVar
 
 import structlog
-from flask import Flask, Response, request
+from flask import Flask, Response, current_app, request
 from flask_smorest import Api
 
 from shared.bodies import install_body_checks
@@ -31,8 +31,8 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 class ServiceApp(Flask):
     """A service's Flask app: a request that meets a dropped database connection is tried
     once more where repeating it is safe (SQLAlchemy has discarded the pool's dead
-    connections by then): a read, or a write that carries an Idempotency-Key, which the
-    endpoint answers the same however often it comes, whether or not the first try had
+    connections by then): a read, or a write whose view takes an Idempotency-Key and so
+    answers it the same however often it comes, whether or not the first try had
     committed. Any other write answers 503 with Retry-After (shared/problems.py)."""
 
     def dispatch_request(self) -> Any:
@@ -46,7 +46,24 @@ class ServiceApp(Flask):
 
 
 def repeatable() -> bool:
-    return request.method in SAFE_METHODS or bool(request.headers.get("Idempotency-Key", "").strip())
+    """A read, or a write whose view takes an Idempotency-Key (`takes_idempotency_key`):
+    only such a view answers a repeat the same; a key sent to any other is ignored by it."""
+    if request.method in SAFE_METHODS:
+        return True
+    view = current_app.view_functions.get(request.endpoint or "")
+    handler = getattr(getattr(view, "view_class", None), request.method.lower(), view)  # a MethodView's
+    return bool(getattr(handler, KEYED, False))
+
+
+KEYED = "_topup_takes_idempotency_key"
+
+
+def takes_idempotency_key(view: F) -> F:
+    """Mark a write that answers a repeat of its Idempotency-Key the same (it calls
+    `idempotency_key`): the one kind of write that may be tried again after a dropped
+    connection. Put it right above the `def`: the decorators above copy the mark."""
+    setattr(view, KEYED, True)
+    return view
 
 
 def create_base_app(service: str, title: str, description: str, max_body_bytes: int = 64 * 1024) -> tuple[Flask, Api]:

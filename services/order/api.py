@@ -39,7 +39,7 @@ from shared.durations import format_duration
 from shared.openapi import IDEMPOTENCY_KEY, JSON_BODY, SIGNED_IN, VALIDATION_FAILED, problems, refusal
 from shared.problems import request_language
 from shared.service import ServiceContext
-from shared.web import IDEMPOTENCY_KEY_HEADER, idempotency_key, request_hash
+from shared.web import IDEMPOTENCY_KEY_HEADER, idempotency_key, request_hash, takes_idempotency_key
 
 REPLAYED_HEADER = {"Idempotent-Replayed": {
     "description": "`true` when this answers an earlier request with the same Idempotency-Key",
@@ -105,6 +105,7 @@ def build_blueprint(ctx: ServiceContext, rules: OrderRules) -> Blueprint:
         @topups.doc(security=BEARER, parameters=[IDEMPOTENCY_KEY_HEADER])
         @problems(*JSON_BODY, SIGNED_IN, IDEMPOTENCY_KEY, IdempotencyKeyReused, QuoteNotFound, QuoteExpired,
                   QuoteAlreadyUsed, AccountFrozen)
+        @takes_idempotency_key
         def post(self, body: dict[str, Any]) -> Any:
             """Confirm a quote as an order: the top-up starts.
 

@@ -22,7 +22,7 @@ from shared.db import unit_of_work
 from shared.money import CURRENCY_EXPONENTS, Money
 from shared.openapi import IDEMPOTENCY_KEY, JSON_BODY, problems, token_required
 from shared.service import ServiceContext
-from shared.web import IDEMPOTENCY_KEY_HEADER, idempotency_key, request_hash, require_bearer
+from shared.web import IDEMPOTENCY_KEY_HEADER, idempotency_key, request_hash, require_bearer, takes_idempotency_key
 
 BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
 
@@ -95,6 +95,7 @@ def build_platform_blueprint(ctx: ServiceContext) -> Blueprint:
     @blp.doc(security=BEARER, parameters=[IDEMPOTENCY_KEY_HEADER])
     @problems(*JSON_BODY, PLATFORM, IDEMPOTENCY_KEY, *refused(
         "account_not_found", "account_frozen", "insufficient_funds", "currency_mismatch", "idempotency_key_reused"))
+    @takes_idempotency_key
     def create_debit(body: dict[str, Any], customer_id: str) -> Any:
         """Debit the balance now, or refuse with nothing debited.
 

@@ -13,8 +13,10 @@ from flask.testing import FlaskClient
 
 from services.order import app as order_app
 from services.payment import app as payment_app
+from services.wallet import app as wallet_app
 from shared.config import Settings
 from shared.db import normalize_url
+from shared.web import repeatable
 
 DEEP_ARRAY = "[" * 1000 + "]" * 1000
 DEEP_OBJECT = '{"a":' * 1000 + "1" + "}" * 1000
@@ -133,7 +135,8 @@ def test_a_dropped_connection_is_retried_where_safe_and_else_a_503(pg_settings: 
     assert read.status_code == 200, read.data[:300]
 
     terminate_connections(pg_settings.database_url("order"))
-    write = client.post("/v1/quotes", headers=who, json={"amount": 5000, "currency": "EUR", "method": "card"})
+    write = client.post("/v1/quotes", headers={**who, "Idempotency-Key": "ignored-by-quotes"},
+                        json={"amount": 5000, "currency": "EUR", "method": "card"})
     assert write.status_code == 503, write.data[:300]
     assert problem(write)["code"] == "service_unavailable" and write.headers["Retry-After"] == "1"
     assert "Traceback" not in write.get_data(as_text=True)
@@ -145,3 +148,15 @@ def test_a_dropped_connection_is_retried_where_safe_and_else_a_503(pg_settings: 
                         json={"quote_id": again.get_json()["quote_id"]})
     assert keyed.status_code == 201, "a write with an Idempotency-Key is safe to try again, and is"
     ctx.engine.dispose()
+
+
+
+def test_only_writes_that_take_an_idempotency_key_are_tried_again(sqlite_settings: Settings) -> None:
+    wallet = wallet_app.create_app(sqlite_settings)
+    order = order_app.create_app(sqlite_settings)
+    for app, method, path, again in ((wallet, "POST", "/v1/accounts/cus_1/debits", True),
+                                     (wallet, "POST", "/v1/accounts/cus_1/debits/dbt_1/reversal", False),
+                                     (order, "POST", "/v1/orders", True), (order, "POST", "/v1/quotes", False),
+                                     (order, "GET", "/v1/orders", True)):
+        with app.test_request_context(path, method=method, headers={"Idempotency-Key": "k"}):
+            assert repeatable() is again, (method, path)
