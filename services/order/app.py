@@ -6,8 +6,8 @@ Publishes: customer.registered / customer.updated, the saga's commands, order.co
 order.reversed, receipt.resend, customer.password_reset_requested.
 HTTP: the public API under /v1 (auth and passwords, profile, top-up options, quotes, orders,
 receipts, balance, statement) and the operator API under /v1/operator.
-Worker: the consumers, the outbox relay, the payment deadlines, the password-reset tokens and
-the upgrade's backfill.
+Worker: the consumers, the outbox relay, the payment deadlines, the password-reset tokens, the
+purge of stale throttle counts and finished reset requests, and the upgrade's backfill.
 """
 
 from __future__ import annotations
@@ -40,6 +40,8 @@ NAME = "order"
 MIGRATIONS = Path(__file__).parent / "migrations"
 # The methods offered; the payment service fails a payment whose method has no gateway.
 METHODS = ("card", "paypal", "alipay", "wechat_pay")
+#: how often the worker drops stale throttle counts and finished reset requests
+PURGE_EVERY_SECONDS = 600.0
 
 
 def start(settings: Settings | None = None) -> ServiceContext:
@@ -93,7 +95,15 @@ def create_worker(settings: Settings | None = None, ctx: ServiceContext | None =
         with unit_of_work(ctx.sessions) as session:
             return passwords.issue_tokens(session, utcnow())
 
+    def purge_account_records() -> int:
+        with unit_of_work(ctx.sessions) as session:
+            now = utcnow()
+            return passwords.purge(session, now) + doors.throttle.purge(session, now)
+
+    doors = SignIn.with_policy(ctx.sessions, ctx.settings.login_failures_allowed)
     deadlines = PollLoop("order.deadlines", expire, idle_seconds=1.0)
     resets = PollLoop("order.password_resets", issue_reset_tokens, idle_seconds=ctx.settings.poll_seconds(NAME),
                       wakes_on=PasswordReset.__tablename__)
-    return Worker(NAME, [*loops, deadlines, resets, Backfill(ctx.sessions).loop()], ctx.settings.database_url(NAME))
+    purge = PollLoop("order.account_records", purge_account_records, idle_seconds=PURGE_EVERY_SECONDS)
+    return Worker(NAME, [*loops, deadlines, resets, purge, Backfill(ctx.sessions).loop()],
+                  ctx.settings.database_url(NAME))

@@ -39,9 +39,11 @@ def _failed(response: Response) -> bool:
 class AddressLimits:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        # If the shared storage (Redis) is out of reach, count in this process meanwhile
+        # rather than not at all, and never fail the request for it.
         self.limiter = Limiter(get_remote_address, storage_uri=settings.ratelimit_storage_uri,
-                               strategy="fixed-window", swallow_errors=True, headers_enabled=False,
-                               key_prefix=f"{settings.amqp_namespace}:order")
+                               strategy="fixed-window", swallow_errors=True, in_memory_fallback_enabled=True,
+                               headers_enabled=False, key_prefix=f"{settings.amqp_namespace}:order")
 
     def every_try(self) -> Callable[[Any], Any]:
         """Count every request (registration, password reset)."""

@@ -23,8 +23,9 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import CursorResult, delete, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from services.order.domain.errors import OrderError, WeakPassword
@@ -91,6 +92,20 @@ def issue_tokens(session: Session, now: datetime, batch_size: int = 50) -> int:
             "reset_id": reset.id, "customer_id": reset.customer_id, "email": reset.email,
             "language": reset.language, "token": token, "expires_at": expires_at}))
     return len(due)
+
+
+#: how long a finished reset request (used, expired, or for an email without an account)
+#: stays on record, for support to explain; then it is purged
+KEPT_FOR = timedelta(days=7)
+
+
+def purge(session: Session, now: datetime) -> int:
+    """Drop finished reset requests older than KEPT_FOR: unknown emails leave a row each."""
+    before = now - KEPT_FOR
+    finished = or_(PasswordReset.customer_id.is_(None), PasswordReset.used_at.is_not(None),
+                   PasswordReset.expires_at <= now)
+    result = session.execute(delete(PasswordReset).where(finished, PasswordReset.requested_at <= before))
+    return cast("CursorResult[Any]", result).rowcount
 
 
 def reset_owner(session: Session, token: str, now: datetime) -> str:

@@ -10,8 +10,9 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import case, delete, select, update
+from sqlalchemy import CursorResult, case, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from services.order.domain.errors import OrderError
@@ -95,6 +96,14 @@ class Throttle:
             return Attempt()
         session.execute(update(AuthThrottle).where(AuthThrottle.key == key).values(blocked_until=blocked_until))
         return Attempt(waits_if_it_fails=self.policy.retry_after(blocked_until, now))
+
+    def purge(self, session: Session, now: datetime) -> int:
+        """Drop the counts nothing holds any more (quiet for `forget_after`, no wait running):
+        every email ever tried leaves a row, and the table must not grow with them."""
+        quiet = AuthThrottle.last_attempt_at <= now - self.policy.forget_after
+        done = or_(AuthThrottle.blocked_until.is_(None), AuthThrottle.blocked_until <= now)
+        result = session.execute(delete(AuthThrottle).where(quiet, done))
+        return cast("CursorResult[Any]", result).rowcount
 
     @staticmethod
     def forget(session: Session, key: str) -> None:

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from services.order import app as order_app
 from services.order import auth, customer_api, password_api, passwords
 from services.order.models import OutboxMessage, PasswordReset
+from services.order.signin import SignIn
 from shared.clock import utcnow
 from shared.config import Settings
 from shared.db import unit_of_work
@@ -150,6 +151,24 @@ def test_registering_a_taken_email_again_and_again_is_throttled(client: FlaskCli
                                                               "country": "CN"})) == 30
 
 
+def test_stale_counts_and_finished_resets_are_purged(ctx: ServiceContext, client: FlaskClient, clock: Clock) -> None:
+    register(client)
+    for email in ("li.wei@example.com", "nobody@example.com"):
+        login(client, email=email, password="wrong guess")
+        client.post("/v1/auth/password-reset", json={"email": email})
+    reset_messages(ctx, clock)  # the worker issues the account's token
+    doors = SignIn.with_policy(ctx.sessions, 5)
+
+    def purged(after: timedelta) -> tuple[int, int]:
+        with unit_of_work(ctx.sessions) as session:
+            now = clock.now + after
+            return passwords.purge(session, now), doors.throttle.purge(session, now)
+
+    assert purged(timedelta(minutes=1)) == (0, 0), "nothing is stale yet"
+    assert purged(timedelta(hours=2)) == (0, 4), "quiet counts go (two logins, two resets)"
+    assert purged(timedelta(days=8)) == (2, 0), "finished requests go after a week (one for nobody, one expired)"
+
+
 # -- the client address's limit ------------------------------------------------------------------
 def test_one_address_trying_many_accounts_is_limited(ctx: ServiceContext, clock: Clock) -> None:
     client = order_app.create_app(ctx=ctx.__class__(ctx.name, ctx.settings.with_changes(
@@ -178,6 +197,13 @@ def test_the_address_limit_is_shared_through_redis(ctx: ServiceContext, clock: C
     assert login(first, email="a@example.com", password="x").status_code == 401
     assert login(second, email="b@example.com", password="x").status_code == 401
     assert retry_after(login(first, email="c@example.com", password="x")) > 0, "the second process's try counted"
+
+
+def test_the_address_limit_holds_in_the_process_while_its_storage_is_out_of_reach(
+        ctx: ServiceContext, clock: Clock) -> None:
+    unreachable = ctx.settings.with_changes(auth_rate_limit="2 per minute", ratelimit_storage_uri="redis://127.0.0.1:1")
+    client = order_app.create_app(ctx=ServiceContext(ctx.name, unreachable, ctx.engine, ctx.sessions)).test_client()
+    assert [login(client, email=f"g{i}@example.com", password="x").status_code for i in range(3)] == [401, 401, 429]
 
 
 # -- password reset ----------------------------------------------------------------------------
