@@ -57,8 +57,18 @@ class SmtpServer:
     timeout: float = SMTP_TIMEOUT_SECONDS
 
     def send(self, message: EmailMessage) -> None:
-        with smtplib.SMTP(self.host, self.port, timeout=self.timeout) as smtp:
+        """Deliver to the server. Once it has accepted the message, a failure to say goodbye
+        (QUIT) is no failure to send: raising then would send the email again."""
+        smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+        try:
             smtp.send_message(message)
+        except BaseException:
+            smtp.close()
+            raise
+        try:
+            smtp.quit()
+        except (smtplib.SMTPException, OSError):
+            smtp.close()
 
 
 def message_id(email_id: str, sender: str) -> str:

@@ -30,7 +30,7 @@ def pick_free_port(host: str) -> int:
         return int(s.getsockname()[1])
 
 
-class _SaveToDirectory:
+class SaveToDirectory:
     """aiosmtpd handler: one file per message, written whole then renamed, so a reader never
     sees half an email. Names start with the arrival time, so sorting them is arrival order."""
 
@@ -60,7 +60,7 @@ class MailSink:
 
     def start(self) -> MailSink:
         self.directory.mkdir(parents=True, exist_ok=True)
-        self._controller = Controller(_SaveToDirectory(self.directory), hostname=self.host, port=self.port)
+        self._controller = Controller(SaveToDirectory(self.directory), hostname=self.host, port=self.port)
         self._controller.start()
         return self
 

@@ -34,7 +34,7 @@ from services.notify.domain.layout import RenderedEmail
 from services.notify.domain.receipt import EmailKind
 from services.notify.mailer import Mailer, SmtpServer
 from services.notify.models import EmailRow, OutboxMessage
-from services.notify.sink import MailSink
+from services.notify.sink import MailSink, SaveToDirectory
 from shared.db import make_engine, migrate, normalize_url, session_factory, unit_of_work
 
 SENDER = "receipts@topup.example"
@@ -153,6 +153,23 @@ def test_a_failed_commit_after_the_mail_server_accepted_does_not_email_the_recei
     row = email(db, email_id)
     assert row.status == "sent" and row.attempts == 1 and row.sent_at is not None
     assert receipt_sent_announcements(db) == 1
+
+
+class GoodbyeFails(SaveToDirectory):
+    """A server that accepts the message, then answers QUIT with an error."""
+
+    async def handle_QUIT(self, server: Any, session: Any, envelope: Any) -> str:
+        return "421 closing without a proper goodbye"
+
+
+def test_a_server_that_accepted_the_mail_but_fumbles_the_goodbye_is_not_sent_it_again(
+        db: Notify, sink: MailSink) -> None:
+    assert sink._controller is not None
+    sink._controller.handler = GoodbyeFails(sink.directory)
+    email_id = owe_receipt(db)
+    rounds(mailer(db, SmtpServer("127.0.0.1", sink.port)))
+    assert len(sink.messages()) == 1
+    assert email(db, email_id).status == "sent"
 
 
 @dataclass(frozen=True)
