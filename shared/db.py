@@ -93,13 +93,33 @@ def upsert(session: Session) -> Any:
     return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
 
 
+#: PostgreSQL's SQLSTATEs of a database that is away rather than of a wrong statement:
+#: class 08 (connection exceptions), an administrator's or a crash's shutdown (57P01-57P03),
+#: too many connections (53300)
+_AWAY_SQLSTATES = ("08", "57P01", "57P02", "57P03", "53300")
+#: SQLite's: another writer holds the file past the busy timeout, or the file is out of reach
+_AWAY_SQLITE = ("database is locked", "database is busy", "unable to open database")
+
+
 def database_unavailable(exc: BaseException) -> bool:
     """Is this the database being away (a dropped or refused connection, a full pool, a
-    locked SQLite file), rather than a mistake in a statement? Such an error is worth a
-    retry; the other kind is not."""
-    if isinstance(exc, DBAPIError):
-        return exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError)
-    return isinstance(exc, PoolTimeout)
+    locked SQLite file), rather than a mistake in a statement (no such table, a bad value)?
+    Such an error is worth a retry and a 503; the other kind is a bug, and a 500."""
+    if isinstance(exc, PoolTimeout):
+        return True
+    if not isinstance(exc, DBAPIError):
+        return False
+    if exc.connection_invalidated or isinstance(exc, InterfaceError):
+        return True
+    if not isinstance(exc, OperationalError):
+        return False
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    if sqlstate:
+        return sqlstate.startswith(_AWAY_SQLSTATES)
+    message = str(exc.orig).lower()
+    if type(exc.orig).__module__.startswith("sqlite3"):
+        return message.startswith(_AWAY_SQLITE)
+    return True  # psycopg: an error without a SQLSTATE comes from the connection, not the server
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -4,18 +4,21 @@ NUL characters; and a dropped database connection, answered with a retry or a 50
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 from services.order import app as order_app
 from services.payment import app as payment_app
 from services.wallet import app as wallet_app
 from shared.config import Settings
-from shared.db import normalize_url
+from shared.db import database_unavailable, make_engine, normalize_url
 from shared.web import repeatable
 
 DEEP_ARRAY = "[" * 1000 + "]" * 1000
@@ -160,3 +163,19 @@ def test_only_writes_that_take_an_idempotency_key_are_tried_again(sqlite_setting
                                      (order, "GET", "/v1/orders", True)):
         with app.test_request_context(path, method=method, headers={"Idempotency-Key": "k"}):
             assert repeatable() is again, (method, path)
+
+
+def test_a_mistaken_statement_is_a_bug_not_the_database_being_away(tmp_path: Path, pg_settings: Settings) -> None:
+    sqlite = make_engine(f"sqlite:///{tmp_path}/x.db")
+    postgres = make_engine(pg_settings.database_url("order"))
+    for engine in (sqlite, postgres):
+        with pytest.raises(DBAPIError) as raised, engine.connect() as conn:
+            conn.execute(text("SELECT * FROM no_such_table"))
+        assert not database_unavailable(raised.value), engine.dialect.name
+    with postgres.connect() as conn:
+        terminate_connections(pg_settings.database_url("order"))
+        with pytest.raises(DBAPIError) as raised:
+            conn.execute(text("SELECT 1"))
+    assert database_unavailable(raised.value)
+    sqlite.dispose()
+    postgres.dispose()
