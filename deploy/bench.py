@@ -59,7 +59,7 @@ ENDINGS: dict[str, tuple[str, dict[str, str], str]] = {
     "alipay_approved": ("alipay", {"decision": "approve"}, "completed"),
     "wechat_pay_approved": ("wechat_pay", {"decision": "approve"}, "completed"),
 }
-TERMINAL = ("completed", "failed", "expired", "refunded")
+TERMINAL = ("completed", "failed", "expired", "refunded", "cancelled")
 
 
 @dataclass

@@ -29,7 +29,7 @@ Totals = dict[str, int]  # minor units per currency; a missing currency is zero
 CUSTOMER, CLEARING = "customer:", "clearing:"
 KNOWN_STATUSES = frozenset(s.value for s in Status)
 PAYMENT_STATUSES = frozenset(s.value for s in PaymentStatus)
-ENDED_WITHOUT_MONEY = (Status.FAILED, Status.EXPIRED)
+ENDED_WITHOUT_MONEY = (Status.FAILED, Status.EXPIRED, Status.CANCELLED)
 UNDER_WAY = {Status.PENDING: "pending", Status.AWAITING_PAYMENT: "awaiting payment",
              Status.PAID: "paid but not credited"}
 

@@ -20,6 +20,7 @@ from services.order.domain.errors import (
     CurrencyNotAllowed,
     IdempotencyKeyReused,
     MethodNotAvailable,
+    OrderNotCancellable,
     OrderNotFound,
     PromoCodeInvalid,
     PromoCodeNotApplicable,
@@ -170,6 +171,22 @@ def build_blueprint(ctx: ServiceContext, rules: OrderRules) -> Blueprint:
         if tag == seen:
             return Response(status=304, headers=headers)
         return order, 200, headers
+
+    @topups.route("/orders/<order_id>/cancel", methods=["POST"])
+    @customer_only
+    @topups.response(202, schemas.OrderOut, example={**schemas.ORDER_EXAMPLE, "status": "cancelled",
+                                                     "next_action": None})
+    @topups.doc(security=BEARER)
+    @problems(SIGNED_IN, OrderNotFound, refusal(OrderNotCancellable, note="It has been paid, or has ended."))
+    def cancel_order(order_id: str) -> Any:
+        """Back out of an order not yet paid.
+
+        A `pending` or `awaiting_payment` order becomes `cancelled` and its payment at the
+        gateway is cancelled; a payment captured in the same moment is refunded. Asking again
+        answers the same; once paid, 409 `order_not_cancellable`."""
+        with unit_of_work(ctx.sessions) as session:
+            order = ordering.cancel_order(session, g.customer_id, order_id)
+            return order, 202
 
     @topups.route("/orders/<order_id>/receipt")
     @customer_only

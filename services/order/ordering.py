@@ -18,11 +18,17 @@ from services.order.campaigns import load_campaigns
 from services.order.commands import messages_for
 from services.order.customers import new_id
 from services.order.domain.catalog import Catalog
-from services.order.domain.errors import AccountFrozen, IdempotencyKeyReused, OrderNotFound, QuoteNotFound
+from services.order.domain.errors import (
+    AccountFrozen,
+    IdempotencyKeyReused,
+    OrderNotCancellable,
+    OrderNotFound,
+    QuoteNotFound,
+)
 from services.order.domain.promotions import Campaign
 from services.order.domain.quotes import check_quote_usable, make_quote
-from services.order.domain.saga import START, Event
-from services.order.handlers import record
+from services.order.domain.saga import CANCELLABLE, START, Event, Status
+from services.order.handlers import advance, record
 from services.order.models import Customer, IdempotencyKey, Order, OutboxMessage, Quote
 from services.order.texts import _
 from shared.config import Settings
@@ -128,6 +134,24 @@ def get_order(session: Session, customer_id: str, order_id: str) -> Order:
     if order is None or order.customer_id != customer_id:
         # Another customer's order is indistinguishable from a missing one.
         raise OrderNotFound(_("There is no order {order_id}.", order_id=order_id))
+    return order
+
+
+def cancel_order(session: Session, customer_id: str, order_id: str) -> Order:
+    """The customer backs out of an order not yet paid: it is cancelled and its gateway
+    payment cancelled (a capture that races this is refunded). Again on a cancelled order:
+    the same answer. Once paid, refused."""
+    order = session.scalars(select(Order).where(Order.id == order_id).with_for_update()).one_or_none()
+    if order is None or order.customer_id != customer_id:
+        raise OrderNotFound(_("There is no order {order_id}.", order_id=order_id))
+    if order.status == Status.CANCELLED:
+        return order
+    if Status(order.status) not in CANCELLABLE:
+        raise OrderNotCancellable(_("Order {order_id} has been paid or has ended: only an order not yet paid "
+                                    "can be cancelled.", order_id=order_id))
+    advance(session, order_id, Event.CANCEL_REQUESTED, reason="cancelled_by_customer")
+    session.flush()
+    session.refresh(order, ["timeline"])
     return order
 
 

@@ -71,6 +71,37 @@ def test_an_unpaid_order_expires_and_late_money_is_refunded(saga: Saga) -> None:
     assert saga.sent("wallet.credit", order_id) == []
 
 
+def test_the_customer_cancels_an_unpaid_order_and_a_racing_capture_is_refunded(saga: Saga) -> None:
+    who, other = saga.customer(), saga.customer("ben@example.com")
+    order_id = saga.place(who)
+    cancel = f"/v1/orders/{order_id}/cancel"
+    assert saga.client.post(cancel, headers=other["headers"]).status_code == 404, "another's order is not there"
+    cancelled = saga.client.post(cancel, headers=who["headers"])
+    assert cancelled.status_code == 202, cancelled.get_json()
+    body = cancelled.get_json()
+    assert body["status"] == "cancelled" and body["next_action"] is None
+    assert body["timeline"][-1]["event"] == "cancel_requested"
+    assert saga.sent("payment.cancel", order_id)[0]["reason"] == "cancelled_by_customer"
+    again = saga.client.post(cancel, headers=who["headers"])
+    assert again.status_code == 202 and len(saga.sent("payment.cancel", order_id)) == 1, "asked again: the same"
+
+    saga.captured(order_id, payment_id="pay_raced")  # the customer paid in the same moment
+    wait_for(lambda: saga.sent("payment.refund", order_id), what="the racing capture refunded")
+    assert saga.status(order_id) == "cancelled" and saga.sent("wallet.credit", order_id) == []
+
+
+def test_a_paid_order_cannot_be_cancelled(saga: Saga) -> None:
+    who = saga.customer()
+    order_id = saga.place(who)
+    saga.send("wallet.credit_authorized", {"order_id": order_id, "customer_id": who["customer_id"]}, order_id)
+    saga.captured(order_id)
+    saga.wait(order_id, "paid")
+    refused = saga.client.post(f"/v1/orders/{order_id}/cancel", headers={**who["headers"], "Accept-Language": "zh-CN"})
+    assert refused.status_code == 409 and refused.get_json()["code"] == "order_not_cancellable"
+    assert any("\u4e00" <= ch <= "\u9fff" for ch in refused.get_json()["title"])
+    assert saga.sent("payment.cancel", order_id) == []
+
+
 def test_a_refund_the_gateway_refuses_is_flagged_for_an_operator_who_retries_it(saga: Saga) -> None:
     ops = {"Authorization": f"Bearer {saga.settings.operator_token}"}
     who = saga.customer()

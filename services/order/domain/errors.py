@@ -131,3 +131,9 @@ class TooManyResends(OrderError):
         super().__init__(detail)
         self.headers = {"Retry-After": str(retry_after_seconds)}
         self.extra = {"retry_after": retry_after_seconds}
+
+
+class OrderNotCancellable(OrderError):
+    code = "order_not_cancellable"
+    status = 409
+    title = _("This order can no longer be cancelled.")

@@ -15,6 +15,7 @@ for the timeline.
     paid --refund_failed--> paid, flagged for an operator (money is never silently stuck)
     pending/awaiting_payment --credit_refused / payment_failed--> failed
     pending/awaiting_payment --payment_deadline_passed--> expired (cancel payment)
+    pending/awaiting_payment --cancel_requested-----> cancelled (cancel payment)
 """
 
 from __future__ import annotations
@@ -31,9 +32,12 @@ class Status(StrEnum):
     FAILED = "failed"
     EXPIRED = "expired"
     REFUNDED = "refunded"
+    CANCELLED = "cancelled"
 
 
-TERMINAL = frozenset({Status.COMPLETED, Status.FAILED, Status.EXPIRED, Status.REFUNDED})
+TERMINAL = frozenset({Status.COMPLETED, Status.FAILED, Status.EXPIRED, Status.REFUNDED, Status.CANCELLED})
+#: where the customer may still back out: nothing has been paid yet
+CANCELLABLE = frozenset({Status.PENDING, Status.AWAITING_PAYMENT})
 
 
 class Event(StrEnum):
@@ -49,6 +53,7 @@ class Event(StrEnum):
     REFUND_FAILED = "refund_failed"
     REFUND_RETRIED = "refund_retried"  # an operator asked again; noted on the timeline only
     PAYMENT_DEADLINE_PASSED = "payment_deadline_passed"
+    CANCEL_REQUESTED = "cancel_requested"  # the customer backed out before paying
     RECEIPT_SENT = "receipt_sent"
 
 
@@ -86,6 +91,8 @@ TRANSITIONS: dict[tuple[Status, Event], Transition] = {
     (S.AWAITING_PAYMENT, E.PAYMENT_CAPTURED): Transition(S.PAID, (A.CREDIT_WALLET,)),
     (S.AWAITING_PAYMENT, E.PAYMENT_FAILED): Transition(S.FAILED),
     (S.AWAITING_PAYMENT, E.PAYMENT_DEADLINE_PASSED): Transition(S.EXPIRED, (A.CANCEL_PAYMENT,)),
+    (S.PENDING, E.CANCEL_REQUESTED): Transition(S.CANCELLED, (A.CANCEL_PAYMENT,)),
+    (S.AWAITING_PAYMENT, E.CANCEL_REQUESTED): Transition(S.CANCELLED, (A.CANCEL_PAYMENT,)),
     (S.PAID, E.CREDITED): Transition(S.COMPLETED, (A.ANNOUNCE_COMPLETED,)),
     # Money was taken but the wallet will not take it: give it back.
     (S.PAID, E.CREDIT_FAILED): Transition(S.PAID, (A.REFUND_PAYMENT,)),
@@ -95,12 +102,16 @@ TRANSITIONS: dict[tuple[Status, Event], Transition] = {
     (S.PAID, E.REFUND_FAILED): Transition(S.PAID),
     (S.EXPIRED, E.REFUND_FAILED): Transition(S.EXPIRED),
     (S.FAILED, E.REFUND_FAILED): Transition(S.FAILED),
+    (S.CANCELLED, E.REFUND_FAILED): Transition(S.CANCELLED),
     # Late money on an order that already ended without it: refund, status stays.
     (S.EXPIRED, E.PAYMENT_CAPTURED): Transition(S.EXPIRED, (A.REFUND_PAYMENT,)),
     (S.FAILED, E.PAYMENT_CAPTURED): Transition(S.FAILED, (A.REFUND_PAYMENT,)),
+    # A capture that raced the customer's cancel: refunded like any late payment.
+    (S.CANCELLED, E.PAYMENT_CAPTURED): Transition(S.CANCELLED, (A.REFUND_PAYMENT,)),
     # Notes for the timeline only.
     (S.EXPIRED, E.PAYMENT_REFUNDED): Transition(S.EXPIRED),
     (S.FAILED, E.PAYMENT_REFUNDED): Transition(S.FAILED),
+    (S.CANCELLED, E.PAYMENT_REFUNDED): Transition(S.CANCELLED),
     (S.COMPLETED, E.RECEIPT_SENT): Transition(S.COMPLETED),
     # A credit that lands after the payment was refunded (the gateway refunded on its own
     # while the credit was on its way): the customer holds money they no longer paid for.
