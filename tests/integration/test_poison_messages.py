@@ -343,7 +343,8 @@ def test_a_message_whose_copy_breaks_the_connection_is_rejected_to_the_parking_q
     queue = f"{namespace}.{CREDIT}"
     connection = pika.BlockingConnection(pika.URLParameters(amqp_url))
     try:
-        wait_for(lambda: queue_exists(connection, queue), what="the runner's queues declared")
+        wait_for(lambda: queue_exists(connection, queue) and queue_exists(connection, f"{queue}.dlq"),
+                 what="the runner's queue and its parking queue declared")
         channel = connection.channel()
         channel.confirm_delivery()
         channel.basic_publish(exchange="", routing_key=queue, body=FRAME_FILLING_BODY, mandatory=True,
@@ -401,7 +402,8 @@ def test_a_copy_refused_on_a_live_connection_is_settled_another_way(running: Run
     unreadable = b'{"note": "refuse-parking"}'
     connection = pika.BlockingConnection(pika.URLParameters(amqp_url))
     try:
-        wait_for(lambda: queue_exists(connection, queue), what="the runner's queues declared")
+        wait_for(lambda: queue_exists(connection, queue) and queue_exists(connection, f"{queue}.dlq"),
+                 what="the runner's queue and its parking queue declared")
         channel = connection.channel()
         for body in (failing, unreadable):
             channel.basic_publish(exchange="", routing_key=queue, body=body)
