@@ -81,10 +81,9 @@ class SignIn:
         key = throttles.key_for(throttles.PASSWORD_RESET, email)
         with unit_of_work(self.sessions) as session:
             attempt = self.throttle.take(session, key, now)
-            wait = attempt.refused or attempt.waits_if_it_fails
-            request = passwords.request_reset(session, email, now) if wait is None else None
+            request = passwords.request_reset(session, email, now) if attempt.wait is None else None
         if request is None:
-            raise TooManyAttempts(wait or 1)
+            raise TooManyAttempts(attempt.wait or 1)
         return request
 
     def confirm_reset(self, token: str, password: str, now: datetime) -> str:
@@ -120,7 +119,6 @@ class SignIn:
         it made the account wait, else as refused."""
         with unit_of_work(self.sessions) as session:
             attempt = self.throttle.take(session, key, now)
-        wait = attempt.refused or attempt.waits_if_it_fails
-        if wait is not None:
-            raise TooManyAttempts(wait) from None
+        if attempt.wait is not None:
+            raise TooManyAttempts(attempt.wait) from None
         raise refusal

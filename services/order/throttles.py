@@ -46,6 +46,11 @@ class Attempt:
     #: the attempt may be tried, but if it fails the key waits this long (already started)
     waits_if_it_fails: int | None = None
 
+    @property
+    def wait(self) -> int | None:
+        """The seconds to wait if the attempt is not to go ahead whether it fails or not."""
+        return self.refused if self.refused is not None else self.waits_if_it_fails
+
     def refuse_if_waiting(self) -> None:
         if self.refused is not None:
             raise TooManyAttempts(self.refused)

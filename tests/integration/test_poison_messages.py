@@ -343,8 +343,7 @@ def test_a_message_whose_copy_breaks_the_connection_is_rejected_to_the_parking_q
     queue = f"{namespace}.{CREDIT}"
     connection = pika.BlockingConnection(pika.URLParameters(amqp_url))
     try:
-        wait_for(lambda: queue_exists(connection, queue) and queue_exists(connection, f"{queue}.dlq"),
-                 what="the runner's queue and its parking queue declared")
+        wait_declared(connection, queue)
         channel = connection.channel()
         channel.confirm_delivery()
         channel.basic_publish(exchange="", routing_key=queue, body=FRAME_FILLING_BODY, mandatory=True,
@@ -366,6 +365,12 @@ def test_a_message_whose_copy_breaks_the_connection_is_rejected_to_the_parking_q
     assert body == FRAME_FILLING_BODY and props.headers["filler"] == FRAME_FILLER
     assert props.headers["x-death"][0]["reason"] == "rejected"
     assert runner.connection is not started_on, "this one did break the connection (twice)"
+
+
+def wait_declared(connection: Any, queue: str) -> None:
+    """Until the runner has declared the queue and, after it, its parking queue."""
+    wait_for(lambda: queue_exists(connection, queue) and queue_exists(connection, f"{queue}.dlq"),
+             what="the runner's queue and its parking queue declared")
 
 
 def queue_exists(connection: Any, queue: str) -> bool:
@@ -402,8 +407,7 @@ def test_a_copy_refused_on_a_live_connection_is_settled_another_way(running: Run
     unreadable = b'{"note": "refuse-parking"}'
     connection = pika.BlockingConnection(pika.URLParameters(amqp_url))
     try:
-        wait_for(lambda: queue_exists(connection, queue) and queue_exists(connection, f"{queue}.dlq"),
-                 what="the runner's queue and its parking queue declared")
+        wait_declared(connection, queue)
         channel = connection.channel()
         for body in (failing, unreadable):
             channel.basic_publish(exchange="", routing_key=queue, body=body)
