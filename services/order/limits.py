@@ -66,7 +66,9 @@ class AddressLimits:
         @app.errorhandler(RateLimitExceeded)
         def _too_many(exc: RateLimitExceeded) -> Response:
             current = self.limiter.current_limit
-            wait = max(1, math.ceil(current.reset_at - time.time())) if current else 60
+            # reset_at is rounded up a whole second by flask-limiter: never promise more than the window.
+            wait = (min(current.limit.get_expiry(), max(1, math.ceil(current.reset_at - time.time())))
+                    if current else 60)
             return problem_response(429, "too_many_attempts", _("Too many attempts."),
                                     _("Too many attempts from this network. Try again in {seconds} seconds.",
                                       seconds=wait), headers={"Retry-After": str(wait)})
