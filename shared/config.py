@@ -63,6 +63,11 @@ def _int(env: Mapping[str, str], key: str, default: int) -> int:
     return int(env.get(key, default))
 
 
+def _origins(value: str) -> tuple[str, ...]:
+    """A comma-separated list of origins (`https://shop.example`), without trailing slashes."""
+    return tuple(o.strip().rstrip("/") for o in value.split(",") if o.strip())
+
+
 def _float(env: Mapping[str, str], key: str, default: float) -> float:
     return float(env.get(key, default))
 
@@ -152,6 +157,10 @@ class Settings:
     cors_allowed_origins: tuple[str, ...] = ()
     #: the frontend page a password-reset email links to (`?token=...`); None: the token only
     password_reset_url: str | None = None
+    #: origins an order's `return_url` may point to; None: the order service's own (its storefront)
+    return_url_origins: tuple[str, ...] | None = None
+    #: card or wallet tries one payment gets before its order fails (a decline leaves the page open)
+    payment_attempts: int = 3
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -209,9 +218,10 @@ class Settings:
             auth_rate_limit=env.get("AUTH_RATE_LIMIT") or "30 per minute;300 per hour;1000 per day",
             login_failures_allowed=_int(env, "LOGIN_FAILURES_ALLOWED", 5),
             proxy_hops=_int(env, "PROXY_HOPS", 0),
-            cors_allowed_origins=tuple(o.strip().rstrip("/") for o in env.get("CORS_ALLOWED_ORIGINS", "").split(",")
-                                       if o.strip()),
+            cors_allowed_origins=_origins(env.get("CORS_ALLOWED_ORIGINS", "")),
             password_reset_url=env.get("PASSWORD_RESET_URL") or None,
+            return_url_origins=_origins(env["RETURN_URL_ORIGINS"]) if "RETURN_URL_ORIGINS" in env else None,
+            payment_attempts=max(1, _int(env, "PAYMENT_ATTEMPTS", 3)),
         )
 
     @property
@@ -219,6 +229,16 @@ class Settings:
         """The development run of `make run`: in-memory transport and SQLite files only."""
         return self.amqp_url.startswith("memory") and all(
             url.startswith("sqlite") for url in self.database_urls.values())
+
+    @property
+    def allowed_return_origins(self) -> tuple[str, ...]:
+        """Where a customer may be sent back after paying: RETURN_URL_ORIGINS, else the order
+        service's own origin, where its storefront is served."""
+        if self.return_url_origins is not None:
+            return self.return_url_origins
+        port = self.ports["order"]
+        return tuple(dict.fromkeys((f"http://{self.host}:{port}", f"http://127.0.0.1:{port}",
+                                    f"http://localhost:{port}")))
 
     def database_url(self, service: str) -> str:
         return self.database_urls[service]

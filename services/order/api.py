@@ -28,6 +28,7 @@ from services.order.domain.errors import (
     QuoteExpired,
     QuoteNotFound,
     ReceiptNotFound,
+    ReturnUrlNotAllowed,
     TooManyResends,
 )
 from services.order.domain.promotions import offered
@@ -101,11 +102,12 @@ def build_blueprint(ctx: ServiceContext, rules: OrderRules) -> Blueprint:
     class Orders(MethodView):
         decorators = [customer_only]
 
-        @topups.arguments(schemas.OrderIn, example={"quote_id": "quo_4e1f7a"})
+        @topups.arguments(schemas.OrderIn, example={"quote_id": "quo_4e1f7a",
+                                                    "return_url": "https://shop.example/topup/done"})
         @topups.response(201, schemas.OrderOut, example=schemas.PLACED_ORDER_EXAMPLE, headers=REPLAYED_HEADER)
         @topups.doc(security=BEARER, parameters=[IDEMPOTENCY_KEY_HEADER])
         @problems(*JSON_BODY, SIGNED_IN, IDEMPOTENCY_KEY, IdempotencyKeyReused, QuoteNotFound, QuoteExpired,
-                  QuoteAlreadyUsed, AccountFrozen)
+                  QuoteAlreadyUsed, AccountFrozen, ReturnUrlNotAllowed)
         @takes_idempotency_key
         def post(self, body: dict[str, Any]) -> Any:
             """Confirm a quote as an order: the top-up starts.
@@ -116,7 +118,7 @@ def build_blueprint(ctx: ServiceContext, rules: OrderRules) -> Blueprint:
                 try:
                     with unit_of_work(ctx.sessions) as session:
                         order, created = ordering.place_order(session, rules, me(session), body["quote_id"],
-                                                              key, body_hash, utcnow())
+                                                              key, body_hash, utcnow(), body["return_url"])
                     break
                 except IntegrityError:
                     # A concurrent request with the same key (or quote) won the race; replay it.

@@ -26,7 +26,8 @@ def _create_payment(order: Order, customer: Customer) -> Message:
     return ("payment.create", {
         "order_id": order.id, "customer_id": order.customer_id, "amount": order.charge_minor,
         "currency": order.currency, "method": order.method,
-        "description": f"Balance top-up {order.id}", "language": customer.language})
+        "description": f"Balance top-up {order.id}", "language": customer.language,
+        "return_url": order.return_url})
 
 
 def _credit_wallet(order: Order, _: Customer) -> Message:

@@ -43,7 +43,7 @@ def advance(session: Session, order_id: str, event: Event, caused_by: Envelope |
         return None
     for key, value in (facts or {}).items():
         setattr(order, key, value)
-    if reason and order.failure_reason is None:
+    if reason and order.failure_reason is None and not transition.reason_is_a_note:
         order.failure_reason = reason
     order.status = transition.to.value
     if transition.needs_operator:
@@ -108,6 +108,7 @@ SAGA_HANDLERS: dict[str, Callable[[Session, Envelope], None]] = {
     "payment_created": on(Event.PAYMENT_CREATED, facts=_payment_created),
     "payment_captured": on(Event.PAYMENT_CAPTURED, facts=_payment_captured),
     "payment_failed": on(Event.PAYMENT_FAILED, reason_key="reason"),
+    "payment_attempt_failed": on(Event.PAYMENT_ATTEMPT_FAILED, reason_key="reason"),
     "payment_refunded": on(Event.PAYMENT_REFUNDED, facts=lambda p: {"needs_operator": False}),
     "refund_failed": on(Event.REFUND_FAILED, reason_key="reason", facts=lambda p: {"needs_operator": True}),
     "credited": credited,

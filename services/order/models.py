@@ -104,6 +104,8 @@ class Order(Base):
     failure_reason: Mapped[str | None] = mapped_column(String(64))
     payment_id: Mapped[str | None] = mapped_column(String(64))
     redirect_url: Mapped[str | None] = mapped_column(String(500))
+    #: where the payment page sends the customer back (the frontend's page), with `?order_id=`
+    return_url: Mapped[str | None] = mapped_column(String(2000))
     card_brand: Mapped[str | None] = mapped_column(String(20))
     card_last4: Mapped[str | None] = mapped_column(String(4))
     balance_after_minor: Mapped[int | None] = mapped_column(BigInteger)

@@ -27,6 +27,7 @@ from services.order.domain.errors import (
 )
 from services.order.domain.promotions import Campaign
 from services.order.domain.quotes import check_quote_usable, make_quote
+from services.order.domain.returns import check_return_url
 from services.order.domain.saga import CANCELLABLE, START, Event, Status
 from services.order.handlers import advance, record
 from services.order.models import Customer, IdempotencyKey, Order, OutboxMessage, Quote
@@ -44,6 +45,7 @@ class OrderRules:
     payment_timeout: timedelta
     credit_validity: timedelta
     campaigns: tuple[Campaign, ...] = ()
+    return_origins: tuple[str, ...] = ()
 
     @classmethod
     def from_settings(cls, settings: Settings, methods: tuple[str, ...]) -> OrderRules:
@@ -54,6 +56,7 @@ class OrderRules:
             payment_timeout=timedelta(seconds=settings.order_payment_timeout_seconds),
             credit_validity=settings.credit_validity,
             campaigns=load_campaigns(settings.promotions_file),
+            return_origins=settings.allowed_return_origins,
         )
 
 
@@ -100,10 +103,12 @@ def replay(session: Session, customer: Customer, key: str, body_hash: str) -> Or
 
 
 def place_order(session: Session, rules: OrderRules, customer: Customer, quote_id: str, key: str,
-                body_hash: str, now: datetime) -> tuple[Order, bool]:
+                body_hash: str, now: datetime, return_url: str | None = None) -> tuple[Order, bool]:
     """Confirm a quote as an order and start the saga; (order, created)."""
     if (existing := replay(session, customer, key, body_hash)) is not None:
         return existing, False
+    if return_url is not None:
+        check_return_url(return_url, rules.return_origins)
     quote = session.scalars(select(Quote).where(Quote.id == quote_id, Quote.customer_id == customer.id)
                             .with_for_update()).one_or_none()
     if quote is None:
@@ -116,7 +121,7 @@ def place_order(session: Session, rules: OrderRules, customer: Customer, quote_i
         credit_minor=quote.credit_minor, charge_minor=quote.charge_minor, currency=quote.currency,
         method=quote.method, promotion=quote.promotion, promotion_names=quote.promotion_names,
         validity_days=quote.validity_days, valid_until=quote.valid_until or now + rules.credit_validity,
-        payment_deadline=now + rules.payment_timeout, created_at=now, updated_at=now,
+        payment_deadline=now + rules.payment_timeout, return_url=return_url, created_at=now, updated_at=now,
     )
     session.add(order)
     session.flush()

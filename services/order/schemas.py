@@ -144,6 +144,11 @@ class QuoteOut(Schema):
 
 class OrderIn(Schema):
     quote_id = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    return_url = fields.String(load_default=None, validate=validate.Length(min=1, max=2000), metadata={
+        "format": "uri",
+        "description": "where the payment page sends the customer back, with `?order_id=`; its origin must be "
+                       "in RETURN_URL_ORIGINS (422 return_url_not_allowed). Without it the payment service "
+                       "shows its own result page"})
 
 
 class TimelineOut(Schema):
@@ -187,6 +192,7 @@ class OrderOut(Schema):
     validity_days = fields.Integer()
     valid_until = fields.DateTime(allow_none=True, metadata={"description": "when the credit ends"})
     quote_id = fields.String()
+    return_url = fields.String(allow_none=True)
     next_action = Derived(NextActionOut, next_action, allow_none=True,
                           metadata={"description": "what the customer must do now; null when nothing"})
     payment = Derived(PaymentOut, lambda order: {

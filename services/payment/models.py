@@ -47,6 +47,10 @@ class PaymentRow(Base):
     gateway: Mapped[str | None] = mapped_column(String(32))
     gateway_ref: Mapped[str | None] = mapped_column(String(64), index=True)
     redirect_url: Mapped[str | None] = mapped_column(Text)
+    #: the frontend's page the customer goes back to after paying (None: our result page)
+    return_url: Mapped[str | None] = mapped_column(Text)
+    #: tries the payment page allows (PAYMENT_ATTEMPTS when it opened)
+    attempts_allowed: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))
     card_brand: Mapped[str | None] = mapped_column(String(16))
     card_last4: Mapped[str | None] = mapped_column(String(4))
     failure_reason: Mapped[str | None] = mapped_column(String(64))
@@ -55,6 +59,18 @@ class PaymentRow(Base):
     refund_noted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class PaymentAttemptRow(Base):
+    """A try on the payment page that failed while more were allowed, once each: the
+    gateway's notice and our question about the same try both name its number."""
+
+    __tablename__ = "payment_attempts"
+
+    payment_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    attempt: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    reason: Mapped[str] = mapped_column(String(64))
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class RefundRow(Base):

@@ -44,6 +44,8 @@ class CreatePayment(Schema):
     method = Method()
     description = fields.String(required=True)
     language = Language()
+    #: where the customer's browser goes after the payment page (the frontend's), or None
+    return_url = fields.Url(load_default=None, allow_none=True, require_tld=False, schemes={"http", "https"})
 
 
 class Credit(Schema):

@@ -1,6 +1,6 @@
 """Messages the payment service publishes: what happened to a payment at its gateway."""
 
-from marshmallow import Schema, fields
+from marshmallow import Schema, fields, validate
 
 from shared.contracts.fields import Amount, Currency, Id, Method, Reason
 
@@ -29,6 +29,17 @@ class PaymentFailed(Schema):
     reason = Reason()
 
 
+class PaymentAttemptFailed(Schema):
+    """One try on the payment page failed (a card declined); the page stays open for another
+    until the payment's last attempt, whose failure is `payment.failed`."""
+
+    order_id = Id()
+    payment_id = Id()
+    reason = Reason()
+    attempt = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
+    attempts_allowed = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
+
+
 class PaymentRefunded(Schema):
     order_id = Id()
     payment_id = Id()
@@ -50,6 +61,7 @@ MESSAGES = {
     "payment.created": PaymentCreated,
     "payment.captured": PaymentCaptured,
     "payment.failed": PaymentFailed,
+    "payment.attempt_failed": PaymentAttemptFailed,
     "payment.refunded": PaymentRefunded,
     "payment.refund_failed": RefundFailed,
 }

@@ -39,6 +39,7 @@ SUBSCRIPTIONS: tuple[Subscription, ...] = (
     Subscription("order", "payment_created", "payment.created"),
     Subscription("order", "payment_captured", "payment.captured"),
     Subscription("order", "payment_failed", "payment.failed"),
+    Subscription("order", "payment_attempt_failed", "payment.attempt_failed"),
     Subscription("order", "payment_refunded", "payment.refunded"),
     Subscription("order", "refund_failed", "payment.refund_failed"),
     Subscription("order", "credited", "wallet.credited"),

@@ -13,9 +13,11 @@ from tests.integration.order_saga import Saga
 
 
 @pytest.fixture
-def saga(pg_settings: Settings) -> Iterator[Saga]:
-    """The order service, web and worker, with a short payment deadline."""
-    settings = pg_settings.with_changes(order_payment_timeout_seconds=2)
+def saga(request: pytest.FixtureRequest, pg_settings: Settings) -> Iterator[Saga]:
+    """The order service, web and worker, with a short payment deadline (2 s; a test marked
+    `payment_deadline(seconds)` sets its own)."""
+    marker = request.node.get_closest_marker("payment_deadline")
+    settings = pg_settings.with_changes(order_payment_timeout_seconds=marker.args[0] if marker else 2)
     ctx = order_app.start(settings)
     declare_topology(settings)
     worker = order_app.create_worker(ctx=ctx)

@@ -29,11 +29,11 @@ class Saga:
                                                           "password": "correct horse"}).get_json()["access_token"]
         return {**body, "headers": {"Authorization": f"Bearer {token}"}}
 
-    def place(self, who: dict[str, Any], amount: int = 10000) -> str:
+    def place(self, who: dict[str, Any], amount: int = 10000, **extra: Any) -> str:
         quote = self.client.post("/v1/quotes", headers=who["headers"],
                                  json={"amount": amount, "currency": "EUR", "method": "card"}).get_json()
         placed = self.client.post("/v1/orders", headers={**who["headers"], "Idempotency-Key": quote["quote_id"]},
-                                  json={"quote_id": quote["quote_id"]})
+                                  json={"quote_id": quote["quote_id"], **extra})
         assert placed.status_code == 201, placed.get_json()
         return str(placed.get_json()["order_id"])
 

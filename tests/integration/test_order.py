@@ -102,6 +102,62 @@ def test_a_paid_order_cannot_be_cancelled(saga: Saga) -> None:
     assert saga.sent("payment.cancel", order_id) == []
 
 
+@pytest.mark.payment_deadline(900)
+def test_the_customer_returns_only_to_the_shops_own_pages(saga: Saga) -> None:
+    who = saga.customer()
+    shop = saga.ctx.settings.allowed_return_origins[0]
+    for elsewhere in ("https://evil.example/done", "javascript:alert(1)", "/relative/return",
+                      f"{shop}.evil.example/done", f"http://user:pw@{shop.removeprefix('http://')}/done"):
+        quote = saga.client.post("/v1/quotes", headers=who["headers"],
+                                 json={"amount": 5000, "currency": "EUR", "method": "card"}).get_json()
+        refused = saga.client.post("/v1/orders", json={"quote_id": quote["quote_id"], "return_url": elsewhere},
+                                   headers={**who["headers"], "Idempotency-Key": quote["quote_id"],
+                                            "Accept-Language": "zh-CN"})
+        assert refused.status_code == 422 and refused.get_json()["code"] == "return_url_not_allowed", elsewhere
+        assert any("\u4e00" <= ch <= "\u9fff" for ch in refused.get_json()["title"])
+    assert saga.client.get("/v1/orders", headers=who["headers"]).get_json()["orders"] == [], "nothing half-written"
+
+    back = f"{shop}/return?from=topup#top"
+    order_id = saga.place(who, return_url=back)
+    assert saga.client.get(f"/v1/orders/{order_id}", headers=who["headers"]).get_json()["return_url"] == back
+    saga.send("wallet.credit_authorized", {"order_id": order_id, "customer_id": who["customer_id"]}, order_id)
+    wait_for(lambda: saga.sent("payment.create", order_id), what="payment.create")
+    assert saga.sent("payment.create", order_id)[0]["return_url"] == back
+
+
+@pytest.mark.payment_deadline(900)
+def test_each_declined_try_is_on_the_timeline_and_the_last_one_fails_the_order(saga: Saga) -> None:
+    who = saga.customer()
+    order_id = saga.place(who)
+    saga.send("wallet.credit_authorized", {"order_id": order_id, "customer_id": who["customer_id"]}, order_id)
+    saga.send("payment.created", {"order_id": order_id, "payment_id": "pay_1", "method": "card",
+                                  "redirect_url": "http://gateway.test/checkout/cs_1"}, order_id)
+    saga.wait(order_id, "awaiting_payment")
+    for attempt, reason in ((1, "card_declined"), (2, "insufficient_funds")):
+        saga.send("payment.attempt_failed", {"order_id": order_id, "payment_id": "pay_1", "reason": reason,
+                                             "attempt": attempt, "attempts_allowed": 3}, order_id)
+
+    def attempts() -> list[Any]:
+        body = saga.client.get(f"/v1/orders/{order_id}", headers=who["headers"]).get_json()
+        return [(s["reason"], s["status"]) for s in body["timeline"] if s["event"] == "payment_attempt_failed"]
+
+    wait_for(lambda: len(attempts()) == 2, what="both declined tries on the timeline")
+    assert sorted(attempts()) == [("card_declined", "awaiting_payment"), ("insufficient_funds", "awaiting_payment")]
+    body = saga.client.get(f"/v1/orders/{order_id}", headers=who["headers"]).get_json()
+    assert body["status"] == "awaiting_payment" and body["failure_reason"] is None, "a try is not the order's end"
+    assert body["next_action"]["url"] == "http://gateway.test/checkout/cs_1", "the page takes another card"
+    saga.send("payment.failed", {"order_id": order_id, "payment_id": "pay_1", "reason": "card_declined"}, order_id)
+    saga.wait(order_id, "failed")
+    late = {"order_id": order_id, "payment_id": "pay_1", "reason": "card_declined", "attempt": 3,
+            "attempts_allowed": 3}
+    saga.send("payment.attempt_failed", late, order_id)
+    saga.send("payment.captured", {"order_id": order_id, "payment_id": "pay_1", "amount": 9000, "currency": "EUR",
+                                   "method": "card", "captured_at": utcnow()}, order_id)
+    wait_for(lambda: saga.sent("payment.refund", order_id), what="the late capture refunded")
+    body = saga.client.get(f"/v1/orders/{order_id}", headers=who["headers"]).get_json()
+    assert body["failure_reason"] == "card_declined" and len(attempts()) == 2, "a late try changes nothing"
+
+
 def test_a_refund_the_gateway_refuses_is_flagged_for_an_operator_who_retries_it(saga: Saga) -> None:
     ops = {"Authorization": f"Bearer {saga.settings.operator_token}"}
     who = saga.customer()

@@ -137,3 +137,8 @@ class OrderNotCancellable(OrderError):
     code = "order_not_cancellable"
     status = 409
     title = _("This order can no longer be cancelled.")
+
+
+class ReturnUrlNotAllowed(OrderError):
+    code = "return_url_not_allowed"
+    title = _("This return address is not allowed.")

@@ -13,7 +13,8 @@ for the timeline.
     paid --credited--> completed (announce: receipt)
     paid --credit_failed--> paid (refund) --payment_refunded--> refunded (announce reversal)
     paid --refund_failed--> paid, flagged for an operator (money is never silently stuck)
-    pending/awaiting_payment --credit_refused / payment_failed--> failed
+    awaiting_payment --payment_attempt_failed--> awaiting_payment (noted; the page takes another try)
+    pending/awaiting_payment --credit_refused / payment_failed--> failed (a payment's last attempt)
     pending/awaiting_payment --payment_deadline_passed--> expired (cancel payment)
     pending/awaiting_payment --cancel_requested-----> cancelled (cancel payment)
 """
@@ -46,6 +47,7 @@ class Event(StrEnum):
     CREDIT_REFUSED = "credit_refused"
     PAYMENT_CREATED = "payment_created"
     PAYMENT_CAPTURED = "payment_captured"
+    PAYMENT_ATTEMPT_FAILED = "payment_attempt_failed"  # a declined try; more are allowed
     PAYMENT_FAILED = "payment_failed"
     CREDITED = "credited"
     CREDIT_FAILED = "credit_failed"
@@ -74,6 +76,8 @@ class Transition:
     to: Status
     actions: tuple[Action, ...] = ()
     needs_operator: bool = False
+    #: the event's reason is for the timeline only, not why the order ended
+    reason_is_a_note: bool = False
 
 
 S, E, A = Status, Event, Action
@@ -90,6 +94,9 @@ TRANSITIONS: dict[tuple[Status, Event], Transition] = {
     (S.PENDING, E.PAYMENT_DEADLINE_PASSED): Transition(S.EXPIRED, (A.CANCEL_PAYMENT,)),
     (S.AWAITING_PAYMENT, E.PAYMENT_CAPTURED): Transition(S.PAID, (A.CREDIT_WALLET,)),
     (S.AWAITING_PAYMENT, E.PAYMENT_FAILED): Transition(S.FAILED),
+    # A declined try, while the payment page takes another: on the timeline, with its reason.
+    (S.PENDING, E.PAYMENT_ATTEMPT_FAILED): Transition(S.PENDING, reason_is_a_note=True),
+    (S.AWAITING_PAYMENT, E.PAYMENT_ATTEMPT_FAILED): Transition(S.AWAITING_PAYMENT, reason_is_a_note=True),
     (S.AWAITING_PAYMENT, E.PAYMENT_DEADLINE_PASSED): Transition(S.EXPIRED, (A.CANCEL_PAYMENT,)),
     (S.PENDING, E.CANCEL_REQUESTED): Transition(S.CANCELLED, (A.CANCEL_PAYMENT,)),
     (S.AWAITING_PAYMENT, E.CANCEL_REQUESTED): Transition(S.CANCELLED, (A.CANCEL_PAYMENT,)),

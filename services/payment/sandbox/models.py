@@ -36,6 +36,12 @@ class SandboxSessionRow(Base):
     # never send a webhook for this session.
     refund_failure: Mapped[str | None] = mapped_column(String(64))
     silent: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
+    #: tries the merchant allows on this checkout, and those declined so far (the last one's
+    #: reason is in failure_code while the checkout stays open)
+    attempts_allowed: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))
+    failed_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    #: where the customer's browser goes after each decision (the merchant's return endpoint)
+    return_url: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
