@@ -5,7 +5,8 @@ its statement), receipt.issued and receipt.sent.
 Publishes: customer.registered / customer.updated, the saga's commands, order.completed /
 order.reversed, receipt.resend, customer.password_reset_requested.
 HTTP: the public API under /v1 (auth and passwords, profile, top-up options, quotes, orders,
-receipts, balance, statement) and the operator API under /v1/operator.
+receipts, balance, statement), the operator API under /v1/operator, and the reference storefront
+at / (storefront/: static pages that call only the public API).
 Worker: the consumers, the outbox relay, the payment deadlines, the password-reset tokens, the
 purge of stale throttle counts and finished reset requests, and the upgrade's backfill.
 """
@@ -27,6 +28,7 @@ from services.order.models import InboxMessage, OutboxMessage, PasswordReset
 from services.order.operator_api import build_operator_blueprint
 from services.order.ordering import OrderRules
 from services.order.signin import SignIn
+from services.order.storefront import build_blueprint as build_storefront
 from shared.clock import utcnow
 from shared.config import Settings
 from shared.db import unit_of_work
@@ -60,6 +62,7 @@ def create_app(settings: Settings | None = None, ctx: ServiceContext | None = No
     smorest.register_blueprint(password_api.build_blueprint(ctx, limits, doors))
     smorest.register_blueprint(api.build_blueprint(ctx, OrderRules.from_settings(ctx.settings, METHODS)))
     smorest.register_blueprint(build_operator_blueprint(ctx))
+    app.register_blueprint(build_storefront())  # the example frontend at /, outside the OpenAPI document
 
     @app.errorhandler(OrderError)
     def _refused(exc: OrderError) -> Response:
