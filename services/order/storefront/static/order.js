@@ -51,15 +51,15 @@ export async function orderView(app, orderId, signal) {
 
 function drawOrder(app, order, box) {
   const { currency } = order;
-  const card = order.payment?.card_last4
-    ? ` ${capitalized(order.payment.card_brand || '')} •••• ${order.payment.card_last4}` : '';
+  const paidWith = order.payment?.card_last4
+    ? `${capitalized(order.payment.card_brand || '')} •••• ${order.payment.card_last4}` : named('method', order.method);
+  const waiting = !ENDED.has(order.status) && !order.next_action;
   return [
     h('h1', { id: 'status', 'data-status': order.status }, named('heading', order.status)),
-    h('p', {}, h('span', { class: `status ${order.status}` }, named('status', order.status)),
-      ' ', h('span', { class: 'muted' }, t('order', { id: order.order_id }))),
+    h('p', {}, h('span', { class: `status ${order.status}` }, named('status', order.status))),
     order.failure_reason ? h('p', { class: 'reason', 'data-reason': order.failure_reason },
       named('reason', order.failure_reason)) : null,
-    ENDED.has(order.status) ? null : h('p', { class: 'muted', role: 'status' }, t('refreshing')),
+    waiting ? h('p', { class: 'muted', role: 'status' }, t('refreshing')) : null,
     box,
     CANCELLABLE.has(order.status) ? h('div', { class: 'actions' },
       order.next_action ? h('a', { class: 'button primary', href: order.next_action.url, id: 'continue_payment' },
@@ -67,12 +67,13 @@ function drawOrder(app, order, box) {
       cancelButton(app, order.order_id, box)) : null,
     h('h2', {}, t('details')),
     facts([
-      [t('credited'), money(order.credit_amount, currency)],
-      [t('charged'), money(order.charge_amount, currency)],
+      [t('topup_amount'), money(order.credit_amount, currency)],
+      [t('payment_amount'), money(order.charge_amount, currency)],
       [t('promotion'), order.promotion_name || t('no_promotion')],
       [t('valid_until'), order.valid_until ? date(order.valid_until) : null],
-      [t('paid_with'), named('method', order.method) + card],
+      [t('method'), paidWith],
     ]),
+    h('p', { class: 'order-id muted' }, t('order', { id: order.order_id })),
     h('h2', {}, t('timeline')),
     h('ol', { class: 'timeline' }, order.timeline.map((entry) => h('li', { 'data-event': entry.event },
       h('span', {}, named('event', entry.event)),
@@ -116,7 +117,7 @@ function drawReceipt(receipt) {
     facts([
       [t('credited'), money(receipt.credited, currency)],
       [t('valid_until'), receipt.valid_until ? date(receipt.valid_until) : null],
-      [t('paid_with'), receipt.payment_method],
+      [t('method'), receipt.payment_method],
       [t('merchant'), [merchant?.name, merchant?.address].filter(Boolean).join(', ')],
       [t('tax_id'), merchant?.tax_id],
     ]));
