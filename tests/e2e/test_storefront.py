@@ -39,9 +39,11 @@ def page(browser: Browser, system: LocalSystem) -> Iterator[Page]:
     opened = context.new_page()
     script_errors: list[str] = []
     opened.on("pageerror", lambda error: script_errors.append(str(error)))
+    opened.on("console", lambda message: script_errors.append(message.text)
+              if message.type == "error" and "Content Security Policy" in message.text else None)
     yield opened
     context.close()
-    assert not script_errors, script_errors
+    assert not script_errors, f"no script error, nothing the CSP refused: {script_errors}"
 
 
 def shot(page: Page, name: str) -> None:

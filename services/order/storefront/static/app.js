@@ -64,8 +64,10 @@ export const app = {
     });
   },
 
+  /** Go to another address of this page without loading it again (the same one: refresh it). */
   go(path) {
-    history.pushState(null, '', path);
+    if (`${location.pathname}${location.search}` === path) history.replaceState(null, '', path);
+    else history.pushState(null, '', path);
     app.route();
   },
 
