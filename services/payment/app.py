@@ -1,10 +1,11 @@
 """The payment service: talks to the payment gateways for the order saga.
 
 Listens to: payment.create, payment.refund, payment.cancel.
-Publishes: payment.created / captured / failed / refunded / refund_failed.
-HTTP: gateway webhooks under /v1/webhooks/<gateway>, the operator API under /v1/payments
-and, when SANDBOX_ENABLED, the sandbox gateways' pages (card form; PayPal approval; Alipay
-and WeChat Pay QR codes) and API under /sandbox.
+Publishes: payment.created / attempt_failed / captured / failed / refunded / refund_failed.
+HTTP: gateway webhooks under /v1/webhooks/<gateway>, the way back from the payment pages
+(/v1/payments/<id>/return), the operator API under /v1/payments and, when SANDBOX_ENABLED,
+the sandbox gateways' pages (card form; PayPal approval; Alipay and WeChat Pay QR codes)
+and API under /sandbox.
 Worker: the consumers and outbox relay, the refund loop (retries refunds the gateway
 refused), the query loop (asks about payments whose webhook never came) and, with the
 sandbox on, the sandbox's webhook sender.
@@ -19,7 +20,7 @@ from pathlib import Path
 
 from flask import Flask
 
-from services.payment import api, webhooks
+from services.payment import api, returns, webhooks
 from services.payment.consumers import payment_handlers
 from services.payment.domain.refund import RefundPolicy
 from services.payment.gateways import Gateways, start_sandbox
@@ -29,7 +30,7 @@ from services.payment.refunds import RefundRunner
 from services.payment.sandbox import api as sandbox_api
 from services.payment.sandbox import checkout, wallets
 from services.payment.sandbox.delivery import WebhookSender
-from services.payment.settings import PaymentSettings
+from services.payment.settings import CheckoutTerms, PaymentSettings
 from shared.bodies import allow_larger_body
 from shared.config import Settings
 from shared.messaging.worker import Worker, messaging_loops
@@ -54,6 +55,7 @@ def create_app(settings: Settings | None = None, ctx: ServiceContext | None = No
                                    max_body_bytes=ctx.settings.max_body_bytes)
     smorest.register_blueprint(api.build_blueprint(ctx))
     smorest.register_blueprint(webhooks.build_blueprint(ctx, gateways))
+    smorest.register_blueprint(returns.build_blueprint(ctx, gateways))
     allow_larger_body(app, "webhooks.receive", ctx.settings.webhook_max_body_bytes)
     if sandbox is not None:
         app.register_blueprint(checkout.build_blueprint(ctx, sandbox))
@@ -70,7 +72,9 @@ def create_worker(settings: Settings | None = None, ctx: ServiceContext | None =
     sandbox = start_sandbox(ctx, options)
     gateways = gateways or Gateways.of_sandbox(sandbox)
     policy = RefundPolicy(options.refund_max_attempts, ctx.settings.retry_base_seconds)
-    loops = messaging_loops(NAME, ctx.settings, ctx.sessions, OutboxMessage, InboxMessage, payment_handlers(gateways))
+    terms = CheckoutTerms(options.payment_attempts, ctx.settings.payment_public_url)
+    loops = messaging_loops(NAME, ctx.settings, ctx.sessions, OutboxMessage, InboxMessage,
+                            payment_handlers(gateways, terms))
     loops.append(RefundRunner(ctx.sessions, gateways, policy, ctx.settings.poll_seconds(NAME)).loop())
     loops.append(PaymentQueries(ctx.sessions, gateways, options).loop(ctx.settings.poll_seconds(NAME)))
     if sandbox is not None:

@@ -29,6 +29,7 @@ from services.payment.domain.payment import (
 from services.payment.domain.refund import RefundCommand, RefundPolicy, RefundStatus, on_command
 from services.payment.gateways import Gateways
 from services.payment.models import PaymentRow
+from services.payment.settings import CheckoutTerms
 from shared.clock import utcnow
 from shared.messaging.envelope import Envelope
 from shared.money import Money
@@ -38,17 +39,18 @@ log = structlog.get_logger(__name__)
 REFUND_GENERIC_FAILURE = "gateway_error"
 
 
-def create_payment(session: Session, msg: Envelope, gateways: Gateways) -> None:
+def create_payment(session: Session, msg: Envelope, gateways: Gateways, terms: CheckoutTerms) -> None:
     """Open the payment at its gateway, once per order: a repeated command is answered
     again from what was stored, and never opens a second checkout. An order cancelled
-    before this command arrived gets no checkout at all."""
+    before this command arrived gets no checkout at all. The checkout takes `terms`' tries
+    and sends the customer back to our return endpoint after each decision."""
     p = msg.payload
     store.lock_order(session, p["order_id"])
     existing = store.find_by_order(session, p["order_id"])
     if existing is not None:
         store.emit(session, _creation_answer(existing, msg))
         return
-    row = store.add_payment(session, p, store.new_payment_id())
+    row = store.add_payment(session, p, store.new_payment_id(), terms.attempts_allowed)
     if store.find_cancellation(session, row.order_id) is not None:
         row.status, row.failure_reason = PaymentStatus.CANCELLED.value, ORDER_CANCELLED
         log.info("payment_for_cancelled_order", payment_id=row.id, order_id=row.order_id)
@@ -66,7 +68,7 @@ def create_payment(session: Session, msg: Envelope, gateways: Gateways) -> None:
         store.emit(session, _failed(row, msg))
         return
     row.gateway = gateway.name
-    row.gateway_ref, row.redirect_url = gateway.create_session(payment)
+    row.gateway_ref, row.redirect_url = gateway.create_session(payment, terms.return_url(row.id))
     log.info("payment_created", payment_id=row.id, order_id=row.order_id, gateway=row.gateway)
     store.emit(session, _event("payment.created", row, msg, method=row.method, redirect_url=row.redirect_url))
 
@@ -168,26 +170,47 @@ def gateway_event(session: Session, provider: str, event: GatewayEvent, raw_body
     if Money(row.amount_minor, row.currency) != event.amount:
         bound.error("webhook_amount_mismatch", expected=row.amount_minor, got=event.amount.amount_minor)
         return True
+    effect = event.effect
+    if effect is None:
+        _attempt_failed(session, row, event, bound)
+        return True
     status = PaymentStatus(row.status)
-    if refund_waits_for_capture(status, event.effect):
+    if refund_waits_for_capture(status, effect):
         row.refund_noted_at = row.refund_noted_at or event.occurred_at
         bound.warning("refund_before_capture", status=row.status, note="applied when the capture arrives")
         return True
-    target = next_status(status, event.effect)
+    target = next_status(status, effect)
     if target is None:
         bound.info("webhook_not_applicable", status=row.status)
         return True
-    if event.effect is PaymentEvent.CAPTURE and row.status != PaymentStatus.CREATED:
+    if effect is PaymentEvent.CAPTURE and row.status != PaymentStatus.CREATED:
         bound.warning("late_capture", previous_status=row.status, note="the order saga refunds it")
     row.status = target.value
     store.emit(session, _outcome(row, event))
-    if event.effect is PaymentEvent.CAPTURE and row.refund_noted_at is not None:
+    if effect is PaymentEvent.CAPTURE and row.refund_noted_at is not None:
         row.status = PaymentStatus.REFUNDED.value
         store.emit(session, _refunded(row, None, row.refund_noted_at))
     if row.status == PaymentStatus.REFUNDED:
         _refund_settled(session, row)
     bound.info("payment_updated", status=row.status)
     return True
+
+
+def _attempt_failed(session: Session, row: PaymentRow, event: GatewayEvent, bound: Any) -> None:
+    """A declined try while the page takes another: counted once (its notice and our
+    question both name it), and told to the saga for the order's timeline. The payment's
+    status does not move; the last try's failure is a PAYMENT_FAILED."""
+    reason = failure_reason(event.failure_code)
+    if not event.attempt or event.attempt < 1:
+        bound.warning("attempt_without_number")
+        return
+    if not store.record_attempt(session, row.id, event.attempt, reason, event.occurred_at):
+        bound.info("attempt_already_noted", attempt=event.attempt)
+        return
+    bound.info("payment_attempt_failed", attempt=event.attempt, reason=reason, allowed=row.attempts_allowed)
+    if row.status == PaymentStatus.CREATED:
+        store.emit(session, _event("payment.attempt_failed", row, None, reason=reason, attempt=event.attempt,
+                                   attempts_allowed=row.attempts_allowed))
 
 
 def _refund_settled(session: Session, row: PaymentRow) -> None:

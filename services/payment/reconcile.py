@@ -76,26 +76,10 @@ class PaymentQueries:
                     updated_at=row.updated_at))
             return [Claimed(store.to_payment(row), row.gateway or "") for row in rows]
 
-    def ask(self, claimed: Claimed) -> GatewayEvent | None:
-        with self.sessions() as session:  # for adapters that need it; no transaction is begun
-            gateway = self.gateways.named(claimed.gateway, session)
-            if gateway is None:
-                return None
-            return gateway.query(claimed.payment)
-
     def settle_due(self) -> int:
         claimed = self.claim_due()
         for one in claimed:
-            try:
-                event = self.ask(one)
-            except GatewayError as exc:
-                log.warning("payment_query_failed", payment_id=one.payment.payment_id, error=str(exc))
-                continue
-            if event is None:
-                continue
-            log.info("payment_settled_by_query", payment_id=one.payment.payment_id, type=event.kind.value)
-            with unit_of_work(self.sessions) as session:
-                handlers.gateway_event(session, one.gateway, event, answer_record(event))
+            settle_by_query(self.sessions, self.gateways, one.payment, one.gateway)
         return len(claimed)
 
     def loop(self, idle_seconds: float) -> PollLoop:
@@ -103,10 +87,31 @@ class PaymentQueries:
         return PollLoop("payment.queries", self.settle_due, idle_seconds)
 
 
+def settle_by_query(sessions: sessionmaker[Session], gateways: Gateways, payment: Payment,
+                    gateway_name: str) -> GatewayEvent | None:
+    """Ask the gateway about one payment and apply the answer as its webhook would be: the
+    loop's way, and the return endpoint's when the customer comes back (returns.py). None
+    when there is no news, or the gateway could not say (logged; the loop asks again)."""
+    try:
+        with sessions() as session:  # for adapters that need it; no transaction is begun
+            gateway = gateways.named(gateway_name, session)
+            event = gateway.query(payment) if gateway is not None else None
+    except GatewayError as exc:
+        log.warning("payment_query_failed", payment_id=payment.payment_id, error=str(exc))
+        return None
+    if event is None:
+        return None
+    with unit_of_work(sessions) as session:
+        fresh = handlers.gateway_event(session, gateway_name, event, answer_record(event))
+    if fresh:
+        log.info("payment_settled_by_query", payment_id=payment.payment_id, type=event.kind.value)
+    return event
+
+
 def answer_record(event: GatewayEvent) -> bytes:
     """What is kept of a query's answer beside the webhooks (for support and disputes)."""
     return json.dumps({
         "source": "query", "id": event.event_id, "type": event.kind.value, "gateway_ref": event.gateway_ref,
         "amount": event.amount.amount_minor, "currency": event.amount.currency, "failure_code": event.failure_code,
-        "occurred_at": event.occurred_at.isoformat(),
+        "occurred_at": event.occurred_at.isoformat(), "attempt": event.attempt,
     }, separators=(",", ":")).encode()

@@ -14,7 +14,14 @@ from sqlalchemy.orm import Session
 from services.payment.domain.gateway import GatewayEvent
 from services.payment.domain.payment import Payment, PaymentStatus
 from services.payment.domain.refund import RefundStatus
-from services.payment.models import OrderCancellationRow, OutboxMessage, PaymentRow, RefundRow, WebhookEventRow
+from services.payment.models import (
+    OrderCancellationRow,
+    OutboxMessage,
+    PaymentAttemptRow,
+    PaymentRow,
+    RefundRow,
+    WebhookEventRow,
+)
 from shared.messaging.envelope import Envelope
 from shared.messaging.outbox import put
 from shared.money import Money
@@ -26,7 +33,7 @@ def new_payment_id() -> str:
 
 def to_payment(row: PaymentRow) -> Payment:
     return Payment(row.id, row.order_id, row.customer_id, Money(row.amount_minor, row.currency),
-                   row.method, PaymentStatus(row.status), row.gateway_ref, row.language)
+                   row.method, PaymentStatus(row.status), row.gateway_ref, row.language, row.attempts_allowed)
 
 
 def get_payment(session: Session, payment_id: str, *, lock: bool = False) -> PaymentRow | None:
@@ -94,7 +101,7 @@ def start_refund(session: Session, row: PaymentRow, reason: str, now: datetime) 
     return refund
 
 
-def add_payment(session: Session, payload: dict[str, Any], payment_id: str) -> PaymentRow:
+def add_payment(session: Session, payload: dict[str, Any], payment_id: str, attempts_allowed: int) -> PaymentRow:
     """A new payment for the order in `payload` (a payment.create command).
 
     Two commands for one order racing each other both get here; the loser fails on the
@@ -104,6 +111,7 @@ def add_payment(session: Session, payload: dict[str, Any], payment_id: str) -> P
         id=payment_id, order_id=payload["order_id"], customer_id=payload["customer_id"],
         amount_minor=payload["amount"], currency=payload["currency"], method=payload["method"],
         language=payload.get("language", "en"), status=PaymentStatus.CREATED.value,
+        return_url=payload.get("return_url"), attempts_allowed=attempts_allowed,
     )
     session.add(row)
     session.flush()
@@ -129,6 +137,16 @@ def record_webhook(session: Session, provider: str, event: GatewayEvent, raw_bod
             session.add(row)
     except IntegrityError:
         return False
+    return True
+
+
+def record_attempt(session: Session, payment_id: str, attempt: int, reason: str, occurred_at: datetime) -> bool:
+    """Note a failed try; False if it was noted already. The caller holds the payment's
+    lock, so two notices of the same try cannot both get past the lookup."""
+    if session.get(PaymentAttemptRow, (payment_id, attempt)) is not None:
+        return False
+    session.add(PaymentAttemptRow(payment_id=payment_id, attempt=attempt, reason=reason, occurred_at=occurred_at))
+    session.flush()
     return True
 
 

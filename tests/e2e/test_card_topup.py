@@ -6,7 +6,7 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
-from tests.e2e.frontend import DECLINED, Frontend
+from tests.e2e.frontend import APPROVED, DECLINED, Frontend
 from tests.helpers import wait_for
 
 
@@ -42,13 +42,33 @@ def test_approved_card_credits_the_balance_and_emails_a_receipt(frontend: Fronte
              what="the receipt noted on the timeline")
 
 
-def test_declined_card_fails_the_order_and_charges_nothing(frontend: Frontend) -> None:
+def test_a_declined_card_may_be_tried_again_until_the_last_try_fails_the_order(frontend: Frontend) -> None:
     who = frontend.register()
     order = frontend.top_up(who)
-    frontend.pay(order, DECLINED)
+    allowed = frontend.system.settings.payment_attempts
+    for attempt in range(1, allowed + 1):
+        frontend.pay(order, DECLINED)
+        if attempt < allowed:
+            def tries() -> list[tuple[str, str]]:
+                return [(s["reason"], s["status"]) for s in frontend.order(who, order["order_id"])["timeline"]
+                        if s["event"] == "payment_attempt_failed"]
+            wait_for(lambda n=attempt: len(tries()) == n, what=f"try {attempt} on the timeline")
+            assert tries() == [("card_declined", "awaiting_payment")] * attempt
     failed = frontend.wait_status(who, order["order_id"], "failed")
     assert failed["failure_reason"] == "card_declined"
     assert frontend.get(who, "/v1/balance").json()["amount"] == 0
+
+
+def test_a_declined_card_then_a_good_one_tops_up(frontend: Frontend) -> None:
+    who = frontend.register()
+    order = frontend.top_up(who, 2000)
+    back = frontend.pay(order, DECLINED)
+    assert back.url == order["next_action"]["url"] and "declined" in back.text, "the page says why, takes another"
+    frontend.pay(order, APPROVED)
+    done = frontend.wait_status(who, order["order_id"], "completed")
+    assert [s["event"] for s in done["timeline"]][:4] == [
+        "placed", "credit_authorized", "payment_created", "payment_attempt_failed"]
+    assert frontend.get(who, "/v1/balance").json()["amount"] == 2000
 
 
 def test_frozen_account_is_refused_and_never_charged(frontend: Frontend) -> None:

@@ -44,7 +44,9 @@ def test_a_chinese_speaking_customer_pays_on_pages_in_chinese(frontend: Frontend
     assert not draws_as_characters(page, "\ue000", "\ue001"), "the check tells boxes apart from characters"
     shot(page, "alipay-zh-CN")
     page.click("button[value=approve]")
-    assert page.locator("h1").inner_text() == "支付成功"
+    page.wait_for_url("**/return")  # the payment service's page: the payment settled as the customer came back
+    assert page.locator("h1").inner_text() == "已收到付款" and page.locator(".amount").inner_text() == "¥200.00"
+    shot(page, "alipay-returned-zh-CN")
     frontend.wait_status(who, order["order_id"], "completed", timeout=20)
 
 
@@ -65,10 +67,21 @@ def test_the_card_page_shows_errors_and_the_decline_in_the_customers_words(front
     page.fill("#exp_year", "2031")
     page.fill("#cvc", "123")
     page.click("button[type=submit]")
-    assert page.locator("h1").inner_text() == "支付被拒绝"
-    assert page.locator(".error").inner_text() == "您的银行卡被发卡行拒绝。"
+    page.wait_for_url(order["next_action"]["url"])  # by way of the payment service's return
+    assert page.locator(".declined .error").inner_text() == "您的银行卡被发卡行拒绝。"
+    assert page.locator(".declined").inner_text().endswith("请重试：第 2 次，共 3 次机会。")
     shot(page, "card-declined-zh-CN")
-    assert frontend.wait_status(who, order["order_id"], "failed")["failure_reason"] == "card_declined"
+    now = frontend.order(who, order["order_id"])
+    assert now["status"] == "awaiting_payment" and now["timeline"][-1]["event"] == "payment_attempt_failed"
+    page.fill("#card_number", "4242 4242 4242 4242")
+    page.fill("#exp_month", "12")
+    page.fill("#exp_year", "2031")
+    page.fill("#cvc", "123")
+    page.click("button[type=submit]")
+    page.wait_for_url("**/return")
+    assert page.locator("h1").inner_text() == "已收到付款"
+    shot(page, "card-returned-zh-CN")
+    frontend.wait_status(who, order["order_id"], "completed", timeout=20)
 
 
 def test_an_english_speaking_customer_reads_english(frontend: Frontend, page: Page) -> None:
@@ -81,6 +94,7 @@ def test_an_english_speaking_customer_reads_english(frontend: Frontend, page: Pa
     page.fill("#exp_year", "2031")
     page.fill("#cvc", "123")
     page.click("button[type=submit]")
-    assert page.locator("h1").inner_text() == "Payment approved"
-    shot(page, "card-approved-en")
+    page.wait_for_url("**/return")
+    assert page.locator("h1").inner_text() == "Payment received"
+    shot(page, "card-returned-en")
     frontend.wait_status(who, order["order_id"], "completed")

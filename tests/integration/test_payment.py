@@ -191,8 +191,11 @@ def test_the_card_page_speaks_the_customers_language_from_form_to_result(system:
     wrong = requests.post(url, data=card(cvc="1", exp_month="13"), timeout=5)
     assert wrong.status_code == 422
     assert "安全码（CVC）为 3 位或 4 位数字。" in wrong.text and "请输入 1 至 12 之间的有效期月份。" in wrong.text
-    declined = requests.post(url, data=card(DECLINED), timeout=5)
-    assert "支付被拒绝" in declined.text and "您的银行卡被发卡行拒绝。" in declined.text
+    declined = requests.post(url, data=card(DECLINED), timeout=5)  # back to the form, by way of our return
+    assert declined.url == url and "您的银行卡被发卡行拒绝。" in declined.text
+    assert "请重试：第 2 次，共 3 次机会。" in declined.text
+    paid = requests.post(url, data=card(), timeout=5)
+    assert paid.headers["Content-Language"] == "zh-CN" and "已收到付款" in paid.text and "€12.50" in paid.text
     again = requests.post(url, json=card(), headers={"Accept-Language": "zh-CN"}, timeout=5)
     assert again.status_code == 409 and again.json()["code"] == "checkout_completed"
     assert again.json()["title"] == "此笔支付已完成。"
@@ -224,8 +227,10 @@ def test_a_method_without_a_gateway_fails_at_once(no_gateways: PaymentSystem) ->
 # -- paying at the sandbox -------------------------------------------------------------
 def test_approved_card_is_captured_through_a_real_webhook(system: PaymentSystem) -> None:
     url = system.checkout_url()
-    page = requests.post(url, data=card(), timeout=5)  # a browser's form post
-    assert page.status_code == 200 and "approved" in page.text.lower()
+    page = requests.post(url, data=card(), timeout=5)  # a browser's form post, then our return endpoint
+    assert page.url == f"{system.url}/v1/payments/{system.payment().id}/return"
+    assert page.status_code == 200 and "Payment received" in page.text
+    assert system.payment().status == "captured", "settled by asking when the customer came back"
     captured = wait_for(lambda: system.sent("payment.captured"), timeout=5, what="payment.captured")[0]
     assert captured.payload["card_brand"] == "visa"
     assert captured.payload["card_last4"] == "4242"
@@ -234,13 +239,37 @@ def test_approved_card_is_captured_through_a_real_webhook(system: PaymentSystem)
     assert (row.status, row.card_brand, row.card_last4) == ("captured", "visa", "4242")
     [delivery] = wait_for(lambda: [d for d in system.deliveries() if d.delivered_at], what="delivery recorded")
     assert delivery.attempts == 1
-    assert system.count(WebhookEventRow) == 1
+    assert system.count(WebhookEventRow) == 2, "the answer to our question, and the webhook"
+    assert len(system.sent("payment.captured")) == 1, "one capture, whichever came first"
     api = requests.get(f"{system.url}/v1/payments/{row.id}", headers=AUTH, timeout=5).json()
     assert (api["status"], api["card_last4"]) == ("captured", "4242")
     assert_no_card_number_stored(system, APPROVED)
     again = requests.post(url, data=card(), timeout=5)
     assert again.status_code == 409 and again.json()["code"] == "checkout_completed", "paid once"
     assert len(system.deliveries()) == 1
+
+
+def test_the_customer_goes_back_to_the_shop_with_the_order_id(system: PaymentSystem) -> None:
+    system.publish("payment.create", {"order_id": "ord_r", "customer_id": "cus_1", "amount": 1250, "currency": "EUR",
+                                      "method": "card", "description": "Top-up", "language": "en",
+                                      "return_url": "http://shop.test/done?from=pay&order_id=forged#top"})
+    url = wait_for(lambda: system.sent("payment.created"), what="payment.created")[0].payload["redirect_url"]
+    way_back = f"{system.url}/v1/payments/{system.payment('ord_r').id}/return"
+    declined = requests.post(url, data=card(DECLINED), allow_redirects=False, timeout=5)
+    assert (declined.status_code, declined.headers["Location"]) == (303, way_back)
+    again = requests.get(way_back, allow_redirects=False, timeout=5)
+    assert (again.status_code, again.headers["Location"]) == (303, url), "another card, on the same page"
+    paid = requests.post(url, data=card(), allow_redirects=False, timeout=5)
+    assert paid.headers["Location"] == way_back
+    for _ in range(2):  # a reload changes nothing
+        home = requests.get(way_back, allow_redirects=False, timeout=5)
+        assert (home.status_code, home.headers["Location"]) == (303, "http://shop.test/done?from=pay&order_id=ord_r#top")
+    assert system.payment("ord_r").status == "captured"
+    assert len(wait_for(lambda: system.sent("payment.attempt_failed"), what="the declined try")) == 1
+    wait_for(lambda: len([d for d in system.deliveries() if d.delivered_at]) == 2, what="both webhooks delivered")
+    assert len(system.sent("payment.captured")) == 1 and len(system.sent("payment.attempt_failed")) == 1
+    unknown = requests.get(f"{system.url}/v1/payments/pay_unknown/return", timeout=5)
+    assert unknown.status_code == 404 and unknown.json()["code"] == "payment_not_found"
 
 
 def assert_no_card_number_stored(system: PaymentSystem, number: str) -> None:
@@ -252,15 +281,23 @@ def assert_no_card_number_stored(system: PaymentSystem, number: str) -> None:
                 assert number[:6] + "******" + number[-4:] not in text
 
 
-def test_declined_cards_fail_the_payment_with_the_gateway_reason(system: PaymentSystem) -> None:
+def test_a_declined_card_may_be_tried_again_and_the_last_decline_fails_the_payment(system: PaymentSystem) -> None:
     cases = {"ord_d": (DECLINED, "card_declined"), "ord_f": (NO_FUNDS, "insufficient_funds"),
              "ord_u": (UNSUPPORTED, "card_not_supported")}
     for order_id, (number, _) in cases.items():
         url = system.checkout_url(order_id)
-        response = requests.post(url, json=card(number), timeout=5)
-        assert response.status_code == 200
-        assert response.json()["status"] == "declined" and response.json()["session_id"] == url.rsplit("/", 1)[1]
+        for attempt in (1, 2, 3):
+            response = requests.post(url, json=card(number), timeout=5)
+            assert response.status_code == 200
+            body = response.json()
+            assert body["session_id"] == url.rsplit("/", 1)[1]
+            assert (body["status"], body["attempts_failed"], body["attempts_allowed"]) == (
+                "open" if attempt < 3 else "declined", attempt, 3)
+            assert body["return_url"] == f"{system.url}/v1/payments/{system.payment(order_id).id}/return"
     failed = wait_for(lambda: system.sent_at_least("payment.failed", 3), timeout=5, what="payment.failed x3")
+    tries = wait_for(lambda: system.sent_at_least("payment.attempt_failed", 6), timeout=5, what="six tries")
+    assert sorted((t.payload["order_id"], t.payload["attempt"], t.payload["reason"], t.payload["attempts_allowed"])
+                  for t in tries) == sorted((o, n, r, 3) for o, (_, r) in cases.items() for n in (1, 2))
     assert {f.payload["order_id"]: f.payload["reason"] for f in failed} == {o: r for o, (_, r) in cases.items()}
     for order_id, (_, reason) in cases.items():
         assert (system.payment(order_id).status, system.payment(order_id).failure_reason) == ("failed", reason)

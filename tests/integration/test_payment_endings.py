@@ -29,7 +29,8 @@ from tests.helpers import wait_for
 from tests.integration.test_payment import APPROVED, AUTH, DECLINED, PaymentSystem, signed
 
 REFUSES_REFUNDS, NEVER_NOTIFIED = "4000000000005126", "4000000000000077"
-FAST = PaymentSettings(refund_max_attempts=3, query_after_seconds=1.0, query_every_seconds=0.3)
+# One try per checkout: these are about how payments end (tries: test_payment.py).
+FAST = PaymentSettings(refund_max_attempts=3, query_after_seconds=1.0, query_every_seconds=0.3, payment_attempts=1)
 
 
 @pytest.fixture
@@ -56,8 +57,8 @@ class CountingGateway:
         self.inner, self.calls, self.failures = inner, calls, failures
         self.name = inner.name
 
-    def create_session(self, payment: Payment) -> tuple[str, str]:
-        return self.inner.create_session(payment)
+    def create_session(self, payment: Payment, return_url: str) -> tuple[str, str]:
+        return self.inner.create_session(payment, return_url)
 
     def refund(self, payment: Payment) -> None:
         self.calls.append(payment.payment_id)

@@ -46,6 +46,7 @@ def parse_event(raw_body: bytes) -> GatewayEvent:
             occurred_at=datetime.fromtimestamp(int(event["created"]), UTC),
             card=CardSummary(str(card["brand"]), str(card["last4"])) if card else None,
             failure_code=data.get("failure_code"),
+            attempt=int(data["attempt"]) if data.get("attempt") is not None else None,
         )
     except (ValueError, KeyError, TypeError) as exc:
         raise InvalidWebhookPayload(f"unreadable sandbox event: {exc!r}") from exc

@@ -1,7 +1,9 @@
 """What the payment service needs from a payment gateway, whichever it is.
 
 A gateway takes the customer through its own page (card numbers are typed there, never
-into our services), and tells us the outcome later by a signed webhook. Webhooks get lost,
+into our services), sends the customer's browser back to us after each decision (the
+return address we give it when the checkout opens), and tells us the outcome later by a
+signed webhook. Webhooks get lost,
 so we can also ask (`query`); the answer is read into the same `GatewayEvent` a webhook
 would give, with a synthetic id (`query:<payment_id>:<kind>`) so that asking twice, or
 asking and then receiving the webhook, changes nothing twice. Adapters live outside the
@@ -24,10 +26,13 @@ from shared.money import Money
 class GatewayEventKind(StrEnum):
     PAYMENT_SUCCEEDED = "payment.succeeded"
     PAYMENT_FAILED = "payment.failed"
+    #: one try failed and the page takes another (Stripe's payment_intent.payment_failed)
+    PAYMENT_ATTEMPT_FAILED = "payment.attempt_failed"
     REFUND_SUCCEEDED = "refund.succeeded"
 
 
-# What each gateway notification means for our payment.
+# What each gateway notification means for our payment (a failed try changes nothing: it is
+# counted, and the saga hears of it).
 EVENT_EFFECTS: dict[GatewayEventKind, PaymentEvent] = {
     GatewayEventKind.PAYMENT_SUCCEEDED: PaymentEvent.CAPTURE,
     GatewayEventKind.PAYMENT_FAILED: PaymentEvent.FAIL,
@@ -47,23 +52,27 @@ class GatewayEvent:
     occurred_at: datetime
     card: CardSummary | None = None
     failure_code: str | None = None
+    #: which try failed (1, 2, ...), for a PAYMENT_ATTEMPT_FAILED
+    attempt: int | None = None
 
     @property
-    def effect(self) -> PaymentEvent:
-        return EVENT_EFFECTS[self.kind]
+    def effect(self) -> PaymentEvent | None:
+        return EVENT_EFFECTS.get(self.kind)
 
 
-def query_event_id(payment_id: str, kind: GatewayEventKind) -> str:
+def query_event_id(payment_id: str, kind: GatewayEventKind, attempt: int | None = None) -> str:
     """The id under which an answer to our question is recorded, like a webhook's: the
-    same answer twice is one event."""
-    return f"query:{payment_id}:{kind.value}"
+    same answer twice is one event. (Short: webhook event ids are at most 64 characters.)"""
+    return f"query:{payment_id}:attempt:{attempt}" if attempt is not None else f"query:{payment_id}:{kind.value}"
 
 
 class Gateway(Protocol):
     name: str
 
-    def create_session(self, payment: Payment) -> tuple[str, str]:
-        """Open a checkout for the payment: (gateway_ref, redirect_url for the customer)."""
+    def create_session(self, payment: Payment, return_url: str) -> tuple[str, str]:
+        """Open a checkout for the payment: (gateway_ref, redirect_url for the customer).
+        After each decision on its page the gateway sends the customer to `return_url`
+        (Stripe's success and cancel URLs, PayPal's return_url, Alipay's return_url)."""
         ...
 
     def refund(self, payment: Payment) -> None:

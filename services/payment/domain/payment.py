@@ -75,6 +75,8 @@ class Payment:
     gateway_ref: str | None = None
     #: the customer's language, for the gateway's page (as Stripe's `locale`, PayPal's)
     language: str = "en"
+    #: tries the payment page takes: a decline before the last leaves it open for another
+    attempts_allowed: int = 1
 
     def check_chargeable(self) -> None:
         if self.amount.amount_minor <= 0:

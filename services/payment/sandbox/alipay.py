@@ -43,7 +43,7 @@ class AlipayNotifier:
         self.keys, self.url = keys, url
 
     def notice(self, kind: GatewayEventKind, row: SandboxSessionRow, now: datetime) -> Notice | None:
-        if kind is GatewayEventKind.PAYMENT_FAILED:
+        if kind in (GatewayEventKind.PAYMENT_FAILED, GatewayEventKind.PAYMENT_ATTEMPT_FAILED):
             return None
         total = to_major(Money(row.amount, row.currency))
         notify_id = uuid.uuid4().hex

@@ -20,6 +20,12 @@ tests), after Stripe's numbers for the same behaviours:
 
 Wallet pages: `decision=approve` pays, `decline` fails with `payment_declined`, `cancel`
 with `cancelled_by_customer`.
+
+A checkout takes the tries the merchant allowed when it opened it: a decline before the last
+leaves it open, with that decline's reason, for another card or another go in the app (the
+card processor notifies each such try, as Stripe's payment_intent.payment_failed; the
+wallets do not). The customer's cancel ends it at once. After every decision the customer's
+browser goes to the merchant's return address.
 """
 
 from __future__ import annotations
@@ -73,6 +79,7 @@ DECISION_FAILURES: dict[Decision, str | None] = {
     Decision.DECLINE: "payment_declined",
     Decision.CANCEL: "cancelled_by_customer",
 }
+CUSTOMER_CANCEL = "cancelled_by_customer"
 
 # Each provider's own kind of id for the checkout (PayPal order, Alipay trade, WeChat Pay transaction).
 SESSION_IDS: dict[str, Callable[[datetime], str]] = {
@@ -89,11 +96,12 @@ def decide(card: CardDetails) -> str | None:
 
 
 def open_session(session: Session, payment_reference: str, amount: Money, method: str,
-                 now: datetime, locale: str = "en") -> SandboxSessionRow:
+                 now: datetime, locale: str = "en", *, attempts_allowed: int = 1,
+                 return_url: str | None = None) -> SandboxSessionRow:
     row = SandboxSessionRow(
         id=SESSION_IDS[method](now), payment_reference=payment_reference, amount=amount.amount_minor,
         currency=amount.currency, method=method, locale=locale, status=SessionStatus.OPEN.value, refunded=False,
-        silent=False,
+        silent=False, attempts_allowed=max(1, attempts_allowed), failed_attempts=0, return_url=return_url,
         provider_ref=paypal.new_id() if method == "paypal" else None, created_at=now,
     )
     session.add(row)
@@ -122,7 +130,14 @@ def complete(session: Session, row: SandboxSessionRow, card: CardDetails, notifi
 
 def finish(session: Session, row: SandboxSessionRow, failure: str | None, notifier: Notifier,
            now: datetime) -> None:
-    """End an open checkout: approved (no failure) or declined with `failure`."""
+    """Decide an open checkout: approved (no failure), or declined with `failure`: for good
+    on its last try or the customer's cancel, else open for another try."""
+    row.failure_code = failure
+    if failure and failure != CUSTOMER_CANCEL:
+        row.failed_attempts = (row.failed_attempts or 0) + 1
+        if row.failed_attempts < row.attempts_allowed:
+            queue_webhook(session, row, notifier, GatewayEventKind.PAYMENT_ATTEMPT_FAILED, now)
+            return
     row.status = (SessionStatus.DECLINED if failure else SessionStatus.APPROVED).value
     row.failure_code = failure
     kind = GatewayEventKind.PAYMENT_FAILED if failure else GatewayEventKind.PAYMENT_SUCCEEDED
@@ -159,6 +174,7 @@ def describe(row: SandboxSessionRow) -> dict[str, object]:
         "id": row.id, "object": "checkout_session", "status": row.status, "payment_reference": row.payment_reference,
         "amount": row.amount, "currency": row.currency, "method": row.method, "card": card,
         "failure_code": row.failure_code, "refunded": row.refunded,
+        "attempts_failed": row.failed_attempts or 0, "attempts_allowed": row.attempts_allowed,
         "updated": int(row.updated_at.timestamp()) if row.updated_at else None,
     }
 

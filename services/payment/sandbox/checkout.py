@@ -1,17 +1,22 @@
 """The sandbox gateway's checkout page: `/sandbox/checkout/<session_id>`.
 
 Browsers get an HTML form and, on errors, the form again with a message per field (422);
-API clients (JSON body, or Accept: application/json) get JSON and problem+json. The card
+API clients (JSON body, or Accept: application/json) get JSON and problem+json. After a
+decision the browser goes to the merchant's return address (303): the merchant asks how the
+payment stands and sends a customer whose card was declined, with tries left, back here,
+where the form says why and takes another card. The card
 number and CVC are checked, used to decide, and dropped: they are never stored, logged or
 echoed back into the page.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import structlog
-from flask import Blueprint, Response, jsonify, render_template, request
+from flask import Blueprint, Response, jsonify, redirect, render_template, request
+from werkzeug.wrappers import Response as WerkzeugResponse
 
 from services.payment.domain.cards import validate_card
 from services.payment.domain.errors import InvalidCardDetails
@@ -92,11 +97,15 @@ def page(template: str, row: SandboxSessionRow, status: int = 200, **context: An
         card = _("{brand} ending in {last4}", brand=(row.card_brand or "").title(), last4=row.card_last4)
     reason = (REASONS.get(row.failure_code) or row.failure_code) if row.failure_code else None
     errors = {name: localize(message, language) for name, message in (context.pop("errors", None) or {}).items()}
+    retry = None
+    if row.status == bank.SessionStatus.OPEN and row.failed_attempts:
+        retry = _("Try again: attempt {next} of {allowed}.", next=row.failed_attempts + 1, allowed=row.attempts_allowed)
     amount = format_money(Money(row.amount, row.currency), language)
     html = render_template(template, _=say, lang=language, amount=amount, session_id=row.id, status=row.status,
                            heading=localize(heading(row), language),
                            card_label=localize(card, language) if card else None,
                            reason=localize(reason, language) if reason else None, errors=errors,
+                           retry=localize(retry, language) if retry else None, return_url=row.return_url,
                            **{name: localize(value, language) if isinstance(value, Text) else value
                               for name, value in context.items()})
     response = Response(html, status=status, content_type="text/html; charset=utf-8")
@@ -118,7 +127,7 @@ def build_blueprint(ctx: ServiceContext, sandbox: Sandbox) -> Blueprint:
             return page("sandbox/checkout.html", row, errors={}, values={})
 
     @blp.post("/checkout/<session_id>")
-    def pay(session_id: str) -> Response:
+    def pay(session_id: str) -> WerkzeugResponse:
         form = submitted()
         with unit_of_work(ctx.sessions) as session:
             row = bank.get_session(session, session_id, lock=True)
@@ -138,8 +147,20 @@ def build_blueprint(ctx: ServiceContext, sandbox: Sandbox) -> Blueprint:
             bank.complete(session, row, card, sandbox.notifiers.for_method("card"), utcnow())
             log.info("sandbox_checkout_completed", session_id=row.id, status=row.status,
                      card_brand=row.card_brand, card_last4=row.card_last4, failure_code=row.failure_code)
-        if wants_json():
-            return jsonify({"status": row.status, "session_id": row.id, "failure_code": row.failure_code})
-        return page("sandbox/result.html", row)
+        return decided(row, lambda: page("sandbox/checkout.html", row, errors={}, values={}))
 
     return blp
+
+
+def decided(row: SandboxSessionRow, again: Callable[[], Response]) -> WerkzeugResponse:
+    """What a decision answers: JSON for API clients; a browser goes to the merchant's return
+    address, or (none given) sees the outcome here, or the page `again` for another try."""
+    if wants_json():
+        return jsonify({"status": row.status, "session_id": row.id, "failure_code": row.failure_code,
+                        "attempts_failed": row.failed_attempts, "attempts_allowed": row.attempts_allowed,
+                        "return_url": row.return_url})
+    if row.return_url:
+        return redirect(row.return_url, 303)
+    if row.status == bank.SessionStatus.OPEN:
+        return again()
+    return page("sandbox/result.html", row)

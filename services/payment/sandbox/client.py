@@ -46,20 +46,22 @@ class SandboxApi:
 
 
 def event_from(payment: Payment, data: dict[str, Any]) -> GatewayEvent | None:
-    """The outcome a retrieved session shows, or None while it has none (open, or closed
-    by us: then we know already)."""
-    status = data.get("status")
+    """The outcome a retrieved session shows; while it is open, its latest declined try if
+    any; else None (open and untried, or closed by us: then we know already)."""
+    status, attempt = data.get("status"), None
     if status == SessionStatus.APPROVED:
         kind = GatewayEventKind.PAYMENT_SUCCEEDED
     elif status == SessionStatus.DECLINED:
         kind = GatewayEventKind.PAYMENT_FAILED
+    elif status == SessionStatus.OPEN and data.get("attempts_failed"):
+        kind, attempt = GatewayEventKind.PAYMENT_ATTEMPT_FAILED, data["attempts_failed"]
     else:
         return None
     try:
         card = data.get("card")
         updated = data.get("updated")
         return GatewayEvent(
-            event_id=query_event_id(payment.payment_id, kind),
+            event_id=query_event_id(payment.payment_id, kind, attempt),
             kind=kind,
             payment_id=str(data["payment_reference"]),
             gateway_ref=str(data["id"]),
@@ -67,6 +69,7 @@ def event_from(payment: Payment, data: dict[str, Any]) -> GatewayEvent | None:
             occurred_at=datetime.fromtimestamp(int(updated), UTC) if updated else utcnow(),
             card=CardSummary(str(card["brand"]), str(card["last4"])) if card else None,
             failure_code=data.get("failure_code"),
+            attempt=int(attempt) if attempt is not None else None,
         )
     except (ValueError, KeyError, TypeError) as exc:
         raise GatewayError(f"unreadable sandbox API answer: {exc!r}") from exc

@@ -95,11 +95,11 @@ class SandboxGateway:
         self.sandbox = sandbox
         self.name = connector.name
 
-    def create_session(self, payment: Payment) -> tuple[str, str]:
+    def create_session(self, payment: Payment, return_url: str) -> tuple[str, str]:
         if METHOD_PROVIDERS.get(payment.method) != self.name:
             raise GatewayRefused(f"the sandbox {self.name} does not take {payment.method}", "method_unavailable")
         row = bank.open_session(self.session, payment.payment_id, payment.amount, payment.method, utcnow(),
-                                payment.language)
+                                payment.language, attempts_allowed=payment.attempts_allowed, return_url=return_url)
         return row.id, self.sandbox.page_url(payment.method, row.id)
 
     def _checkout(self, payment: Payment) -> SandboxSessionRow:

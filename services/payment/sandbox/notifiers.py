@@ -72,6 +72,7 @@ class CardNotifier:
             "data": {
                 "session_id": row.id, "payment_reference": row.payment_reference, "amount": row.amount,
                 "currency": row.currency, "card": card, "failure_code": row.failure_code,
+                "attempt": row.failed_attempts or None,
             },
         }, separators=(",", ":")))
 

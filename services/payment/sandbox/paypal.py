@@ -75,6 +75,8 @@ class PayPalNotifier:
         self.keys, self.cert_url, self.url = keys, cert_url, url
 
     def notice(self, kind: GatewayEventKind, row: SandboxSessionRow, now: datetime) -> Notice | None:
+        if kind is GatewayEventKind.PAYMENT_ATTEMPT_FAILED:
+            return None  # a declined funding source: the buyer picks another, PayPal says nothing
         if kind is GatewayEventKind.PAYMENT_SUCCEEDED:
             event_type, resource_type, resource = paypal.CAPTURE_COMPLETED, "capture", capture(row, "COMPLETED", now)
         elif kind is GatewayEventKind.PAYMENT_FAILED and row.failure_code == CANCELLED_BY_CUSTOMER:

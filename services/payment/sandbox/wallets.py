@@ -4,6 +4,8 @@ Alipay and WeChat Pay pages with their QR code (`/sandbox/<alipay|wechat_pay>/qr
 
 A POST with `decision=approve`, `decline` or `cancel` (form or JSON) is what the customer
 does there: approving in PayPal, or scanning the code and confirming (or not) in the app.
+A decline with tries left keeps the page open (bank.py); after any decision the browser
+goes to the merchant's return address, as from the card page.
 The outcome is then notified the way that provider notifies it (notifiers.py), or not at
 all where the provider would not (then only asking finds out). Browsers get HTML, API
 clients (JSON body, or Accept: application/json) JSON and problem+json.
@@ -17,10 +19,11 @@ from typing import Any
 
 import structlog
 from cryptography.hazmat.primitives import serialization
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, request
+from werkzeug.wrappers import Response as WerkzeugResponse
 
 from services.payment.sandbox import bank, qr
-from services.payment.sandbox.checkout import closed, not_found, page, wants_json
+from services.payment.sandbox.checkout import closed, decided, not_found, page, wants_json
 from services.payment.sandbox.gateway import Sandbox
 from services.payment.texts import _
 from shared.clock import utcnow
@@ -61,7 +64,7 @@ def build_blueprint(ctx: ServiceContext, sandbox: Sandbox) -> Blueprint:
                 return page("sandbox/result.html", row)
             return wallet_page(method, row)
 
-    def decide(method: str, session_id: str) -> Response:
+    def decide(method: str, session_id: str) -> WerkzeugResponse:
         raw = submitted_decision()
         with unit_of_work(ctx.sessions) as session:
             row = bank.get_session(session, session_id, lock=True)
@@ -76,18 +79,17 @@ def build_blueprint(ctx: ServiceContext, sandbox: Sandbox) -> Blueprint:
                 return wallet_page(method, row, 422, error=_("Choose approve, decline or cancel."))
             decision = bank.Decision(raw)
             bank.finish(session, row, bank.DECISION_FAILURES[decision], sandbox.notifiers.for_method(method), utcnow())
-            log.info("sandbox_wallet_completed", session_id=row.id, method=method, decision=decision.value)
-        if wants_json():
-            return jsonify({"status": row.status, "session_id": row.id, "failure_code": row.failure_code})
-        return page("sandbox/result.html", row)
+            log.info("sandbox_wallet_completed", session_id=row.id, method=method, decision=decision.value,
+                     status=row.status)
+        return decided(row, lambda: wallet_page(method, row))
 
     @blp.route("/paypal/checkoutnow", methods=["GET", "POST"])
-    def paypal_page() -> Response:
+    def paypal_page() -> WerkzeugResponse:
         token = request.args.get("token", "")
         return show("paypal", token) if request.method == "GET" else decide("paypal", token)
 
     @blp.route("/<any(alipay, wechat_pay):method>/qr/<session_id>", methods=["GET", "POST"])
-    def qr_page(method: str, session_id: str) -> Response:
+    def qr_page(method: str, session_id: str) -> WerkzeugResponse:
         return show(method, session_id) if request.method == "GET" else decide(method, session_id)
 
     @blp.get("/paypal/v1/notifications/certs/<cert_id>")
