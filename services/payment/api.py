@@ -12,6 +12,7 @@ from typing import Any
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
+from sqlalchemy.orm import Session
 
 from services.payment import store
 from services.payment.domain.payment import PaymentStatus
@@ -34,6 +35,12 @@ class RefundSchema(Schema):
     next_attempt_at = fields.DateTime(allow_none=True)
 
 
+class AttemptSchema(Schema):
+    attempt = fields.Integer(metadata={"description": "1 for the first try on the payment page"})
+    reason = fields.String(metadata={"description": "the gateway's reason, e.g. card_declined"})
+    occurred_at = fields.DateTime()
+
+
 class PaymentSchema(Schema):
     payment_id = fields.String()
     order_id = fields.String()
@@ -45,6 +52,9 @@ class PaymentSchema(Schema):
     card_brand = fields.String(allow_none=True)
     card_last4 = fields.String(allow_none=True)
     failure_reason = fields.String(allow_none=True, metadata={"description": "why it failed or was cancelled"})
+    attempts_allowed = fields.Integer(metadata={"description": "tries its payment page takes"})
+    attempts = fields.List(fields.Nested(AttemptSchema), metadata={
+        "description": "declined tries the page let the customer retry (the last one's reason is failure_reason)"})
     refund = fields.Nested(RefundSchema, allow_none=True, metadata={"description": "set once a refund was asked"})
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
@@ -54,11 +64,15 @@ class ByOrderSchema(Schema):
     order_id = fields.String(required=True)
 
 
-def payment_view(row: PaymentRow, refund: RefundRow | None) -> dict[str, Any]:
+def payment_view(session: Session, row: PaymentRow) -> dict[str, Any]:
+    refund = store.get_refund(session, row.id)
     return {
         "payment_id": row.id, "order_id": row.order_id, "customer_id": row.customer_id, "status": row.status,
         "amount": row.amount_minor, "currency": row.currency, "method": row.method,
         "card_brand": row.card_brand, "card_last4": row.card_last4, "failure_reason": row.failure_reason,
+        "attempts_allowed": row.attempts_allowed,
+        "attempts": [{"attempt": a.attempt, "reason": a.reason, "occurred_at": a.occurred_at}
+                     for a in store.attempts_of(session, row.id)],
         "refund": refund_view(refund) if refund else None,
         "created_at": row.created_at, "updated_at": row.updated_at,
     }
@@ -80,7 +94,8 @@ def not_found(detail: Text) -> Problem:
 PAYMENT_EXAMPLE = {
     "payment_id": "pay_2d9e41", "order_id": "ord_5b7e", "customer_id": "cus_8c1d2e", "status": "refunded",
     "amount": 9000, "currency": "EUR", "method": "card", "card_brand": "visa", "card_last4": "4242",
-    "failure_reason": None,
+    "failure_reason": None, "attempts_allowed": 3,
+    "attempts": [{"attempt": 1, "reason": "card_declined", "occurred_at": "2025-03-01T09:30:40+00:00"}],
     "refund": {"status": "succeeded", "reason": "account_frozen", "attempts": 1, "failure_code": None,
                "last_error": None, "next_attempt_at": None},
     "created_at": "2025-03-01T09:30:00+00:00", "updated_at": "2025-03-01T09:32:10+00:00",
@@ -105,7 +120,7 @@ def build_blueprint(ctx: ServiceContext) -> Blueprint:
                 row = store.find_by_order(session, args["order_id"])
                 if row is None:
                     raise not_found(_("There is no payment for order {order_id}.", order_id=args["order_id"]))
-                return payment_view(row, store.get_refund(session, row.id))
+                return payment_view(session, row)
 
     @blp.route("/<payment_id>")
     class OnePayment(MethodView):
@@ -120,6 +135,6 @@ def build_blueprint(ctx: ServiceContext) -> Blueprint:
                 row = store.get_payment(session, payment_id)
                 if row is None:
                     raise not_found(_("There is no payment {payment_id}.", payment_id=payment_id))
-                return payment_view(row, store.get_refund(session, row.id))
+                return payment_view(session, row)
 
     return blp

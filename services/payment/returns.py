@@ -109,7 +109,8 @@ def build_blueprint(ctx: ServiceContext, gateways: Gateways) -> Blueprint:
               "headers": {"Location": {"schema": {"type": "string", "format": "uri"},
                                        "example": RETURN_EXAMPLE}}},
         200: {"description": "The result page, in the customer's language (no `return_url`)",
-              "content": {"text/html": {"schema": {"type": "string"}}}}})
+              "content": {"text/html": {"schema": {"type": "string"},
+                                        "example": "<!doctype html><html lang=\"en\">…<h1>Payment received</h1>…"}}}})
     @problems(NOT_FOUND)
     def come_back(payment_id: str) -> WerkzeugResponse:
         """The customer is back from the payment page: the gateway is asked at once how the

@@ -150,5 +150,10 @@ def record_attempt(session: Session, payment_id: str, attempt: int, reason: str,
     return True
 
 
+def attempts_of(session: Session, payment_id: str) -> list[PaymentAttemptRow]:
+    return list(session.scalars(select(PaymentAttemptRow).where(PaymentAttemptRow.payment_id == payment_id)
+                                .order_by(PaymentAttemptRow.attempt)))
+
+
 def emit(session: Session, *envelopes: Envelope) -> None:
     put(session, OutboxMessage, *envelopes)

@@ -192,7 +192,7 @@ def payment_world(app: Flask, ctx: ServiceContext) -> World:
     with unit_of_work(ctx.sessions) as session:
         row = payments.add_payment(session, {"order_id": "ord_schemathesis", "customer_id": "cus_schemathesis",
                                              "amount": 9000, "currency": "EUR", "method": "card"},
-                                   payments.new_payment_id())
+                                   payments.new_payment_id(), 3)
         payment_id = row.id
     return World("payment", known={"path.payment_id": [payment_id], "query.order_id": ["ord_schemathesis"]})
 

@@ -268,6 +268,9 @@ def test_the_customer_goes_back_to_the_shop_with_the_order_id(system: PaymentSys
     assert len(wait_for(lambda: system.sent("payment.attempt_failed"), what="the declined try")) == 1
     wait_for(lambda: len([d for d in system.deliveries() if d.delivered_at]) == 2, what="both webhooks delivered")
     assert len(system.sent("payment.captured")) == 1 and len(system.sent("payment.attempt_failed")) == 1
+    support = requests.get(f"{system.url}/v1/payments?order_id=ord_r", headers=AUTH, timeout=5).json()
+    assert [(a["attempt"], a["reason"]) for a in support["attempts"]] == [(1, "card_declined")]
+    assert (support["status"], support["attempts_allowed"]) == ("captured", 3)
     unknown = requests.get(f"{system.url}/v1/payments/pay_unknown/return", timeout=5)
     assert unknown.status_code == 404 and unknown.json()["code"] == "payment_not_found"
 
