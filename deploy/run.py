@@ -27,6 +27,7 @@ def main() -> None:
     embedded = settings.amqp_url.startswith("memory")
     backend = "in-memory transport + SQLite" if embedded else "AMQP_URL + the *_DATABASE_URL databases"
     print(f"\ntopup is running ({backend}):")
+    print(f"  shop     {system.url('order')}/   (the storefront: top up in a browser)")
     for name in ("order", "payment", "wallet", "notify"):
         print(f"  {name:<8} {system.url(name)}   (OpenAPI: {system.url(name)}/openapi.json)")
     if system.mail_sink is not None:

@@ -27,13 +27,15 @@ def test_the_one_command_run_serves_all_four_services_and_stops_cleanly(tmp_path
             body = wait_for(lambda port=port: _health(port), timeout=30, what=f"{name} to answer")
             assert body == {"status": "ok", "service": name}
         assert (tmp_path / "var" / "order.db").exists(), "SQLite under VAR_DIR"
+        shop = requests.get(f"http://127.0.0.1:{ports['order']}/", timeout=5)
+        assert shop.ok and shop.headers["Content-Type"].startswith("text/html"), "the storefront at /"
         process.send_signal(signal.SIGINT)
         output, _ = process.communicate(timeout=30)
     finally:
         if process.poll() is None:
             process.kill()
     assert process.returncode == 0, output
-    assert f"http://127.0.0.1:{ports['order']}" in output
+    assert f"http://127.0.0.1:{ports['order']}/   (the storefront" in output
     assert "OPERATOR_TOKEN is the development default" in output
     assert "ALLOW_DEV_SECRETS=true" in output, "says it runs on public secrets deliberately"
     assert "stopped." in output
