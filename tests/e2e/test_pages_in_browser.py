@@ -28,6 +28,15 @@ def page(browser: Browser) -> Iterator[Page]:
     opened.close()
 
 
+def pay_by_card(page: Page, number: str) -> None:
+    """Type a card with a future expiry on the card page and pay."""
+    page.fill("#card_number", number)
+    page.fill("#exp_month", "12")
+    page.fill("#exp_year", "2031")
+    page.fill("#cvc", "123")
+    page.click("button[type=submit]")
+
+
 def shot(page: Page, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
@@ -62,22 +71,14 @@ def test_the_card_page_shows_errors_and_the_decline_in_the_customers_words(front
     assert page.locator("#exp_month").input_value() == "13", "what was typed stays, but never the number"
     assert page.locator("#card_number").input_value() == ""
     shot(page, "card-errors-zh-CN")
-    page.fill("#card_number", DECLINED)
-    page.fill("#exp_month", "12")
-    page.fill("#exp_year", "2031")
-    page.fill("#cvc", "123")
-    page.click("button[type=submit]")
+    pay_by_card(page, DECLINED)
     page.wait_for_url(order["next_action"]["url"])  # by way of the payment service's return
     assert page.locator(".declined .error").inner_text() == "您的银行卡被发卡行拒绝。"
     assert page.locator(".declined").inner_text().endswith("请重试：第 2 次，共 3 次机会。")
     shot(page, "card-declined-zh-CN")
     now = frontend.order(who, order["order_id"])
     assert now["status"] == "awaiting_payment" and now["timeline"][-1]["event"] == "payment_attempt_failed"
-    page.fill("#card_number", "4242 4242 4242 4242")
-    page.fill("#exp_month", "12")
-    page.fill("#exp_year", "2031")
-    page.fill("#cvc", "123")
-    page.click("button[type=submit]")
+    pay_by_card(page, "4242 4242 4242 4242")
     page.wait_for_url("**/return")
     assert page.locator("h1").inner_text() == "已收到付款"
     shot(page, "card-returned-zh-CN")
@@ -89,11 +90,7 @@ def test_an_english_speaking_customer_reads_english(frontend: Frontend, page: Pa
     order = frontend.top_up(who, 5000)
     page.goto(order["next_action"]["url"])
     assert page.locator("h1").inner_text() == "Pay by card" and page.locator(".amount").inner_text() == "€50.00"
-    page.fill("#card_number", "4242 4242 4242 4242")
-    page.fill("#exp_month", "12")
-    page.fill("#exp_year", "2031")
-    page.fill("#cvc", "123")
-    page.click("button[type=submit]")
+    pay_by_card(page, "4242 4242 4242 4242")
     page.wait_for_url("**/return")
     assert page.locator("h1").inner_text() == "Payment received"
     shot(page, "card-returned-en")
