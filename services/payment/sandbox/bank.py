@@ -139,7 +139,6 @@ def finish(session: Session, row: SandboxSessionRow, failure: str | None, notifi
             queue_webhook(session, row, notifier, GatewayEventKind.PAYMENT_ATTEMPT_FAILED, now)
             return
     row.status = (SessionStatus.DECLINED if failure else SessionStatus.APPROVED).value
-    row.failure_code = failure
     kind = GatewayEventKind.PAYMENT_FAILED if failure else GatewayEventKind.PAYMENT_SUCCEEDED
     queue_webhook(session, row, notifier, kind, now)
 

@@ -1,12 +1,13 @@
 """The sandbox gateway's checkout page: `/sandbox/checkout/<session_id>`.
 
 Browsers get an HTML form and, on errors, the form again with a message per field (422);
-API clients (JSON body, or Accept: application/json) get JSON and problem+json. After a
-decision the browser goes to the merchant's return address (303): the merchant asks how the
-payment stands and sends a customer whose card was declined, with tries left, back here,
-where the form says why and takes another card. The card
+API clients (JSON body, or Accept: application/json) get JSON and problem+json. The card
 number and CVC are checked, used to decide, and dropped: they are never stored, logged or
 echoed back into the page.
+
+After a decision the browser goes to the merchant's return address (303): the merchant asks
+how the payment stands and sends a customer whose card was declined, with tries left, back
+here, where the form says why and takes another card.
 """
 
 from __future__ import annotations
