@@ -63,9 +63,12 @@ class Frontend:
         assert placed.status_code == 201, placed.text
         return self.wait_status(who, placed.json()["order_id"], "awaiting_payment")
 
-    def pay(self, order: dict[str, Any], card: str = APPROVED) -> requests.Response:
+    def pay(self, order: dict[str, Any], card: str = APPROVED, come_back: bool = True) -> requests.Response:
+        """Pay on the card page as a browser does; `come_back=False`: the customer closes the
+        browser after paying, and never reaches the return endpoint it is sent to."""
         url = order["next_action"]["url"]
-        return self.http.post(url, data={"card_number": card, "exp_month": "12", "exp_year": "2031", "cvc": "123"})
+        return self.http.post(url, data={"card_number": card, "exp_month": "12", "exp_year": "2031", "cvc": "123"},
+                              allow_redirects=come_back)
 
     # -- the eSIM platform, operators and gateways ----------------------------------------
     def debit(self, who: dict[str, Any], amount: int, key: str | None = None,

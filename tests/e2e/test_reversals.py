@@ -32,7 +32,7 @@ def test_a_paid_top_up_on_an_account_frozen_meanwhile_is_refunded_and_the_custom
 def test_a_notification_that_never_arrives_is_settled_by_asking_the_gateway(frontend: Frontend) -> None:
     who = frontend.register()
     order = frontend.top_up(who, 2000)
-    assert frontend.pay(order, LOST_NOTIFICATION).status_code == 200
+    assert frontend.pay(order, LOST_NOTIFICATION, come_back=False).status_code == 303  # the browser closed
     done = frontend.wait_status(who, order["order_id"], "completed", timeout=20)
     assert done["payment"]["card_last4"] == "0077"
     assert frontend.get(who, "/v1/balance").json()["amount"] == 2000
@@ -63,7 +63,9 @@ def test_a_customer_who_declines_or_cancels_on_the_page_ends_failed(frontend: Fr
     order = frontend.top_up(who, 2500, method=method)
     for _try in range(frontend.system.settings.payment_attempts if decision == "decline" else 1):
         decide(frontend, order, decision)
-    # Settled as the customer's browser came back, not by the query loop (which waits 60 s).
+    # Settled as the customer's browser came back, before any notification or question.
+    payment = frontend.operator("payment", "GET", f"/v1/payments?order_id={order['order_id']}").json()
+    assert (payment["status"], payment["failure_reason"]) == ("failed", reason)
     failed = frontend.wait_status(who, order["order_id"], "failed", timeout=10)
     assert failed["failure_reason"] == reason
     assert frontend.get(who, "/v1/balance").json()["amount"] == 0
