@@ -16,7 +16,10 @@ timeout = 30
 # the request is lost to a "connection reset" (seen in the bench with gunicorn's 2 s).
 keepalive = int(os.environ.get("WEB_KEEPALIVE", "75"))
 graceful_timeout = 20
-accesslog = "-"
+# Off unless ACCESS_LOG is on (1, true, yes, on, as shared/config.py reads a switch): a
+# formatted line on stdout for every request is a cost each top-up pays many times over, and
+# the services log what happens to orders and payments themselves.
+accesslog = "-" if os.environ.get("ACCESS_LOG", "").strip().lower() in {"1", "true", "yes", "on"} else None
 # Each worker process builds its own app (engine, pool) after the fork.
 preload_app = False
 # No control socket: gunicorn 27 opens one per user (~/.gunicorn/gunicorn.ctl), which every
