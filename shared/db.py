@@ -22,6 +22,8 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
+from shared import sqlcount
+
 # Stable constraint names, so that Alembic migrations name things the same on every backend.
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -48,6 +50,7 @@ def is_sqlite(url: str) -> bool:
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
+    sqlcount.count_if_asked()  # the bench's statement counts (TOPUP_SQL_COUNT_DIR); else nothing
     url = normalize_url(url)
     if not is_sqlite(url):
         # No pre-ping: it costs a round trip on every checkout (a fifth of a read's time
