@@ -107,7 +107,7 @@ def build_blueprint(ctx: ServiceContext, rules: OrderRules) -> Blueprint:
         @topups.response(201, schemas.OrderOut, example=schemas.PLACED_ORDER_EXAMPLE, headers=REPLAYED_HEADER)
         @topups.doc(security=BEARER, parameters=[IDEMPOTENCY_KEY_HEADER])
         @problems(*JSON_BODY, SIGNED_IN, IDEMPOTENCY_KEY, IdempotencyKeyReused, QuoteNotFound, QuoteExpired,
-                  QuoteAlreadyUsed, AccountFrozen, ReturnUrlNotAllowed)
+                  QuoteAlreadyUsed, AccountFrozen, BalanceCapExceeded, ReturnUrlNotAllowed)
         @takes_idempotency_key
         def post(self, body: dict[str, Any]) -> Any:
             """Confirm a quote as an order: the top-up starts.

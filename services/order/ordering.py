@@ -26,13 +26,14 @@ from services.order.domain.errors import (
     QuoteNotFound,
 )
 from services.order.domain.promotions import Campaign
-from services.order.domain.quotes import check_quote_usable, make_quote
+from services.order.domain.quotes import check_balance_room, check_quote_usable, make_quote
 from services.order.domain.returns import check_return_url
 from services.order.domain.saga import CANCELLABLE, START, Event, Status
 from services.order.handlers import advance, record
 from services.order.models import Customer, IdempotencyKey, Order, OutboxMessage, Quote
 from services.order.texts import _
 from shared.config import Settings
+from shared.currencies import max_balance
 from shared.i18n import LANGUAGES
 from shared.messaging.outbox import put
 from shared.money import Money
@@ -115,7 +116,10 @@ def place_order(session: Session, rules: OrderRules, customer: Customer, quote_i
         raise QuoteNotFound(_("There is no quote {quote_id} for this customer.", quote_id=quote_id))
     used_by = session.scalar(select(Order.id).where(Order.quote_id == quote.id))
     check_quote_usable(quote.expires_at, used_by, now)
-    _refuse_if_frozen(session, customer)
+    # Again now, not only at the quote: the account may have been frozen or filled since.
+    balance = _refuse_if_frozen(session, customer)
+    if balance.currency == quote.currency:
+        check_balance_room(balance, Money(quote.credit_minor, quote.currency), max_balance(quote.currency))
     order = Order(
         id=new_id("ord"), customer_id=customer.id, quote_id=quote.id, status=START.to.value,
         credit_minor=quote.credit_minor, charge_minor=quote.charge_minor, currency=quote.currency,

@@ -1,8 +1,8 @@
 """The wallet service: one account per customer, its credits with their expiry, and the
 double-entry ledger.
 
-Listens to: customer.registered / customer.updated (reminder preferences),
-wallet.authorize_credit, wallet.credit.
+Listens to: customer.registered / customer.updated (reminder preferences), wallet.credit,
+and wallet.authorize_credit (still answered for orders placed when the saga asked first).
 Publishes: wallet.credit_authorized / credit_refused / credited / credit_failed /
 account_updated, and wallet.balance_low / credit_expiring / credit_expired for the emails.
 HTTP: the eSIM platform's debits and their reversals (Bearer PLATFORM_TOKEN) and the

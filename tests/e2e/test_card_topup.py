@@ -66,8 +66,7 @@ def test_a_declined_card_then_a_good_one_tops_up(frontend: Frontend) -> None:
     assert back.url == order["next_action"]["url"] and "declined" in back.text, "the page says why, takes another"
     frontend.pay(order, APPROVED)
     done = frontend.wait_status(who, order["order_id"], "completed")
-    assert [s["event"] for s in done["timeline"]][:4] == [
-        "placed", "credit_authorized", "payment_created", "payment_attempt_failed"]
+    assert [s["event"] for s in done["timeline"]][:3] == ["placed", "payment_created", "payment_attempt_failed"]
     assert frontend.get(who, "/v1/balance").json()["amount"] == 2000
 
 
@@ -78,15 +77,12 @@ def test_frozen_account_is_refused_and_never_charged(frontend: Frontend) -> None
     quote = frontend.quote(who, 2000).json()
     assert frontend.operator("wallet", "POST", f"/v1/accounts/{who['customer_id']}/freeze",
                              json={"reason": "overdue_payment"}).status_code == 200
-    # The order service may not have heard of the freeze yet: then the wallet refuses in the saga.
-    placed = frontend.place(who, quote["quote_id"])
-    if placed.status_code == 201:
-        failed = frontend.wait_status(who, placed.json()["order_id"], "failed")
-        assert failed["failure_reason"] == "account_frozen"
-        assert failed["payment"]["payment_id"] is None, "nothing was charged"
-    else:
-        assert placed.status_code == 403 and placed.json()["code"] == "account_frozen"
+    # Once the order service has heard of the freeze, the quote it gave can no longer be
+    # placed (frozen after the order: tests/e2e/test_reversals.py, refunded).
     wait_for(lambda: frontend.get(who, "/v1/balance").json()["status"] == "frozen", what="balance shows frozen")
+    placed = frontend.place(who, quote["quote_id"])
+    assert placed.status_code == 403 and placed.json()["code"] == "account_frozen"
+    assert frontend.get(who, "/v1/orders").json()["orders"] == [], "no order, nothing to pay"
     refused = frontend.quote(who, 2000)
     assert refused.status_code == 403
     assert refused.headers["Content-Type"] == "application/problem+json"

@@ -71,8 +71,7 @@ class Saga:
                                       .where(InboxMessage.handler == handler)) or 0)
 
     def paid_then_refused(self, who: dict[str, Any], order_id: str, reason: str) -> None:
-        """Authorized, captured, then the wallet refuses the credit: the saga must refund."""
-        self.send("wallet.credit_authorized", {"order_id": order_id, "customer_id": who["customer_id"]}, order_id)
+        """Captured, then the wallet refuses the credit: the saga must refund."""
         self.captured(order_id)
         self.wait(order_id, "paid")
         self.send("wallet.credit_failed", {"order_id": order_id, "customer_id": who["customer_id"],

@@ -19,8 +19,7 @@ from tests.integration.order_saga import Saga, Waiting
 def test_the_saga_completes_even_when_the_capture_overtakes_payment_created(saga: Saga) -> None:
     who = saga.customer()
     order_id = saga.place(who)
-    assert saga.sent("wallet.authorize_credit", order_id)[0]["amount"] == 10000
-    saga.send("wallet.credit_authorized", {"order_id": order_id, "customer_id": who["customer_id"]}, order_id)
+    assert saga.sent("wallet.authorize_credit", order_id) == [], "no round trip to the wallet first"
     wait_for(lambda: saga.sent("payment.create", order_id), what="payment.create")
     assert saga.sent("payment.create", order_id)[0]["amount"] == 9000, "the charge, after the promotion"
 
@@ -43,7 +42,7 @@ def test_the_saga_completes_even_when_the_capture_overtakes_payment_created(saga
     assert completed[0]["balance_after"] == 10000 and completed[0]["charge_amount"] == 9000
     body = saga.client.get(f"/v1/orders/{order_id}", headers=who["headers"]).get_json()
     assert [step["event"] for step in body["timeline"]] == [
-        "placed", "credit_authorized", "payment_captured", "credited"]
+        "placed", "payment_captured", "credited"]
     assert body["next_action"] is None
 
 
@@ -93,7 +92,6 @@ def test_the_customer_cancels_an_unpaid_order_and_a_racing_capture_is_refunded(s
 def test_a_paid_order_cannot_be_cancelled(saga: Saga) -> None:
     who = saga.customer()
     order_id = saga.place(who)
-    saga.send("wallet.credit_authorized", {"order_id": order_id, "customer_id": who["customer_id"]}, order_id)
     saga.captured(order_id)
     saga.wait(order_id, "paid")
     refused = saga.client.post(f"/v1/orders/{order_id}/cancel", headers={**who["headers"], "Accept-Language": "zh-CN"})
@@ -120,7 +118,6 @@ def test_the_customer_returns_only_to_the_shops_own_pages(saga: Saga) -> None:
     back = f"{shop}/return?from=topup#top"
     order_id = saga.place(who, return_url=back)
     assert saga.client.get(f"/v1/orders/{order_id}", headers=who["headers"]).get_json()["return_url"] == back
-    saga.send("wallet.credit_authorized", {"order_id": order_id, "customer_id": who["customer_id"]}, order_id)
     wait_for(lambda: saga.sent("payment.create", order_id), what="payment.create")
     assert saga.sent("payment.create", order_id)[0]["return_url"] == back
 
@@ -129,7 +126,6 @@ def test_the_customer_returns_only_to_the_shops_own_pages(saga: Saga) -> None:
 def test_each_declined_try_is_on_the_timeline_and_the_last_one_fails_the_order(saga: Saga) -> None:
     who = saga.customer()
     order_id = saga.place(who)
-    saga.send("wallet.credit_authorized", {"order_id": order_id, "customer_id": who["customer_id"]}, order_id)
     saga.send("payment.created", {"order_id": order_id, "payment_id": "pay_1", "method": "card",
                                   "redirect_url": "http://gateway.test/checkout/cs_1"}, order_id)
     saga.wait(order_id, "awaiting_payment")
@@ -198,11 +194,12 @@ def test_a_frontend_can_wait_for_its_order_to_change_instead_of_polling(saga: Sa
     frontend = Waiting(saga.client, f"/v1/orders/{order_id}", waiting)
     time.sleep(0.5)
     assert frontend.thread.is_alive(), "the request waits while nothing changes"
-    saga.send("wallet.credit_authorized", {"order_id": order_id, "customer_id": who["customer_id"]}, order_id)
+    saga.send("payment.created", {"order_id": order_id, "payment_id": "pay_1", "method": "card",
+                                  "redirect_url": "http://gateway.test/checkout/cs_1"}, order_id)
     changed = frontend.answer(10)
     assert changed.status_code == 200 and changed.headers["Preference-Applied"] == "wait=10"
     assert changed.headers["ETag"] != tag and frontend.seconds < 5
-    assert [e["event"] for e in changed.get_json()["timeline"]] == ["placed", "credit_authorized"]
+    assert [e["event"] for e in changed.get_json()["timeline"]] == ["placed", "payment_created"]
 
     started = time.monotonic()
     quiet = saga.client.get(f"/v1/orders/{order_id}", headers={**waiting, "If-None-Match": changed.headers["ETag"],
@@ -237,7 +234,6 @@ def test_a_change_whose_announcement_is_lost_is_still_found_by_a_waiting_read(
     frontend = Waiting(client, f"/v1/orders/{order_id}",
                        {**who["headers"], "If-None-Match": tag, "Prefer": "wait=20"})
     time.sleep(0.5)
-    saga.send("wallet.credit_authorized", {"order_id": order_id, "customer_id": who["customer_id"]}, order_id)
     answer = frontend.answer(25)
     assert answer.status_code == 200 and answer.headers["Preference-Applied"] == "wait=20"
     assert frontend.seconds < RECHECK_SECONDS + 5 < 20

@@ -107,6 +107,35 @@ def test_a_quote_that_would_break_the_currencys_cap_is_refused_before_paying(sag
     assert options["max_balance"] == 200_000 and options["validity"] == "P365D"
 
 
+def test_an_account_frozen_or_filled_after_its_quote_is_refused_at_order_time(saga: Saga) -> None:
+    """The saga no longer asks the wallet first: the order service checks again as the order
+    is placed, from the balance the wallet last announced, and nothing is half-written."""
+    who = saga.customer()
+    customer = who["customer_id"]
+    saga.send("wallet.account_updated", state(customer, 1, 0))
+    wait_for(lambda: get(saga, who, "/v1/balance").get_json()["status"] == "active", what="the account")
+
+    def quote(amount: int) -> str:
+        body = {"amount": amount, "currency": "EUR", "method": "card"}
+        return str(saga.client.post("/v1/quotes", headers=who["headers"], json=body).get_json()["quote_id"])
+
+    def place(quote_id: str) -> Any:
+        return saga.client.post("/v1/orders", headers={**who["headers"], "Idempotency-Key": quote_id},
+                                json={"quote_id": quote_id})
+
+    big, small = quote(40_000), quote(2_000)
+    saga.send("wallet.account_updated", state(customer, 2, 180_000, entry("je_1", "topup", 180_000, 180_000)))
+    wait_for(lambda: get(saga, who, "/v1/balance").get_json()["amount"] == 180_000, what="the balance")
+    refused = place(big)
+    assert refused.status_code == 422 and refused.get_json()["code"] == "balance_cap_exceeded"
+    saga.send("wallet.account_updated", state(customer, 3, 180_000, status="frozen", frozen_reason="overdue_payment"))
+    wait_for(lambda: get(saga, who, "/v1/balance").get_json()["status"] == "frozen", what="frozen")
+    frozen = place(small)
+    assert frozen.status_code == 403 and frozen.get_json()["code"] == "account_frozen"
+    assert saga.client.get("/v1/orders", headers=who["headers"]).get_json()["orders"] == []
+    assert saga.sent_about("payment.create", customer) == [], "nobody is asked to pay"
+
+
 def test_the_profile_is_read_changed_and_announced_with_a_new_version(saga: Saga) -> None:
     who = saga.customer()
     me = get(saga, who, "/v1/me").get_json()

@@ -35,12 +35,19 @@ def make_quote(catalog: Catalog, country: str, credit: Money, method: str, *, no
     announced: a top-up that would take it over its currency's cap is refused now, before
     the customer pays, rather than reversed after."""
     rule = catalog.check(country, credit, method)
-    if balance is not None and balance + credit > rule.max_balance:
-        raise BalanceCapExceeded(_("A balance in {currency} can hold at most {cap}; this top-up would take it to "
-                                   "{total}.", currency=rule.currency, cap=rule.max_balance, total=balance + credit))
+    if balance is not None:
+        check_balance_room(balance, credit, rule.max_balance)
     pricing = price(credit, campaigns, now, promo_code)
     return QuoteTerms(credit=pricing.credit, charge=pricing.charge, promotion=pricing.promotion, method=method,
                       validity=validity, valid_until=now + validity, expires_at=now + ttl)
+
+
+def check_balance_room(balance: Money, credit: Money, cap: Money) -> None:
+    """A top-up may not take the balance over its currency's cap (the wallet's rule, checked
+    here from the last announced balance so that nobody pays for a credit it would refuse)."""
+    if balance + credit > cap:
+        raise BalanceCapExceeded(_("A balance in {currency} can hold at most {cap}; this top-up would take it to "
+                                   "{total}.", currency=cap.currency, cap=cap, total=balance + credit))
 
 
 def check_quote_usable(expires_at: datetime, used_by: str | None, now: datetime) -> None:

@@ -7,7 +7,7 @@ earlier step overtook). A terminal status never changes; the rows that start fro
 send a compensating command (a payment captured after expiry is refunded) or note something
 for the timeline.
 
-    pending --credit_authorized--> pending (create payment)
+    (placed) ------------------> pending (create payment)
     pending --payment_created----> awaiting_payment
     awaiting_payment --payment_captured--> paid (credit the wallet)
     paid --credited--> completed (announce: receipt)
@@ -17,6 +17,14 @@ for the timeline.
     pending/awaiting_payment --credit_refused / payment_failed--> failed (a payment's last attempt)
     pending/awaiting_payment --payment_deadline_passed--> expired (cancel payment)
     pending/awaiting_payment --cancel_requested-----> cancelled (cancel payment)
+
+The order service refuses a frozen account, and a top-up that would pass the balance cap,
+when the customer asks for the quote and again when they place the order, from its
+projection of the wallet's account events: so the saga starts by creating the payment, with
+no round trip to the wallet. The wallet stays the authority when it credits: an account
+frozen (or filled) while a payment is in flight refuses the credit, and the top-up is
+reversed by refund (paid --credit_failed-->). Orders placed before this, still waiting for
+the wallet's authorization, finish the old way (the credit_authorized / credit_refused rows).
 """
 
 from __future__ import annotations
@@ -82,9 +90,10 @@ class Transition:
 
 S, E, A = Status, Event, Action
 
-START = Transition(S.PENDING, (A.AUTHORIZE_CREDIT,))
+START = Transition(S.PENDING, (A.CREATE_PAYMENT,))
 
 TRANSITIONS: dict[tuple[Status, Event], Transition] = {
+    # Orders placed when the saga still asked the wallet first (see above).
     (S.PENDING, E.CREDIT_AUTHORIZED): Transition(S.PENDING, (A.CREATE_PAYMENT,)),
     (S.PENDING, E.CREDIT_REFUSED): Transition(S.FAILED),
     (S.PENDING, E.PAYMENT_CREATED): Transition(S.AWAITING_PAYMENT),
