@@ -11,6 +11,11 @@ talks:
    at once and then at the start of every round before anything new is claimed: the email
    is never sent again because the database failed to note it.
 
+A round of the mailer sends all it claims over one SMTP connection, opened for its first
+email (an idle round opens none) and closed when the round ends. A connection that breaks
+ends the round: the email being sent is a failed send like any other (pending again, after
+a backoff), and the ones not yet claimed stay due for the next round and its new connection.
+
 So an email is sent once, except when a mailer dies (or the database stays out of reach
 for longer than the lease, with another mailer running) between the server's "250 OK" and
 the record: the claim then runs out and the email is sent again. Its Message-ID is derived
@@ -56,15 +61,55 @@ class SmtpServer:
     port: int
     timeout: float = SMTP_TIMEOUT_SECONDS
 
+    def connect(self) -> smtplib.SMTP:
+        return smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+
+
+class SmtpConnection:
+    """The one connection a round sends its emails over: opened for the first, so a round
+    with nothing to send opens none, and closed by the round (one TCP and SMTP handshake a
+    round instead of one an email)."""
+
+    def __init__(self, server: SmtpServer) -> None:
+        self.server = server
+        self.broken = False
+        self._smtp: smtplib.SMTP | None = None
+
     def send(self, message: EmailMessage) -> None:
-        """Deliver to the server. Once it has accepted the message, a failure to say goodbye
-        (QUIT) is no failure to send: raising then would send the email again."""
-        smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+        """Deliver, or raise as a failed send. A refusal (a recipient the server will not
+        take) leaves the conversation open for the next email; a timeout, a hang-up or no
+        server at all leaves it `broken`."""
         try:
-            smtp.send_message(message)
-        except BaseException:
-            smtp.close()
+            if self._smtp is None:
+                self._smtp = self.server.connect()
+            self._smtp.send_message(message)
+        except Exception:
+            self.broken = not self._still_talking()
             raise
+        except BaseException:
+            self.broken = True  # interrupted, maybe halfway through the message
+            raise
+
+    def _still_talking(self) -> bool:
+        """After a failed send, whether the conversation can go on: the server answers a
+        RSET, which also clears what the failure left half done for the next email."""
+        if self._smtp is None:
+            return False
+        try:
+            return self._smtp.rset()[0] == 250
+        except (smtplib.SMTPException, OSError):
+            return False
+
+    def close(self) -> None:
+        """Say goodbye (QUIT), unless the conversation broke. The server has answered every
+        message by now: a goodbye that fails is no failure to send, and raising for it would
+        send an email again."""
+        smtp, self._smtp = self._smtp, None
+        if smtp is None:
+            return
+        if self.broken:
+            smtp.close()
+            return
         try:
             smtp.quit()
         except (smtplib.SMTPException, OSError):
@@ -144,17 +189,21 @@ class Mailer:
             self._record_sent(claim, sent_at)
             self._unrecorded.pop(0)
         tried = 0
-        while tried < self.batch_size and self.send_one(self.server):
-            tried += 1
+        connection = SmtpConnection(self.server)
+        try:
+            while tried < self.batch_size and not connection.broken and self.send_one(connection):
+                tried += 1
+        finally:
+            connection.close()
         return tried
 
-    def send_one(self, server: SmtpServer) -> bool:
+    def send_one(self, connection: SmtpConnection) -> bool:
         """Claim the next due email, send it, record the outcome; False when none is due."""
         claim = self.claim()
         if claim is None:
             return False
         try:
-            server.send(claim.message)
+            connection.send(claim.message)
         except Exception as exc:  # noqa: BLE001 - one undeliverable email must not block the others
             self._record_failure(claim, describe(exc))
             return True

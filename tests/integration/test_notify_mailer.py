@@ -7,15 +7,17 @@ between the mail server's answer and the database noting it."""
 
 from __future__ import annotations
 
+import smtplib
 import threading
 import time
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 import pytest
@@ -36,6 +38,7 @@ from services.notify.mailer import Mailer, SmtpServer
 from services.notify.models import EmailRow, OutboxMessage
 from services.notify.sink import MailSink, SaveToDirectory
 from shared.db import make_engine, migrate, normalize_url, session_factory, unit_of_work
+from tests.helpers import wait_for
 
 SENDER = "receipts@topup.example"
 LEASE = 1.0  # seconds; in production minutes, longer than any SMTP conversation
@@ -87,10 +90,10 @@ def sink(tmp_path: Path) -> Iterator[MailSink]:
         yield mail
 
 
-def owe_receipt(db: Notify, order_id: str = "ord_1") -> str:
+def owe_receipt(db: Notify, order_id: str = "ord_1", address: str = "ana@example.com") -> str:
     """A receipt recorded as the handler records it: pending, due at once."""
     with unit_of_work(db.sessions) as session:
-        return store.add_email(session, EmailKind.RECEIPT, order_id, "cus_1", "ana@example.com",
+        return store.add_email(session, EmailKind.RECEIPT, order_id, "cus_1", address,
                                RenderedEmail(f"Your top-up receipt for {order_id}", "text", "<p>html</p>", "en"),
                                order_id=order_id).id
 
@@ -118,6 +121,25 @@ def rounds(mailer: Mailer, count: int = 5) -> None:
             mailer.send_due()
         except Exception:  # noqa: BLE001 - the loop logs it and goes on
             continue
+
+
+def nothing(_message: EmailMessage) -> None:
+    pass
+
+
+class Watched(smtplib.SMTP):
+    """The mailer's SMTP client, calling `before` and `after` around each message it sends."""
+
+    def __init__(self, server: SmtpServer, before: Callable[[EmailMessage], None] = nothing,
+                 after: Callable[[EmailMessage], None] = nothing) -> None:
+        self.before, self.after = before, after
+        super().__init__(server.host, server.port, timeout=server.timeout)
+
+    def send_message(self, msg: Any, *args: Any, **kwargs: Any) -> Any:
+        self.before(msg)
+        answer = super().send_message(msg, *args, **kwargs)
+        self.after(msg)
+        return answer
 
 
 # -- a database fault just after the mail server accepted the email ------------------------
@@ -179,8 +201,10 @@ class DatabaseDiesAfterSending(SmtpServer):
 
     url: str = ""
 
-    def send(self, message: EmailMessage) -> None:
-        super().send(message)
+    def connect(self) -> smtplib.SMTP:
+        return Watched(self, after=self.cut_connections)
+
+    def cut_connections(self, _message: EmailMessage) -> None:
         with psycopg.connect(self.url, autocommit=True) as admin:
             admin.execute("SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity "
                           "WHERE datname = current_database() AND pid <> pg_backend_pid()")
@@ -235,7 +259,10 @@ class LooksAtTheRowWhileSending(SmtpServer):
     url: str = ""
     seen: list[tuple[str, bool]] | None = None
 
-    def send(self, message: EmailMessage) -> None:
+    def connect(self) -> smtplib.SMTP:
+        return Watched(self, before=self.look)
+
+    def look(self, message: EmailMessage) -> None:
         email_id = str(message["Message-ID"]).strip("<>").split("@")[0]
         with psycopg.connect(self.url, autocommit=True) as other:
             other.execute("SET lock_timeout = '100ms'")
@@ -247,7 +274,6 @@ class LooksAtTheRowWhileSending(SmtpServer):
                 status, locked = "?", True
         assert self.seen is not None
         self.seen.append((status, locked))
-        super().send(message)
 
 
 def test_no_transaction_is_open_while_the_mail_server_talks(pg: Notify, sink: MailSink) -> None:
@@ -321,6 +347,149 @@ def test_mailers_working_side_by_side_send_each_email_once(db: Notify, sink: Mai
     sent = [str(m["Message-ID"]).strip("<>").split("@")[0] for m in sink.messages()]
     assert sorted(sent) == sorted(ids)
     assert receipt_sent_announcements(db) == 24
+
+
+# -- one SMTP connection a round -------------------------------------------------------------
+Peer = tuple[str, int]
+
+
+class CountsConnections(SaveToDirectory):
+    """The sink, noting the connection (the client's address and port) of each greeting
+    (a client says EHLO once a connection), each message and each goodbye."""
+
+    def __init__(self, directory: Path) -> None:
+        super().__init__(directory)
+        self.greetings: list[Peer] = []
+        self.deliveries: list[Peer] = []
+        self.goodbyes: list[Peer] = []
+
+    async def handle_EHLO(self, server: Any, session: Any, envelope: Any, hostname: str,
+                          responses: list[str]) -> list[str]:
+        session.host_name = hostname
+        self.greetings.append(session.peer)
+        return responses
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        answer = await super().handle_DATA(server, session, envelope)
+        self.deliveries.append(session.peer)
+        return answer
+
+    async def handle_QUIT(self, server: Any, session: Any, envelope: Any) -> str:
+        self.goodbyes.append(session.peer)
+        return "221 Bye"
+
+
+class RefusesNobody(CountsConnections):
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,
+                          rcpt_options: list[str]) -> str:
+        if address.startswith("nobody@"):
+            return "550 no such mailbox"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+
+class HangsUpOnce(CountsConnections):
+    """Hangs up without a word, once, on the `nth` email it is offered: at its MAIL (before
+    the email), or at its DATA (the whole email received, not yet accepted)."""
+
+    def __init__(self, directory: Path, at: str, nth: int) -> None:
+        super().__init__(directory)
+        self.at, self.nth = at, nth
+        self.offered = 0
+        self.hung_up = False
+
+    def hangs_up(self, command: str, server: Any) -> bool:
+        if self.hung_up or command != self.at or self.offered != self.nth:
+            return False
+        self.hung_up = True
+        server.transport.close()
+        return True
+
+    async def handle_MAIL(self, server: Any, session: Any, envelope: Any, address: str,
+                          mail_options: list[str]) -> str:
+        self.offered += 1
+        if self.hangs_up("MAIL", server):
+            return "421 unheard"
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.hangs_up("DATA", server):
+            return "421 unheard"
+        return await super().handle_DATA(server, session, envelope)
+
+
+Handler = TypeVar("Handler", bound=SaveToDirectory)
+
+
+def serve(sink: MailSink, handler: Handler) -> Handler:
+    """The sink answers new connections with `handler`."""
+    assert sink._controller is not None
+    sink._controller.handler = handler
+    return handler
+
+
+def message_ids(sink: MailSink) -> Counter[str]:
+    return Counter(str(m["Message-ID"]).strip("<>").split("@")[0] for m in sink.messages())
+
+
+def test_a_round_sends_its_emails_over_one_connection_opened_only_when_there_is_something_to_send(
+        db: Notify, sink: MailSink) -> None:
+    server = serve(sink, CountsConnections(sink.directory))
+    the_mailer = mailer(db, SmtpServer("127.0.0.1", sink.port))
+    assert the_mailer.send_due() == 0
+    assert server.greetings == [], "nothing due, no connection"
+
+    ids = [owe_receipt(db, f"ord_{n}") for n in range(5)]
+    assert the_mailer.send_due() == 5
+    [connection] = server.greetings
+    assert server.deliveries == [connection] * 5
+    assert server.goodbyes == [connection], "closed at the end of the round"
+    assert message_ids(sink) == Counter(ids)
+    assert all(email(db, email_id).status == "sent" for email_id in ids)
+
+
+def test_a_refused_recipient_leaves_the_connection_to_the_emails_after_it(db: Notify, sink: MailSink) -> None:
+    server = serve(sink, RefusesNobody(sink.directory))
+    first = owe_receipt(db, "ord_1")
+    refused = owe_receipt(db, "ord_2", "nobody@example.com")
+    last = owe_receipt(db, "ord_3")
+    assert mailer(db, SmtpServer("127.0.0.1", sink.port)).send_due() == 3
+    [connection] = server.greetings
+    assert server.deliveries == [connection] * 2
+    assert message_ids(sink) == Counter([first, last])
+    row = email(db, refused)
+    assert row.status == "pending" and row.attempts == 1 and row.last_error and "550" in row.last_error
+
+
+@pytest.mark.parametrize("at", ["MAIL", "DATA"], ids=["before-the-third", "during-the-third"])
+def test_a_connection_dropped_mid_round_leaves_the_unsent_emails_to_be_retried_and_each_arrives_once(
+        db: Notify, sink: MailSink, at: str) -> None:
+    server = serve(sink, HangsUpOnce(sink.directory, at, nth=3))
+    ids = [owe_receipt(db, f"ord_{n}") for n in range(5)]
+    the_mailer = mailer(db, SmtpServer("127.0.0.1", sink.port))
+
+    assert the_mailer.send_due() == 3, "the round ends where its connection broke"
+    assert len(server.greetings) == 1
+    assert [email(db, email_id).status for email_id in ids[:2]] == ["sent", "sent"]
+    dropped = email(db, ids[2])
+    assert dropped.status == "pending" and dropped.attempts == 1, "a failed send: not marked sent"
+    assert dropped.last_error and "SMTPServerDisconnected" in dropped.last_error
+    assert dropped.claimed_at is not None and dropped.next_attempt_at > dropped.claimed_at, "with a backoff"
+    assert [(email(db, i).status, email(db, i).attempts) for i in ids[3:]] == [("pending", 0)] * 2, "never claimed"
+
+    tried = [3]
+
+    def a_round() -> bool:
+        tried.append(the_mailer.send_due())
+        return all(email(db, email_id).status == "sent" for email_id in ids)
+
+    wait_for(a_round, timeout=10, what="the rest to be sent")
+    assert message_ids(sink) == Counter(ids), "each email once"
+    assert [email(db, email_id).attempts for email_id in ids] == [1, 1, 2, 1, 1]
+    assert receipt_sent_announcements(db) == 5
+    assert len(server.greetings) == len([n for n in tried if n]), "a connection for each round that sent"
 
 
 # -- the migration that brought claims, with emails in place --------------------------------
