@@ -1,9 +1,10 @@
 """What every service process starts from: its settings, its migrated database, a session
-factory. Built by the app factory and by the worker; nothing happens at import time."""
+factory that publishes each commit's outbox rows once it commits (shared/messaging/direct.py).
+Built by the app factory and by the worker; nothing happens at import time."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import structlog
@@ -12,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from shared.config import Settings
 from shared.db import make_engine, migrate, session_factory
+from shared.messaging.direct import DirectPublisher
 
 log = structlog.get_logger(__name__)
 
@@ -22,6 +24,7 @@ class ServiceContext:
     settings: Settings
     engine: Engine
     sessions: sessionmaker[Session]
+    publisher: DirectPublisher | None = field(default=None, compare=False)
 
     @classmethod
     def start(cls, name: str, settings: Settings, migrations_dir: Path) -> ServiceContext:
@@ -35,4 +38,5 @@ class ServiceContext:
         url = settings.database_url(name)
         migrate(url, migrations_dir)
         engine = make_engine(url)
-        return cls(name, settings, engine, session_factory(engine))
+        sessions = session_factory(engine)
+        return cls(name, settings, engine, sessions, DirectPublisher(name, settings, sessions).attach())

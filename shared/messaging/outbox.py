@@ -1,6 +1,7 @@
 """The transactional outbox: messages are rows, written in the same transaction as the state
 change that causes them, so a state change is never committed without its messages (nor a
-message sent for a change that rolled back)."""
+message sent for a change that rolled back). Once the transaction commits, the thread that
+committed publishes them (direct.py); the relay sends whatever that left behind."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from sqlalchemy.orm import Mapped, Session, declared_attr, mapped_column
 
 from shared.clock import utcnow
 from shared.db import UTCDateTime
+from shared.messaging.direct import Outgoing, note
 from shared.messaging.envelope import Envelope
 
 
@@ -43,11 +45,13 @@ class OutboxMixin:
 
 def put(session: Session, model: type[OutboxMixin], *envelopes: Envelope) -> None:
     for envelope in envelopes:
+        outgoing = Outgoing(envelope.message_id, envelope.type, envelope.correlation_id, envelope.to_json())
         session.add(
             model(  # type: ignore[call-arg]
-                message_id=envelope.message_id,
-                type=envelope.type,
-                correlation_id=envelope.correlation_id,
-                body=envelope.to_json(),
+                message_id=outgoing.message_id,
+                type=outgoing.type,
+                correlation_id=outgoing.correlation_id,
+                body=outgoing.body,
             )
         )
+        note(session, outgoing)

@@ -1,14 +1,20 @@
-"""The outbox relay: publishes committed outbox rows in order, with confirms, then marks them.
+"""The outbox relay: publishes the outbox rows nobody else did, in order, with confirms, then
+marks them.
 
+Each commit's own thread publishes its rows once it has committed (direct.py), so the
+relay only sweeps: rows older than `stale_after` and still unmarked were left by a crash,
+a broker outage or a failed publish. It is not woken by new rows, only by its clock.
 At-least-once by design: a crash between the broker's confirm and our commit republishes
-the batch, and the consumers' inbox swallows the duplicates. Several relays of one service
-can run at once: on PostgreSQL each takes its rows with SKIP LOCKED. A published message
+the batch (and a row whose direct publish was confirmed but not yet marked is sent again),
+and the consumers' inbox swallows the duplicates. Several relays of one service can run at
+once: on PostgreSQL each takes its rows with SKIP LOCKED. A published message
 that carried a credential (a reset token) has its stored body replaced by a note in the
 same commit, so that the outbox does not keep a token that opens an account.
 """
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import structlog
@@ -41,6 +47,7 @@ class OutboxRelay:
         topology: Topology,
         poll_seconds: float,
         batch_size: int = 200,
+        stale_after: float = 5.0,
     ) -> None:
         self.service = service
         self.sessions = sessions
@@ -49,6 +56,8 @@ class OutboxRelay:
         self.exchange = topology.exchange(service)
         self.poll_seconds = poll_seconds
         self.batch_size = batch_size
+        #: seconds a row is left to its committing thread's publish and mark before it is swept
+        self.stale_after = timedelta(seconds=stale_after)
         self._producer: Producer | None = None
 
     def publish_pending(self) -> int:
@@ -57,7 +66,7 @@ class OutboxRelay:
         with unit_of_work(self.sessions) as session:
             rows = session.scalars(
                 select(model)
-                .where(model.published_at.is_(None))
+                .where(model.published_at.is_(None), model.created_at <= utcnow() - self.stale_after)
                 .order_by(model.id)
                 .limit(self.batch_size)
                 .with_for_update(skip_locked=True)
@@ -110,6 +119,5 @@ class OutboxRelay:
         self.connection = reopened(self.connection)
 
     def loop(self) -> PollLoop:
-        """The relay as a background loop; its `wake` publishes at once instead of at the next poll."""
-        return PollLoop(f"{self.service}.relay", self.publish_pending, self.poll_seconds, on_error=self._reset,
-                        wakes_on=self.model.__tablename__)
+        """The relay as a background loop, on its clock (every `poll_seconds`)."""
+        return PollLoop(f"{self.service}.relay", self.publish_pending, self.poll_seconds, on_error=self._reset)

@@ -44,8 +44,8 @@ def messaging_loops(
     inbox: type[InboxMixin],
     handlers: dict[str, Handler],
 ) -> list[Loop]:
-    """The relay and the consumer runner of one service, wired to each other so that a
-    handler's outbox rows go out as soon as it commits."""
+    """The relay (sweeping what no commit published itself) and the consumer runner of one
+    service."""
     topology = Topology(settings.amqp_namespace)
 
     def conn() -> Connection:
@@ -62,7 +62,6 @@ def messaging_loops(
         topology,
         RetryPolicy(settings.retry_max_attempts, settings.retry_base_seconds),
         prefetch=settings.amqp_prefetch,
-        on_committed=relay_loop.wake,
     )
     return [relay_loop, consumer.run]
 

@@ -162,28 +162,70 @@ def test_an_unreadable_message_is_parked_not_dropped(ctx: ServiceContext, body: 
     assert str(found[0][1]["x-topup-parked-reason"]).startswith("unreadable")
 
 
-def test_the_relay_publishes_committed_rows_in_order_and_marks_them(ctx: ServiceContext) -> None:
-    settings = ctx.settings
-    messages = [Envelope.new("wallet.credited", {"order_id": f"ord_{i}", "customer_id": "cus_1",
-                                                 "entry_id": f"je_{i}", "amount": 1, "currency": "EUR",
-                                                 "balance_after": i}) for i in range(5)]
+def credited(i: int) -> Envelope:
+    return Envelope.new("wallet.credited", {"order_id": f"ord_{i}", "customer_id": "cus_1", "entry_id": f"je_{i}",
+                                            "amount": 1, "currency": "EUR", "balance_after": i})
+
+
+def drain(settings: Settings, queue: str) -> list[str]:
+    """The message ids waiting in a queue, in order (each checked persistent)."""
+    connection = pika.BlockingConnection(pika.URLParameters(settings.amqp_url))
+    channel, ids = connection.channel(), []
+    while True:
+        method, props, body = channel.basic_get(f"{settings.amqp_namespace}.{queue}", auto_ack=True)
+        if method is None:
+            break
+        assert props.delivery_mode == 2
+        ids.append(json.loads(body)["message_id"])
+    connection.close()
+    return ids
+
+
+def unmarked(ctx: ServiceContext) -> int:
+    with ctx.sessions() as session:
+        return sum(1 for row in session.scalars(select(OutboxMessage)) if row.published_at is None)
+
+
+def test_a_commit_publishes_its_own_rows_at_once_in_order_and_marks_them_later(ctx: ServiceContext) -> None:
+    messages = [credited(i) for i in range(5)]
     with unit_of_work(ctx.sessions) as session:
         put(session, OutboxMessage, *messages)
-    relay = OutboxRelay("wallet", ctx.sessions, OutboxMessage, connect(settings.amqp_url),
-                        Topology(settings.amqp_namespace), poll_seconds=0.01)
-    assert relay.publish_pending() == 5
-    assert relay.publish_pending() == 0
-    with ctx.sessions() as session:
-        assert all(row.published_at for row in session.scalars(select(OutboxMessage)))
-    connection = pika.BlockingConnection(pika.URLParameters(settings.amqp_url))
-    channel = connection.channel()
-    received = []
-    for _ in range(5):
-        method, props, body = channel.basic_get(f"{settings.amqp_namespace}.order.credited", auto_ack=True)
-        assert method is not None and props.delivery_mode == 2
-        received.append(json.loads(body)["message_id"])
-    connection.close()
-    assert received == [m.message_id for m in messages]
+    assert drain(ctx.settings, "order.credited") == [m.message_id for m in messages], "published as it committed"
+    assert ctx.publisher is not None and ctx.publisher.mark_now() == 5, "the five marks in one statement"
+    assert unmarked(ctx) == 0
+    relay = OutboxRelay("wallet", ctx.sessions, OutboxMessage, connect(ctx.settings.amqp_url),
+                        Topology(ctx.settings.amqp_namespace), poll_seconds=0.01, stale_after=0)
+    assert relay.publish_pending() == 0, "nothing left for the relay"
+
+
+def test_nothing_is_published_for_a_transaction_or_savepoint_that_rolled_back(ctx: ServiceContext) -> None:
+    kept, lost, undone = credited(1), credited(2), credited(3)
+    with pytest.raises(RuntimeError), unit_of_work(ctx.sessions) as session:
+        put(session, OutboxMessage, undone)
+        raise RuntimeError("the handler failed")
+    with unit_of_work(ctx.sessions) as session:
+        put(session, OutboxMessage, kept)
+        with pytest.raises(RuntimeError), session.begin_nested():
+            put(session, OutboxMessage, lost)
+            raise RuntimeError("the savepoint failed")
+    assert drain(ctx.settings, "order.credited") == [kept.message_id]
+
+
+def test_what_a_crash_left_between_commit_and_publish_is_swept_by_the_relay(ctx: ServiceContext) -> None:
+    """The process dies right after its commit (here: its publisher never runs): the rows
+    wait, unmarked, and another worker's relay publishes them, in order, once they are stale."""
+    assert ctx.publisher is not None
+    ctx.publisher.publish = lambda messages: None  # type: ignore[method-assign]
+    messages = [credited(i) for i in range(5)]
+    with unit_of_work(ctx.sessions) as session:
+        put(session, OutboxMessage, *messages)
+    assert drain(ctx.settings, "order.credited") == [] and unmarked(ctx) == 5
+    relay = OutboxRelay("wallet", ctx.sessions, OutboxMessage, connect(ctx.settings.amqp_url),
+                        Topology(ctx.settings.amqp_namespace), poll_seconds=0.01, stale_after=0.3)
+    assert relay.publish_pending() == 0, "not yet: a live committer may still be publishing them"
+    wait_for(lambda: relay.publish_pending() == 5, timeout=5, what="the stale rows swept")
+    assert unmarked(ctx) == 0 and relay.publish_pending() == 0
+    assert drain(ctx.settings, "order.credited") == [m.message_id for m in messages]
 
 
 def test_retry_and_parking_work_on_the_embedded_in_memory_transport(sqlite_settings: Settings) -> None:
