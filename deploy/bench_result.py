@@ -109,14 +109,16 @@ def render(result: BenchResult, top_statements: int = 10) -> str:
 _PARAMETER = re.compile(r"%\(\w+\)s(::[A-Z]+( WITH(OUT)? TIME ZONE)?)?")
 _SELECT_LIST = re.compile(r"^SELECT [^()]*? FROM ")
 _COLUMNS = re.compile(r"\([^()]*\) VALUES \([^()]*\)")
+_LIST = re.compile(r"\((\?, )+\?\)")
 
 
 def compact(statement: str) -> str:
-    """A statement as a line to read: no select list, column list or parameter names."""
+    """A statement as a line to read: no select list, column list, parameter names or
+    lengths of lists (an IN of three ids is the same statement as an IN of two)."""
     text = " ".join(statement.split())
     text = _PARAMETER.sub("?", text)
     text = _SELECT_LIST.sub("SELECT … FROM ", text, count=1)
-    return _COLUMNS.sub("(…) VALUES (…)", text)
+    return _LIST.sub("(…)", _COLUMNS.sub("(…) VALUES (…)", text))
 
 
 def against_floor(r: BenchResult) -> list[str]:
