@@ -70,6 +70,11 @@ class Frontend:
         return self.http.post(url, data={"card_number": card, "exp_month": "12", "exp_year": "2031", "cvc": "123"},
                               allow_redirects=come_back)
 
+    def pay_declined(self, order: dict[str, Any]) -> None:
+        """A card declined on every try the page takes: the order then fails."""
+        for _try in range(self.system.settings.payment_attempts):
+            self.pay(order, DECLINED)
+
     # -- the eSIM platform, operators and gateways ----------------------------------------
     def debit(self, who: dict[str, Any], amount: int, key: str | None = None,
               description: str = "Japan 7 days, 5 GB") -> requests.Response:

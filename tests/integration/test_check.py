@@ -35,7 +35,7 @@ from services.wallet.models import AccountRow, CreditLotRow, JournalEntryRow, Po
 from shared.clock import utcnow
 from shared.config import SERVICES, Settings
 from shared.db import make_engine
-from tests.e2e.frontend import APPROVED, DECLINED, Frontend
+from tests.e2e.frontend import APPROVED, Frontend
 from tests.helpers import wait_for
 
 
@@ -83,7 +83,7 @@ def live_history(settings: Settings) -> History:
         wait_for(lambda: "receipt_sent" in [s["event"] for s in frontend.order(who, approved["order_id"])["timeline"]],
                  what="the receipt emailed")
         declined = frontend.top_up(who, 2000)
-        frontend.pay(declined, DECLINED)
+        frontend.pay_declined(declined)
         frontend.wait_status(who, declined["order_id"], "failed")
         late = frontend.top_up(who, 3000)
         sql(system.settings, "order", "UPDATE orders SET payment_deadline = :t WHERE id = :id",
@@ -230,7 +230,10 @@ def test_a_check_run_while_top_ups_are_under_way_raises_no_false_alarm(pg_settin
         def top_up(i: int) -> None:
             who = frontend.register()
             order = frontend.top_up(who, 1000 + 500 * i)
-            frontend.pay(order, DECLINED if i % 4 == 0 else APPROVED)
+            if i % 4 == 0:
+                frontend.pay_declined(order)
+            else:
+                frontend.pay(order, APPROVED)
             frontend.wait_status(who, order["order_id"], "completed", "failed", timeout=30)
 
         with ThreadPoolExecutor(max_workers=6) as pool:
