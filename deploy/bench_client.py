@@ -143,10 +143,14 @@ class Driver:
             quote = json_of(self.send("POST", f"{self.order_url}/v1/quotes", headers=who.headers, json={
                 "amount": random.choice([1000, 2000, 5000, 10000]), "currency": who.currency, "method": method}),
                 201, 200)
+            # The answer waits for the payment page where the server agrees: no first poll.
+            waits = {"Prefer": "wait=5"} if self.long_poll else {}
             placed = json_of(self.send("POST", f"{self.order_url}/v1/orders", json={"quote_id": quote["quote_id"]},
-                                       headers={**who.headers, "Idempotency-Key": uuid.uuid4().hex}), 201, 200, 202)
+                                       headers={**who.headers, "Idempotency-Key": uuid.uuid4().hex, **waits}),
+                             201, 200, 202)
             order_id = str(placed["order_id"])
-            url = self._wait_for_redirect(who, order_id)
+            action = placed.get("next_action")
+            url = str(action["url"]) if action else self._wait_for_redirect(who, order_id)
             paid = self.send("POST", url, data=form)
             if paid.status_code >= 400:
                 raise refused(paid)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from contextlib import nullcontext
 from typing import Any
 
@@ -32,6 +33,7 @@ from services.order.domain.errors import (
     TooManyResends,
 )
 from services.order.domain.promotions import offered
+from services.order.domain.saga import TERMINAL, Status
 from services.order.ordering import OrderRules
 from services.order.watch import MAX_WAIT_SECONDS, RECHECK_SECONDS, OrderWatch, preferred_wait
 from services.order.web import BEARER, customer_required, etag, me
@@ -46,6 +48,12 @@ from shared.web import IDEMPOTENCY_KEY_HEADER, idempotency_key, request_hash, ta
 REPLAYED_HEADER = {"Idempotent-Replayed": {
     "description": "`true` when this answers an earlier request with the same Idempotency-Key",
     "schema": {"type": "string", "enum": ["true"]}}}
+#: the longest a placing request waits for its payment page (Prefer: wait=N)
+MAX_PLACE_WAIT_SECONDS = 5
+PLACE_PREFER = {"in": "header", "name": "Prefer", "schema": {"type": "string", "example": "wait=5"},
+                "description": "answer once the order has its `next_action` (the payment page) or has ended, "
+                               f"waiting at most this many seconds (at most {MAX_PLACE_WAIT_SECONDS}; see "
+                               "Preference-Applied): no first poll needed"}
 ORDER_HEADERS = {
     "ETag": {"description": "the order as it is now: send it back in If-None-Match", "required": True,
              "schema": {"type": "string"}},
@@ -56,6 +64,8 @@ ORDER_HEADERS = {
 
 def build_blueprint(ctx: ServiceContext, rules: OrderRules) -> Blueprint:
     customer_only = customer_required(ctx)
+    watch = OrderWatch(ctx.settings.database_url("order"), max_waiting=ctx.settings.web_threads // 2)
+    order_out = schemas.OrderOut()
     topups = Blueprint("topups", __name__, url_prefix="/v1", description="Quotes, orders and receipts")
 
     @topups.route("/topup-options")
@@ -104,15 +114,17 @@ def build_blueprint(ctx: ServiceContext, rules: OrderRules) -> Blueprint:
 
         @topups.arguments(schemas.OrderIn, example={"quote_id": "quo_4e1f7a",
                                                     "return_url": "https://shop.example/topup/done"})
-        @topups.response(201, schemas.OrderOut, example=schemas.PLACED_ORDER_EXAMPLE, headers=REPLAYED_HEADER)
-        @topups.doc(security=BEARER, parameters=[IDEMPOTENCY_KEY_HEADER])
+        @topups.response(201, schemas.OrderOut, example=schemas.PLACED_ORDER_EXAMPLE,
+                         headers={**REPLAYED_HEADER, **ORDER_HEADERS})
+        @topups.doc(security=BEARER, parameters=[IDEMPOTENCY_KEY_HEADER, PLACE_PREFER])
         @problems(*JSON_BODY, SIGNED_IN, IDEMPOTENCY_KEY, IdempotencyKeyReused, QuoteNotFound, QuoteExpired,
                   QuoteAlreadyUsed, AccountFrozen, BalanceCapExceeded, ReturnUrlNotAllowed)
         @takes_idempotency_key
         def post(self, body: dict[str, Any]) -> Any:
             """Confirm a quote as an order: the top-up starts.
 
-            Follow it with GET /v1/orders/{order_id} until `next_action` says where to pay."""
+            With `Prefer: wait=N` the answer comes once `next_action` says where to pay (or
+            the order ended); else follow it with GET /v1/orders/{order_id}."""
             key, body_hash = idempotency_key(), request_hash(body)
             for attempt in range(2):
                 try:
@@ -124,7 +136,11 @@ def build_blueprint(ctx: ServiceContext, rules: OrderRules) -> Blueprint:
                     # A concurrent request with the same key (or quote) won the race; replay it.
                     if attempt:
                         raise
-            headers = {} if created else {"Idempotent-Replayed": "true"}
+            wait = min(preferred_wait(request.headers.get("Prefer")), MAX_PLACE_WAIT_SECONDS)
+            order, tag, waited = settled(order, wait, lambda o: schemas.next_action(o) is not None
+                                         or Status(o.status) in TERMINAL)
+            headers = {"ETag": tag, **({"Preference-Applied": f"wait={wait}"} if waited else {}),
+                       **({} if created else {"Idempotent-Replayed": "true"})}
             return order, 201, headers
 
         @topups.arguments(schemas.OrderListArgs, location="query")
@@ -137,13 +153,26 @@ def build_blueprint(ctx: ServiceContext, rules: OrderRules) -> Blueprint:
                 orders, cursor = ordering.list_orders(session, g.customer_id, args["limit"], args["cursor"])
                 return {"orders": orders, "next_cursor": cursor}
 
-    watch = OrderWatch(ctx.settings.database_url("order"), max_waiting=ctx.settings.web_threads // 2)
-    order_out = schemas.OrderOut()
 
     def read(order_id: str) -> tuple[Any, str]:
         with ctx.sessions() as session:
             order = ordering.get_order(session, g.customer_id, order_id)
         return order, etag(order_out.dump(order))
+
+    def settled(order: Any, wait: int, done: Callable[[Any], bool]) -> tuple[Any, str, bool]:
+        """The order once `done` says so, waiting at most `wait` seconds for its changes;
+        (order, ETag, whether it could wait)."""
+        tag = etag(order_out.dump(order))
+        if not wait or done(order):
+            return order, tag, False
+        with watch.watching(order.id) as changed:
+            order, tag = read(order.id)  # after entering: no change slips between read and wait
+            deadline = time.monotonic() + wait
+            while changed is not None and not done(order) and (left := deadline - time.monotonic()) > 0:
+                changed.wait(min(left, RECHECK_SECONDS))
+                changed.clear()
+                order, tag = read(order.id)
+        return order, tag, changed is not None
 
     @topups.route("/orders/<order_id>")
     @customer_only

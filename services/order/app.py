@@ -81,8 +81,10 @@ def allow_browsers(app: Flask, origins: tuple[str, ...]) -> None:
     if not origins:
         return
     CORS(app, resources={r"/v1/*": {"origins": list(origins)}}, supports_credentials=False, max_age=600,
-         allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "Accept-Language", "If-None-Match"],
-         expose_headers=["Retry-After", "Content-Language", "ETag", "Location"],
+         allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "Accept-Language", "If-None-Match",
+                        "Prefer"],
+         expose_headers=["Retry-After", "Content-Language", "ETag", "Location", "Preference-Applied",
+                         "Idempotent-Replayed"],
          methods=["GET", "POST", "PATCH", "OPTIONS"])
 
 

@@ -85,18 +85,22 @@ class Saga:
 
 
 class Waiting:
-    """A frontend's GET running on its own thread, so the test can change the order meanwhile."""
+    """A frontend's GET (or POST, with `json`) running on its own thread, so the test can
+    change the order meanwhile."""
 
-    def __init__(self, client: FlaskClient, url: str, headers: dict[str, str]) -> None:
-        self.client, self.url, self.headers = client, url, headers
+    def __init__(self, client: FlaskClient, url: str, headers: dict[str, str], json: Any = None) -> None:
+        self.client, self.url, self.headers, self.json = client, url, headers, json
         self.response: Any = None
         self.seconds = 0.0
-        self.thread = threading.Thread(target=self._get)
+        self.thread = threading.Thread(target=self._send)
         self.thread.start()
 
-    def _get(self) -> None:
+    def _send(self) -> None:
         started = time.monotonic()
-        self.response = self.client.get(self.url, headers=self.headers)
+        if self.json is None:
+            self.response = self.client.get(self.url, headers=self.headers)
+        else:
+            self.response = self.client.post(self.url, headers=self.headers, json=self.json)
         self.seconds = time.monotonic() - started
 
     def answer(self, timeout: float) -> Any:

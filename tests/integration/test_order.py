@@ -207,6 +207,31 @@ def test_a_frontend_can_wait_for_its_order_to_change_instead_of_polling(saga: Sa
     assert quiet.status_code == 304 and time.monotonic() - started >= 1
 
 
+@pytest.mark.payment_deadline(900)
+def test_placing_an_order_can_wait_for_its_payment_page_so_no_first_poll_is_needed(saga: Saga) -> None:
+    who = saga.customer()
+    quote = saga.client.post("/v1/quotes", headers=who["headers"],
+                             json={"amount": 5000, "currency": "EUR", "method": "card"}).get_json()
+    headers = {**who["headers"], "Idempotency-Key": quote["quote_id"], "Prefer": "wait=5"}
+    placing = Waiting(saga.client, "/v1/orders", headers, json={"quote_id": quote["quote_id"]})
+    order_id = wait_for(lambda: saga.client.get("/v1/orders", headers=who["headers"]).get_json()["orders"],
+                        what="the order placed")[0]["order_id"]
+    time.sleep(0.3)
+    assert placing.thread.is_alive(), "the answer waits for the payment page"
+    saga.send("payment.created", {"order_id": order_id, "payment_id": "pay_1", "method": "card",
+                                  "redirect_url": "http://gateway.test/checkout/cs_1"}, order_id)
+    placed = placing.answer(10)
+    assert placed.status_code == 201 and placed.headers["Preference-Applied"] == "wait=5"
+    assert placed.get_json()["next_action"] == {"type": "redirect", "url": "http://gateway.test/checkout/cs_1"}
+    unchanged = saga.client.get(f"/v1/orders/{order_id}", headers={**who["headers"],
+                                                                    "If-None-Match": placed.headers["ETag"]})
+    assert unchanged.status_code == 304, "the ETag it answered with is the order's"
+    again = saga.client.post("/v1/orders", headers=headers, json={"quote_id": quote["quote_id"]})
+    assert again.headers["Idempotent-Replayed"] == "true" and "Preference-Applied" not in again.headers, (
+        "a replay that already has its page answers at once")
+    assert again.get_json()["next_action"] == placed.get_json()["next_action"]
+
+
 def test_without_postgresql_the_wait_preference_is_declined_and_the_answer_immediate(
         sqlite_settings: Settings) -> None:
     ctx = order_app.start(sqlite_settings)

@@ -309,13 +309,15 @@ def test_cors_answers_only_the_configured_origins(ctx: ServiceContext) -> None:
     client = order_app.create_app(ctx=allowed).test_client()
     preflight = client.options("/v1/quotes", headers={
         "Origin": "https://shop.example", "Access-Control-Request-Method": "POST",
-        "Access-Control-Request-Headers": "authorization, content-type, idempotency-key"})
+        "Access-Control-Request-Headers": "authorization, content-type, idempotency-key, prefer, if-none-match"})
     assert preflight.status_code == 200
     assert preflight.headers["Access-Control-Allow-Origin"] == "https://shop.example"
-    assert "idempotency-key" in preflight.headers["Access-Control-Allow-Headers"].lower()
+    allowed_headers = preflight.headers["Access-Control-Allow-Headers"].lower()
+    assert all(name in allowed_headers for name in ("idempotency-key", "prefer", "if-none-match")), "long polls too"
     answer = client.get("/v1/topup-options?country=DE", headers={"Origin": "https://shop.example"})
     assert answer.headers["Access-Control-Allow-Origin"] == "https://shop.example"
-    assert "Retry-After" in answer.headers["Access-Control-Expose-Headers"]
+    exposed = answer.headers["Access-Control-Expose-Headers"]
+    assert all(name in exposed for name in ("Retry-After", "ETag", "Preference-Applied", "Idempotent-Replayed"))
 
     for origin_client, origin in ((client, "https://evil.example"),
                                   (order_app.create_app(ctx=ctx).test_client(), "https://shop.example")):

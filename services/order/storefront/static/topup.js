@@ -31,8 +31,9 @@ export async function confirm(app, choice, signal) {
       pay.disabled = true;
       say(box, '');
       try {
+        // Prefer: wait — the answer comes once the payment page is ready, so no first poll.
         const order = await post('/v1/orders', { quote_id: quote.quote_id, return_url: `${location.origin}/return` },
-          { 'Idempotency-Key': key });
+          { 'Idempotency-Key': key, Prefer: 'wait=5' });
         app.show((a, s) => toPayment(a, order, s));
       } catch (problem) {
         say(box, problem.message);
@@ -60,7 +61,8 @@ async function toPayment(app, placed, signal) {
   const status = h('p', { class: 'muted', role: 'status' }, t('preparing'));
   const box = alertBox();
   const here = `/return?order_id=${encodeURIComponent(placed.order_id)}`;
-  follow(placed.order_id, (order) => order.next_action || ENDED.has(order.status), () => {}, signal)
+  const ready = (order) => order.next_action || ENDED.has(order.status);
+  (ready(placed) ? Promise.resolve(placed) : follow(placed.order_id, ready, () => {}, signal))
     .then((order) => {
       history.replaceState(null, '', here);
       if (order.next_action) location.assign(order.next_action.url);
