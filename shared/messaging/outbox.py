@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Index, Integer, String, Text, text
+from sqlalchemy import BigInteger, Index, Integer, String, Text, insert, text
 from sqlalchemy.orm import Mapped, Session, declared_attr, mapped_column
 
 from shared.clock import utcnow
@@ -44,14 +44,14 @@ class OutboxMixin:
 
 
 def put(session: Session, model: type[OutboxMixin], *envelopes: Envelope) -> None:
-    for envelope in envelopes:
-        outgoing = Outgoing(envelope.message_id, envelope.type, envelope.correlation_id, envelope.to_json())
-        session.add(
-            model(  # type: ignore[call-arg]
-                message_id=outgoing.message_id,
-                type=outgoing.type,
-                correlation_id=outgoing.correlation_id,
-                body=outgoing.body,
-            )
-        )
-        note(session, outgoing)
+    """Write the envelopes as outbox rows in the caller's transaction: one INSERT statement
+    for all of them, run now (plain SQL: this is on every state change's path)."""
+    if not envelopes:
+        return
+    now = utcnow()
+    outgoing = [Outgoing(e.message_id, e.type, e.correlation_id, e.to_json()) for e in envelopes]
+    session.execute(insert(model.__table__), [  # type: ignore[attr-defined]
+        {"message_id": o.message_id, "type": o.type, "correlation_id": o.correlation_id, "body": o.body,
+         "created_at": now} for o in outgoing])
+    for one in outgoing:
+        note(session, one)
