@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -155,9 +156,16 @@ def build_blueprint(ctx: ServiceContext, rules: OrderRules) -> Blueprint:
 
 
     def read(order_id: str) -> tuple[Any, str]:
+        """The order (plain values, one statement) and its ETag."""
         with ctx.sessions() as session:
-            order = ordering.get_order(session, g.customer_id, order_id)
+            order = ordering.read_order(session, g.customer_id, order_id)
         return order, etag(order_out.dump(order))
+
+    def read_body(order_id: str) -> tuple[dict[str, Any], str]:
+        """The order as it is answered, serialized once (its ETag is of these bytes' content)."""
+        with ctx.sessions() as session:
+            body = order_out.dump(ordering.read_order(session, g.customer_id, order_id))
+        return body, etag(body)
 
     def settled(order: Any, wait: int, done: Callable[[Any], bool]) -> tuple[Any, str, bool]:
         """The order once `done` says so, waiting at most `wait` seconds for its changes;
@@ -192,16 +200,18 @@ def build_blueprint(ctx: ServiceContext, rules: OrderRules) -> Blueprint:
         With If-None-Match and Prefer: wait=N the answer waits for a change (long polling)."""
         seen, wait = request.headers.get("If-None-Match"), preferred_wait(request.headers.get("Prefer"))
         with watch.watching(order_id) if seen and wait else nullcontext() as changed:
-            order, tag = read(order_id)
+            body, tag = read_body(order_id)
             deadline = time.monotonic() + wait
             while changed is not None and tag == seen and (left := deadline - time.monotonic()) > 0:
                 changed.wait(min(left, RECHECK_SECONDS))
                 changed.clear()  # read again; a change from now on sets it again
-                order, tag = read(order_id)
+                body, tag = read_body(order_id)
         headers = {"ETag": tag, **({"Preference-Applied": f"wait={wait}"} if changed is not None else {})}
         if tag == seen:
             return Response(status=304, headers=headers)
-        return order, 200, headers
+        # Already serialized for the ETag: answered as it is, not dumped a second time.
+        return Response(json.dumps(body, separators=(",", ":"), ensure_ascii=False), status=200, headers=headers,
+                        content_type="application/json")
 
     @topups.route("/orders/<order_id>/cancel", methods=["POST"])
     @customer_only

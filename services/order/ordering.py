@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from services.order.balances import FROZEN_BECAUSE, balance_of, frozen_because
@@ -30,7 +31,7 @@ from services.order.domain.quotes import check_balance_room, check_quote_usable,
 from services.order.domain.returns import check_return_url
 from services.order.domain.saga import CANCELLABLE, START, Event, Status
 from services.order.handlers import advance, record
-from services.order.models import Customer, IdempotencyKey, Order, OutboxMessage, Quote
+from services.order.models import Customer, IdempotencyKey, Order, OutboxMessage, Quote, TimelineEntry
 from services.order.texts import _
 from shared.config import Settings
 from shared.currencies import max_balance
@@ -136,6 +137,29 @@ def place_order(session: Session, rules: OrderRules, customer: Customer, quote_i
     session.flush()
     session.refresh(order, ["timeline"])
     return order, True
+
+
+ORDERS, TIMELINE = Order.__table__, TimelineEntry.__table__
+#: an order and its timeline in one plain statement (the read every frontend repeats)
+ORDER_WITH_TIMELINE = (
+    select(ORDERS, TIMELINE.c.id.label("t_id"), TIMELINE.c.event.label("t_event"),
+           TIMELINE.c.status.label("t_status"), TIMELINE.c.reason.label("t_reason"),
+           TIMELINE.c.occurred_at.label("t_occurred_at"))
+    .select_from(ORDERS.outerjoin(TIMELINE, TIMELINE.c.order_id == ORDERS.c.id))
+    .where(ORDERS.c.id == bindparam("order_id"), ORDERS.c.customer_id == bindparam("customer_id"))
+    .order_by(TIMELINE.c.id))
+
+
+def read_order(session: Session, customer_id: str, order_id: str) -> SimpleNamespace:
+    """The customer's order as plain values (the attributes OrderOut reads), with its
+    timeline: one statement, no ORM objects."""
+    rows = session.execute(ORDER_WITH_TIMELINE, {"order_id": order_id, "customer_id": customer_id}).all()
+    if not rows:
+        raise OrderNotFound(_("There is no order {order_id}.", order_id=order_id))
+    order = {key: value for key, value in rows[0]._mapping.items() if not key.startswith("t_")}
+    timeline = [SimpleNamespace(event=r.t_event, status=r.t_status, reason=r.t_reason, occurred_at=r.t_occurred_at)
+                for r in rows if r.t_id is not None]
+    return SimpleNamespace(**order, timeline=timeline)
 
 
 def get_order(session: Session, customer_id: str, order_id: str) -> Order:
