@@ -4,11 +4,12 @@ and lets `advance` apply the transition table. One function per message type."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from types import SimpleNamespace
 from typing import Any
 
 import structlog
-from sqlalchemy import select
-from sqlalchemy.orm import Session, lazyload
+from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy.orm import Session
 
 from services.order import balances, receipts
 from services.order.commands import messages_for
@@ -26,31 +27,40 @@ def record(session: Session, order: Order, event: Event, reason: str | None = No
                               occurred_at=utcnow()))
 
 
+ORDERS: Table = Order.__table__  # type: ignore[assignment]
+TIMELINE: Table = TimelineEntry.__table__  # type: ignore[assignment]
+LOCK_ORDER = select(ORDERS).where(ORDERS.c.id == bindparam("order_id")).with_for_update()
+
+
 def advance(session: Session, order_id: str, event: Event, caused_by: Envelope | None = None,
             reason: str | None = None, facts: dict[str, Any] | None = None) -> Transition | None:
     """Apply `event` to the order: new status, timeline entry, and the transition's messages,
     all in the caller's transaction. Facts (payment id, card, balance) are kept only when the
-    event is accepted, so a stale message cannot overwrite newer knowledge."""
-    # The timeline is appended to, never read here: do not load it with the order.
-    order = session.scalars(select(Order).where(Order.id == order_id).options(lazyload(Order.timeline))
-                            .with_for_update()).one_or_none()
-    if order is None:
+    event is accepted, so a stale message cannot overwrite newer knowledge.
+
+    Plain statements, no ORM (every saga message comes through here): lock and read the
+    order, update it, append to its timeline, and put the messages (reading the customer
+    only when there are messages to address)."""
+    row = session.execute(LOCK_ORDER, {"order_id": order_id}).mappings().one_or_none()
+    if row is None:
         # Every saga message answers an order we created; its absence is a bug, so retry/park.
         raise LookupError(f"unknown order {order_id}")
-    transition = decide(Status(order.status), event)
+    transition = decide(Status(row["status"]), event)
     if transition is None:
-        log.info("saga_event_ignored", order_id=order_id, status=order.status, saga_event=event.value)
+        log.info("saga_event_ignored", order_id=order_id, status=row["status"], saga_event=event.value)
         return None
-    for key, value in (facts or {}).items():
-        setattr(order, key, value)
-    if reason and order.failure_reason is None and not transition.reason_is_a_note:
-        order.failure_reason = reason
-    order.status = transition.to.value
+    now = utcnow()
+    changes: dict[str, Any] = {**(facts or {}), "status": transition.to.value, "updated_at": now}
+    if reason and row["failure_reason"] is None and not transition.reason_is_a_note:
+        changes["failure_reason"] = reason
     if transition.needs_operator:
-        order.needs_operator = True
-    order.updated_at = utcnow()
-    record(session, order, event, reason)
-    put(session, OutboxMessage, *messages_for(session, order, transition.actions, caused_by))
+        changes["needs_operator"] = True
+    session.execute(update(ORDERS).where(ORDERS.c.id == order_id).values(**changes))
+    session.execute(insert(TIMELINE).values(order_id=order_id, event=event.value, status=transition.to.value,
+                                            reason=reason, occurred_at=now))
+    if transition.actions:
+        order = SimpleNamespace(**{**row, **changes})
+        put(session, OutboxMessage, *messages_for(session, order, transition.actions, caused_by))
     return transition
 
 

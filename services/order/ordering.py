@@ -183,8 +183,7 @@ def cancel_order(session: Session, customer_id: str, order_id: str) -> Order:
         raise OrderNotCancellable(_("Order {order_id} has been paid or has ended: only an order not yet paid "
                                     "can be cancelled.", order_id=order_id))
     advance(session, order_id, Event.CANCEL_REQUESTED, reason="cancelled_by_customer")
-    session.flush()
-    session.refresh(order, ["timeline"])
+    session.refresh(order)  # advance wrote plain statements: read the order and its timeline again
     return order
 
 
