@@ -56,9 +56,9 @@ def send_receipt(session: Session, msg: Envelope, rules: NotifyRules) -> None:
     """order.completed: the brief's 'every top-up leaves a receipt; receipts are emailed'.
     The receipt is numbered and worded once; its announcement lets the customer fetch it."""
     p = msg.payload
-    existing = store.find_receipt(session, p["order_id"])
-    if existing is not None:
-        store.emit(session, Envelope.new("receipt.issued", existing.document, caused_by=msg))
+    issued, owed = store.receipt_so_far(session, p["order_id"])
+    if issued is not None:
+        store.emit(session, Envelope.new("receipt.issued", issued, caused_by=msg))
         return
     issued_at = utcnow()
     number = receipt_number(issued_at.year, store.next_receipt_number(session, issued_at.year))
@@ -66,13 +66,13 @@ def send_receipt(session: Session, msg: Envelope, rules: NotifyRules) -> None:
     language = p["language"]
     # An order completed before receipts were numbered was emailed then: it is numbered now,
     # not emailed again (services/order/backfill.py announces those completions once more).
-    email = store.find_email(session, EmailKind.RECEIPT, p["order_id"]) or store.add_email(
+    email_id = owed or store.add_email(
         session, EmailKind.RECEIPT, p["order_id"], p["customer_id"], p["email"], receipt.email().render(language),
-        order_id=p["order_id"])
+        order_id=p["order_id"]).id
     document = receipt.document(language, p["customer_id"])
     announced = Envelope.new("receipt.issued", document, caused_by=msg)
     session.add(ReceiptRow(order_id=p["order_id"], number=number, customer_id=p["customer_id"], language=language,
-                           issued_at=issued_at, document=announced.payload, email_id=email.id))
+                           issued_at=issued_at, document=announced.payload, email_id=email_id))
     store.emit(session, announced)
 
 

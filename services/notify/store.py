@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, text, update
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from services.notify.domain.layout import RenderedEmail
@@ -45,13 +45,24 @@ def find_receipt(session: Session, order_id: str) -> ReceiptRow | None:
     return session.get(ReceiptRow, order_id)
 
 
+def receipt_so_far(session: Session, order_id: str) -> tuple[dict[str, Any] | None, str | None]:
+    """What an order.completed finds, in one round trip: the order's receipt as announced,
+    if it was issued, and the receipt email already owed for the order, if any (one
+    completed before receipts were numbered was emailed then)."""
+    issued = select(ReceiptRow.document).where(ReceiptRow.order_id == order_id).scalar_subquery()
+    owed = select(EmailRow.id).where(EmailRow.kind == EmailKind.RECEIPT.value,
+                                     EmailRow.reference == order_id).scalar_subquery()
+    document, email_id = session.execute(select(issued.label("document"), owed.label("email_id"))).one()
+    return document, email_id
+
+
 def next_receipt_number(session: Session, year: int) -> int:
-    """The next number of `year`'s run: the counter row is locked until the receipt commits,
-    so two receipts never share a number and a rolled-back one leaves no gap."""
-    session.execute(upsert(session)(ReceiptNumberRow).values(year=year, last=0)
-                    .on_conflict_do_nothing(index_elements=["year"]))
-    number: int = session.execute(update(ReceiptNumberRow).where(ReceiptNumberRow.year == year)
-                                  .values(last=ReceiptNumberRow.last + 1).returning(ReceiptNumberRow.last)).scalar_one()
+    """The next number of `year`'s run, in one statement (the year's first receipt makes its
+    counter row): the row is locked until the receipt commits, so two receipts never share
+    a number and a rolled-back one leaves no gap."""
+    counter = upsert(session)(ReceiptNumberRow).values(year=year, last=1).on_conflict_do_update(
+        index_elements=["year"], set_={"last": ReceiptNumberRow.last + 1})
+    number: int = session.execute(counter.returning(ReceiptNumberRow.last)).scalar_one()
     return number
 
 
