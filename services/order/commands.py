@@ -86,11 +86,13 @@ BUILDERS: dict[Action, Callable[[Any, Any], Message]] = {
 
 
 def messages_for(session: Session, order: Any, actions: tuple[Action, ...],
-                 caused_by: Envelope | None) -> list[Envelope]:
-    """The messages of `actions` about `order` (an Order, or its row's values)."""
+                 caused_by: Envelope | None, customer: Any = None) -> list[Envelope]:
+    """The messages of `actions` about `order` (an Order, or its row's values), addressed
+    from `customer` (read when not given)."""
     if not actions:
         return []
-    customer = session.execute(CUSTOMER, {"customer_id": order.customer_id}).one()
+    if customer is None:
+        customer = session.execute(CUSTOMER, {"customer_id": order.customer_id}).one()
     return [
         Envelope.new(*BUILDERS[action](order, customer), correlation_id=order.id, caused_by=caused_by)
         for action in actions

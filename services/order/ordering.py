@@ -13,6 +13,7 @@ from types import SimpleNamespace
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from services.order.balances import FROZEN_BECAUSE, balance_of, frozen_because
 from services.order.campaigns import load_campaigns
@@ -30,7 +31,7 @@ from services.order.domain.promotions import Campaign
 from services.order.domain.quotes import check_balance_room, check_quote_usable, make_quote
 from services.order.domain.returns import check_return_url
 from services.order.domain.saga import CANCELLABLE, START, Event, Status
-from services.order.handlers import advance, record
+from services.order.handlers import advance
 from services.order.models import Customer, IdempotencyKey, Order, OutboxMessage, Quote, TimelineEntry
 from services.order.texts import _
 from shared.config import Settings
@@ -111,11 +112,13 @@ def place_order(session: Session, rules: OrderRules, customer: Customer, quote_i
         return existing, False
     if return_url is not None:
         check_return_url(return_url, rules.return_origins)
-    quote = session.scalars(select(Quote).where(Quote.id == quote_id, Quote.customer_id == customer.id)
-                            .with_for_update()).one_or_none()
-    if quote is None:
+    # The quote, locked, and the order it became if any: one statement.
+    found = session.execute(select(Quote, Order.id).outerjoin(Order, Order.quote_id == Quote.id)
+                            .where(Quote.id == quote_id, Quote.customer_id == customer.id)
+                            .with_for_update(of=Quote)).one_or_none()
+    if found is None:
         raise QuoteNotFound(_("There is no quote {quote_id} for this customer.", quote_id=quote_id))
-    used_by = session.scalar(select(Order.id).where(Order.quote_id == quote.id))
+    quote, used_by = found
     check_quote_usable(quote.expires_at, used_by, now)
     # Again now, not only at the quote: the account may have been frozen or filled since.
     balance = _refuse_if_frozen(session, customer)
@@ -131,11 +134,11 @@ def place_order(session: Session, rules: OrderRules, customer: Customer, quote_i
     session.add(order)
     session.flush()
     session.add(IdempotencyKey(customer_id=customer.id, key=key, request_hash=body_hash, order_id=order.id))
+    placed = TimelineEntry(order_id=order.id, event=Event.PLACED.value, status=order.status, occurred_at=now)
+    session.add(placed)
+    put(session, OutboxMessage, *messages_for(session, order, START.actions, None, customer=customer))
     session.flush()
-    record(session, order, Event.PLACED)
-    put(session, OutboxMessage, *messages_for(session, order, START.actions, None))
-    session.flush()
-    session.refresh(order, ["timeline"])
+    set_committed_value(order, "timeline", [placed])  # what it is: no need to read it back
     return order, True
 
 
