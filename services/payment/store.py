@@ -8,7 +8,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, text
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from services.payment.domain.gateway import GatewayEvent
@@ -22,6 +21,8 @@ from services.payment.models import (
     RefundRow,
     WebhookEventRow,
 )
+from shared.clock import utcnow
+from shared.db import upsert
 from shared.messaging.envelope import Envelope
 from shared.messaging.outbox import put
 from shared.money import Money
@@ -121,23 +122,18 @@ def add_payment(session: Session, payload: dict[str, Any], payment_id: str, atte
 def record_webhook(session: Session, provider: str, event: GatewayEvent, raw_body: bytes) -> bool:
     """Note a webhook event; False if it was already noted (a redelivery).
 
-    A savepoint makes a concurrent redelivery (both requests passed the lookup) a clean
-    'duplicate' rather than a failed request.
+    One statement: INSERT ... ON CONFLICT (provider, event_id) DO NOTHING. A concurrent
+    redelivery waits on the first one's row and then meets the conflict, a clean
+    'duplicate' rather than a failed request (or, if the first rolled back, inserts).
     """
-    existing = session.scalars(
-        select(WebhookEventRow.id).where(WebhookEventRow.provider == provider,
-                                         WebhookEventRow.event_id == event.event_id)
-    ).first()
-    if existing is not None:
-        return False
-    row = WebhookEventRow(provider=provider, event_id=event.event_id, type=event.kind.value,
-                          payment_id=event.payment_id, payload=raw_body.decode("utf-8", errors="replace"))
-    try:
-        with session.begin_nested():
-            session.add(row)
-    except IntegrityError:
-        return False
-    return True
+    table = WebhookEventRow.__table__
+    statement = (upsert(session)(table)
+                 .values(provider=provider, event_id=event.event_id, type=event.kind.value,
+                         payment_id=event.payment_id, payload=raw_body.decode("utf-8", errors="replace"),
+                         received_at=utcnow())
+                 .on_conflict_do_nothing(index_elements=["provider", "event_id"])
+                 .returning(table.c.id))
+    return session.execute(statement).first() is not None
 
 
 def record_attempt(session: Session, payment_id: str, attempt: int, reason: str, occurred_at: datetime) -> bool:
