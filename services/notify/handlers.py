@@ -159,31 +159,36 @@ def _owe(session: Session, kind: EmailKind, reference: str, who: Reader | Recipi
                         order_id=order_id)
 
 
-def mark_sent(session: Session, row: EmailRow, now: datetime) -> None:
+def mark_sent(session: Session, email: store.ClaimedEmail, now: datetime) -> int | None:
     """The email left: record it and, for an email about an order, tell the order service
-    (its timeline shows it), in one transaction."""
-    row.status = store.SENT
-    row.sent_at = now
-    row.attempts += 1
-    row.last_error = None
-    row.claim_token = None
-    if row.kind in WITH_SECRETS:
-        row.text_body = row.html_body = REDACTED
-    if row.order_id and row.kind in ABOUT_AN_ORDER:
+    (its timeline shows it), in one transaction. Returns its attempts, or None if it was
+    recorded sent before (and announced then)."""
+    attempts = store.record_sent(session, email.id, now, bodies=REDACTED if email.kind in WITH_SECRETS else None)
+    if attempts is not None and email.order_id and email.kind in ABOUT_AN_ORDER:
         store.emit(session, Envelope.new(
             "receipt.sent",
-            {"order_id": row.order_id, "receipt_id": row.id, "sent_at": now, "kind": row.kind},
-            correlation_id=row.order_id,
+            {"order_id": email.order_id, "receipt_id": email.id, "sent_at": now, "kind": email.kind},
+            correlation_id=email.order_id,
         ))
+    return attempts
 
 
-def mark_failed(row: EmailRow, error: str, now: datetime, base_seconds: float, cap_seconds: float) -> float:
+@dataclass(frozen=True)
+class Retry:
+    """A failed sending, as recorded: the email is pending again after `delay` seconds."""
+
+    attempts: int
+    error: str
+    delay: float
+
+
+def mark_failed(session: Session, email: store.ClaimedEmail, error: str, now: datetime, base_seconds: float,
+                cap_seconds: float) -> Retry | None:
     """The mail server refused or was unreachable: try again later, longer each time, for as
-    long as it takes (a receipt is owed, not optional). Returns the delay chosen."""
-    row.status = store.PENDING
-    row.claim_token = None
-    row.attempts += 1
-    row.last_error = error[:ERROR_LIMIT]
-    delay = backoff(row.attempts, base=base_seconds, cap=cap_seconds)
-    row.next_attempt_at = now + timedelta(seconds=delay)
-    return delay
+    long as it takes (a receipt is owed, not optional). None if the claim no longer holds
+    the email (its lease ran out and another mailer took it: that one's outcome counts)."""
+    attempts = email.attempts + 1
+    retry = Retry(attempts, error[:ERROR_LIMIT], backoff(attempts, base=base_seconds, cap=cap_seconds))
+    if not store.record_failure(session, email, retry.attempts, retry.error, now + timedelta(seconds=retry.delay)):
+        return None
+    return retry

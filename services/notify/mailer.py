@@ -15,6 +15,10 @@ A round of the mailer sends all it claims over one SMTP connection, opened for i
 email (an idle round opens none) and closed when the round ends. A connection that breaks
 ends the round: the email being sent is a failed send like any other (pending again, after
 a backoff), and the ones not yet claimed stay due for the next round and its new connection.
+Each step is one statement (the claim an UPDATE of the oldest due email, picked with SKIP
+LOCKED, RETURNING it; the record an UPDATE, and the order's `receipt.sent` if it is about
+one); the claim also tells whether another email is due, so a round that took the last
+one ends without asking the database once more for nothing.
 
 So an email is sent once, except when a mailer dies (or the database stays out of reach
 for longer than the lease, with another mailer running) between the server's "250 OK" and
@@ -122,7 +126,7 @@ def message_id(email_id: str, sender: str) -> str:
     return f"<{email_id}@{domain if at and domain else 'topup.invalid'}>"
 
 
-def compose(row: EmailRow, sender: str) -> EmailMessage:
+def compose(row: store.ClaimedEmail, sender: str) -> EmailMessage:
     """multipart/alternative: mail clients show the HTML part, the rest read the text."""
     message = EmailMessage()
     message["From"] = sender
@@ -146,14 +150,15 @@ def describe(exc: BaseException) -> str:
 class Claim:
     """An email this mailer holds for one sending, composed while it was claimed."""
 
-    email_id: str
-    token: str
-    kind: str
-    order_id: str | None
+    email: store.ClaimedEmail
     message: EmailMessage
 
+    @property
+    def token(self) -> str:
+        return self.email.token
+
     def log(self) -> Any:
-        return log.bind(email_id=self.email_id, order_id=self.order_id, kind=self.kind)
+        return log.bind(email_id=self.email.id, order_id=self.email.order_id, kind=self.email.kind)
 
 
 class Mailer:
@@ -171,6 +176,8 @@ class Mailer:
         #: sent, but the database did not take the record yet: recorded before anything new
         self._unrecorded: list[tuple[Claim, datetime]] = []
         self._said_disabled = False
+        #: whether the last round ended because nothing was left due (not at its batch's end)
+        self._drained = True
 
     @classmethod
     def from_settings(cls, settings: Settings, sessions: sessionmaker[Session]) -> Mailer:
@@ -179,6 +186,7 @@ class Mailer:
 
     def send_due(self) -> int:
         """One round: send what is due, up to a batch. Returns how many emails were tried."""
+        self._drained = True
         if self.server is None:
             if not self._said_disabled:
                 log.warning("mailer_disabled", reason="SMTP_HOST is not set: emails stay pending")
@@ -191,39 +199,48 @@ class Mailer:
         tried = 0
         connection = SmtpConnection(self.server)
         try:
-            while tried < self.batch_size and not connection.broken and self.send_one(connection):
+            while tried < self.batch_size and not connection.broken:
+                sent = self.send_one(connection)
+                if sent is None:
+                    break
                 tried += 1
+                if not sent.email.another_due:
+                    break
+            else:
+                self._drained = False
         finally:
             connection.close()
         return tried
 
-    def send_one(self, connection: SmtpConnection) -> bool:
-        """Claim the next due email, send it, record the outcome; False when none is due."""
+    def _round(self) -> int:
+        """The loop's work: a round, told as idle once nothing is left due, so that the loop
+        waits for the doorbell (or its poll) instead of asking again at once for nothing."""
+        tried = self.send_due()
+        return 0 if self._drained else tried
+
+    def send_one(self, connection: SmtpConnection) -> Claim | None:
+        """Claim the next due email, send it, record the outcome; None when none was due."""
         claim = self.claim()
         if claim is None:
-            return False
+            return None
         try:
             connection.send(claim.message)
         except Exception as exc:  # noqa: BLE001 - one undeliverable email must not block the others
             self._record_failure(claim, describe(exc))
-            return True
+            return claim
         sent_at = utcnow()
         try:
             self._record_sent(claim, sent_at, attempts=RECORD_ATTEMPTS)
         except Exception:
             self._unrecorded.append((claim, sent_at))
             raise
-        return True
+        return claim
 
     def claim(self) -> Claim | None:
         """The next due email, claimed in a transaction of its own (committed on return)."""
         with unit_of_work(self.sessions) as session:
-            now = utcnow()
-            row = store.next_due(session, now)
-            if row is None:
-                return None
-            token = store.claim(row, now, self.lease_seconds)
-            return Claim(row.id, token, row.kind, row.order_id, compose(row, self.sender))
+            email = store.claim_next(session, utcnow(), self.lease_seconds)
+            return None if email is None else Claim(email, compose(email, self.sender))
 
     def _record_sent(self, claim: Claim, sent_at: datetime, attempts: int = 1) -> None:
         """The mail server accepted it: record that, retrying a failing database a few times
@@ -231,9 +248,7 @@ class Mailer:
         for attempt in range(1, attempts + 1):
             try:
                 with unit_of_work(self.sessions) as session:
-                    row = store.unsent(session, claim.email_id)
-                    if row is not None:
-                        handlers.mark_sent(session, row, sent_at)
+                    recorded = handlers.mark_sent(session, claim.email, sent_at)
             except Exception as exc:
                 if attempt == attempts:
                     claim.log().error("email_sent_not_recorded", error=repr(exc))
@@ -242,21 +257,20 @@ class Mailer:
                 claim.log().warning("email_sent_record_retry", attempt=attempt, retry_in=delay, error=repr(exc))
                 time.sleep(delay)
                 continue
-            if row is None:
+            if recorded is None:
                 claim.log().info("email_sent_recorded_before")
             else:
-                claim.log().info("email_sent", attempts=row.attempts)
+                claim.log().info("email_sent", attempts=recorded)
             return
 
     def _record_failure(self, claim: Claim, error: str) -> None:
         """The mail server refused or was unreachable: pending again after a backoff. If
         this fails too, the claim runs out and the email is tried again then."""
         with unit_of_work(self.sessions) as session:
-            row = store.claimed(session, claim.email_id, claim.token)
-            if row is None:
-                return  # the lease ran out and another mailer took it: its outcome counts
-            delay = handlers.mark_failed(row, error, utcnow(), self.retry_base_seconds, self.retry_cap_seconds)
-            claim.log().warning("email_send_failed", attempts=row.attempts, retry_in=delay, error=row.last_error)
+            retry = handlers.mark_failed(session, claim.email, error, utcnow(), self.retry_base_seconds,
+                                         self.retry_cap_seconds)
+        if retry is not None:  # else the lease ran out and another mailer took it: its outcome counts
+            claim.log().warning("email_send_failed", attempts=retry.attempts, retry_in=retry.delay, error=retry.error)
 
     def loop(self, idle_seconds: float) -> PollLoop:
-        return PollLoop("notify.mailer", self.send_due, idle_seconds, wakes_on=EmailRow.__tablename__)
+        return PollLoop("notify.mailer", self._round, idle_seconds, wakes_on=EmailRow.__tablename__)

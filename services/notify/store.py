@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import Boolean, literal_column, select, text, update
 from sqlalchemy.orm import Session
 
 from services.notify.domain.layout import RenderedEmail
@@ -90,46 +91,88 @@ def add_email(session: Session, kind: EmailKind, reference: str, customer_id: st
     return row
 
 
-def next_due(session: Session, now: datetime) -> EmailRow | None:
-    """The oldest email whose time has come, locked for the caller's (short) transaction:
-    a pending one, or one claimed by a mailer whose lease ran out (it died, or hangs).
+@dataclass(frozen=True)
+class ClaimedEmail:
+    """An email as a mailer claimed it: what composing it and recording the outcome take."""
+
+    id: str
+    kind: str
+    order_id: str | None
+    email: str
+    language: str
+    subject: str
+    text_body: str
+    html_body: str
+    created_at: datetime
+    #: before this sending
+    attempts: int
+    token: str
+    #: whether another email was due at the claim's moment (whether or not a mailer held it)
+    another_due: bool
+
+
+#: In a claim's RETURNING: is another email due besides the one claimed? Written out, because
+#: SQLite's RETURNING names no tables and this must tell the two `emails` apart.
+ANOTHER_DUE = literal_column(
+    "EXISTS (SELECT 1 FROM emails AS other WHERE other.status IN ('pending', 'sending') "
+    "AND other.next_attempt_at <= emails.claimed_at AND other.id <> emails.id)", Boolean).label("another_due")
+
+
+def claim_next(session: Session, now: datetime, lease_seconds: float) -> ClaimedEmail | None:
+    """Take the oldest email whose time has come for one sending, in one statement: a
+    pending one, or one claimed by a mailer whose lease ran out (it died, or hangs). It is
+    `sending` under a new claim token until the lease ends, and no other mailer takes it
+    meanwhile.
 
     SKIP LOCKED lets several mailers share the table: two claiming at the same moment take
-    different emails. Once a claim commits, the email is no longer due until its lease
+    different emails. Once the claim commits, the email is no longer due until its lease
     ends, so no lock needs to outlive the claim. (SQLite renders no FOR UPDATE; it runs
     one writer at a time anyway.)
     """
-    return session.scalars(
-        select(EmailRow)
-        .where(text(UNSENT), EmailRow.next_attempt_at <= now)
-        .order_by(EmailRow.next_attempt_at, EmailRow.created_at)
-        .limit(1)
-        .with_for_update(skip_locked=True)
-    ).one_or_none()
+    token = uuid.uuid4().hex
+    oldest_due = (select(EmailRow.id).where(text(UNSENT), EmailRow.next_attempt_at <= now)
+                  .order_by(EmailRow.next_attempt_at, EmailRow.created_at).limit(1)
+                  .with_for_update(skip_locked=True).scalar_subquery())
+    claim = (update(EmailRow).where(EmailRow.id == oldest_due)
+             .values(status=SENDING, claim_token=token, claimed_at=now,
+                     next_attempt_at=now + timedelta(seconds=lease_seconds))
+             .returning(EmailRow.id, EmailRow.kind, EmailRow.order_id, EmailRow.email, EmailRow.language,
+                        EmailRow.subject, EmailRow.text_body, EmailRow.html_body, EmailRow.created_at,
+                        EmailRow.attempts, ANOTHER_DUE)
+             .execution_options(synchronize_session=False))
+    row = session.execute(claim).one_or_none()
+    if row is None:
+        return None
+    return ClaimedEmail(**{**row._asdict(), "another_due": bool(row.another_due)}, token=token)
 
 
-def claim(row: EmailRow, now: datetime, lease_seconds: float) -> str:
-    """Take the email for one sending: no other mailer takes it until the lease ends.
-    Returns the claim's token."""
-    row.status = SENDING
-    row.claim_token = uuid.uuid4().hex
-    row.claimed_at = now
-    row.next_attempt_at = now + timedelta(seconds=lease_seconds)
-    return row.claim_token
+def record_sent(session: Session, email_id: str, now: datetime, bodies: str | None = None) -> int | None:
+    """Mark the email sent (its bodies replaced by `bodies`, if given), unless it is recorded
+    as sent already: by an earlier attempt at recording whose commit did succeed, or by a
+    mailer that took over an expired claim. Returns its attempts, or None if it was.
+
+    One statement: the UPDATE's row lock orders it after any other recording, which, once
+    committed, leaves the email `sent` and this one matching nothing."""
+    values: dict[str, Any] = {"status": SENT, "sent_at": now, "attempts": EmailRow.attempts + 1,
+                              "last_error": None, "claim_token": None}
+    if bodies is not None:
+        values.update(text_body=bodies, html_body=bodies)
+    attempts: int | None = session.execute(
+        update(EmailRow).where(EmailRow.id == email_id, EmailRow.status != SENT).values(**values)
+        .returning(EmailRow.attempts).execution_options(synchronize_session=False)).scalar_one_or_none()
+    return attempts
 
 
-def unsent(session: Session, email_id: str) -> EmailRow | None:
-    """The email, locked, unless it is recorded as sent already (by an earlier attempt at
-    recording whose commit did succeed, or by a mailer that took over an expired claim)."""
-    return session.scalars(select(EmailRow).where(EmailRow.id == email_id, EmailRow.status != SENT)
-                           .with_for_update()).one_or_none()
-
-
-def claimed(session: Session, email_id: str, token: str) -> EmailRow | None:
-    """The email, locked, if this claim still holds it: a mailer whose lease ran out while
-    it was sending must not undo what the mailer that took over decides."""
-    return session.scalars(select(EmailRow).where(EmailRow.id == email_id, EmailRow.status == SENDING,
-                                                  EmailRow.claim_token == token).with_for_update()).one_or_none()
+def record_failure(session: Session, email: ClaimedEmail, attempts: int, error: str, retry_at: datetime) -> bool:
+    """Pending again from `retry_at`, after `attempts`, if this claim still holds the email:
+    a mailer whose lease ran out while it was sending must not undo what the mailer that
+    took over decides. Returns whether it did."""
+    failed = (update(EmailRow)
+              .where(EmailRow.id == email.id, EmailRow.status == SENDING, EmailRow.claim_token == email.token)
+              .values(status=PENDING, claim_token=None, attempts=attempts, last_error=error,
+                      next_attempt_at=retry_at)
+              .returning(EmailRow.id).execution_options(synchronize_session=False))
+    return session.execute(failed).first() is not None
 
 
 def emit(session: Session, *envelopes: Envelope) -> None:
