@@ -85,13 +85,17 @@ BUILDERS: dict[Action, Callable[[Any, Any], Message]] = {
 }
 
 
+#: the messages that say something of the customer (their words, their address)
+ADDRESSED = frozenset({Action.CREATE_PAYMENT, Action.ANNOUNCE_COMPLETED, Action.ANNOUNCE_REVERSED})
+
+
 def messages_for(session: Session, order: Any, actions: tuple[Action, ...],
                  caused_by: Envelope | None, customer: Any = None) -> list[Envelope]:
     """The messages of `actions` about `order` (an Order, or its row's values), addressed
     from `customer` (read when not given)."""
     if not actions:
         return []
-    if customer is None:
+    if customer is None and any(action in ADDRESSED for action in actions):
         customer = session.execute(CUSTOMER, {"customer_id": order.customer_id}).one()
     return [
         Envelope.new(*BUILDERS[action](order, customer), correlation_id=order.id, caused_by=caused_by)
