@@ -17,7 +17,8 @@ from sqlalchemy.orm import Session
 from services.payment import store
 from services.payment.domain.payment import PaymentStatus
 from services.payment.domain.refund import RefundStatus
-from services.payment.models import PaymentRow, RefundRow
+from services.payment.models import RefundRow
+from services.payment.store import PaymentRecord
 from services.payment.texts import _
 from shared.i18n import Text
 from shared.openapi import OPERATOR, VALIDATION_FAILED, problems, refusal
@@ -64,7 +65,7 @@ class ByOrderSchema(Schema):
     order_id = fields.String(required=True)
 
 
-def payment_view(session: Session, row: PaymentRow) -> dict[str, Any]:
+def payment_view(session: Session, row: PaymentRecord) -> dict[str, Any]:
     refund = store.get_refund(session, row.id)
     return {
         "payment_id": row.id, "order_id": row.order_id, "customer_id": row.customer_id, "status": row.status,

@@ -8,6 +8,7 @@ all is the domain's call (the payment's transition table, the refund's rules).
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -28,8 +29,8 @@ from services.payment.domain.payment import (
 )
 from services.payment.domain.refund import RefundCommand, RefundPolicy, RefundStatus, on_command
 from services.payment.gateways import Gateways
-from services.payment.models import PaymentRow
 from services.payment.settings import CheckoutTerms
+from services.payment.store import PaymentRecord
 from shared.clock import utcnow
 from shared.messaging.envelope import Envelope
 from shared.money import Money
@@ -39,23 +40,46 @@ log = structlog.get_logger(__name__)
 REFUND_GENERIC_FAILURE = "gateway_error"
 
 
+@dataclass(frozen=True)
+class Applied:
+    """What a gateway's notice (or the answer to our question) did: `fresh` is False for a
+    redelivery, which changes nothing; `payment` is the payment as the notice left it,
+    when it was looked at (None for a redelivery or a payment that is not ours)."""
+
+    fresh: bool
+    payment: PaymentRecord | None = None
+
+
 def create_payment(session: Session, msg: Envelope, gateways: Gateways, terms: CheckoutTerms) -> None:
     """Open the payment at its gateway, once per order: a repeated command is answered
     again from what was stored, and never opens a second checkout. An order cancelled
     before this command arrived gets no checkout at all. The checkout takes `terms`' tries
-    and sends the customer back to our return endpoint after each decision."""
+    and sends the customer back to our return endpoint after each decision.
+
+    The payment is stored once, as it ends up: its id is chosen first, so the gateway's
+    checkout can name it before our row exists."""
     p = msg.payload
     store.lock_order(session, p["order_id"])
-    existing = store.find_by_order(session, p["order_id"])
-    if existing is not None:
-        store.emit(session, _creation_answer(existing, msg))
-        return
-    row = store.add_payment(session, p, store.new_payment_id(), terms.attempts_allowed)
-    if store.find_cancellation(session, row.order_id) is not None:
-        row.status, row.failure_reason = PaymentStatus.CANCELLED.value, ORDER_CANCELLED
+    standing = store.order_standing(session, p["order_id"])
+    if standing.payment_id is not None:
+        existing = store.get_payment(session, standing.payment_id)
+        if existing is not None:
+            store.emit(session, _creation_answer(existing, msg))
+            return
+    row = store.new_payment(p, store.new_payment_id(), terms.attempts_allowed, utcnow())
+    row, answer = _opened(session, row, standing.cancelled, msg, gateways, terms)
+    store.insert_payment(session, row)
+    store.emit(session, answer)
+
+
+def _opened(session: Session, row: PaymentRecord, cancelled: bool, msg: Envelope, gateways: Gateways,
+            terms: CheckoutTerms) -> tuple[PaymentRecord, Envelope]:
+    """The new payment as it is to be stored, and the saga's answer: a checkout opened, or
+    why none was (the order was cancelled first, the amount or the method is refused)."""
+    if cancelled:
+        row = replace(row, status=PaymentStatus.CANCELLED.value, failure_reason=ORDER_CANCELLED)
         log.info("payment_for_cancelled_order", payment_id=row.id, order_id=row.order_id)
-        store.emit(session, _failed(row, msg))
-        return
+        return row, _failed(row, msg)
     payment = store.to_payment(row)
     gateway = gateways.for_method(row.method, session)
     try:
@@ -63,17 +87,16 @@ def create_payment(session: Session, msg: Envelope, gateways: Gateways, terms: C
         if gateway is None:
             raise MethodUnavailable(f"no gateway for {row.method}")
     except PaymentError as refusal:
-        row.status, row.failure_reason = PaymentStatus.FAILED.value, refusal.code
+        row = replace(row, status=PaymentStatus.FAILED.value, failure_reason=refusal.code)
         log.info("payment_refused", payment_id=row.id, order_id=row.order_id, reason=refusal.code)
-        store.emit(session, _failed(row, msg))
-        return
-    row.gateway = gateway.name
-    row.gateway_ref, row.redirect_url = gateway.create_session(payment, terms.return_url(row.id))
+        return row, _failed(row, msg)
+    gateway_ref, redirect_url = gateway.create_session(payment, terms.return_url(row.id))
+    row = replace(row, gateway=gateway.name, gateway_ref=gateway_ref, redirect_url=redirect_url)
     log.info("payment_created", payment_id=row.id, order_id=row.order_id, gateway=row.gateway)
-    store.emit(session, _event("payment.created", row, msg, method=row.method, redirect_url=row.redirect_url))
+    return row, _event("payment.created", row, msg, method=row.method, redirect_url=row.redirect_url)
 
 
-def _creation_answer(row: PaymentRow, msg: Envelope) -> Envelope:
+def _creation_answer(row: PaymentRecord, msg: Envelope) -> Envelope:
     if row.redirect_url is None:
         return _failed(row, msg)
     return _event("payment.created", row, msg, method=row.method, redirect_url=row.redirect_url)
@@ -116,7 +139,7 @@ def refund_attempted(session: Session, payment_id: str, error: GatewayError | No
     if error is None:
         refund.status, refund.next_attempt_at = RefundStatus.SUCCEEDED.value, None
         if row.status == PaymentStatus.CAPTURED:
-            row.status = PaymentStatus.REFUNDED.value
+            row = store.update_payment(session, row, replace(row, status=PaymentStatus.REFUNDED.value))
             store.emit(session, _refunded(row, None, now))
         bound.info("refund_succeeded")
         return
@@ -152,51 +175,53 @@ def cancel_payment(session: Session, msg: Envelope, gateways: Gateways) -> None:
     if gateway is not None and not gateway.cancel(store.to_payment(row)):
         log.info("cancel_too_late", payment_id=row.id)
         return
-    row.status, row.failure_reason = target.value, p["reason"]
+    store.update_payment(session, row, replace(row, status=target.value, failure_reason=p["reason"]))
     log.info("payment_cancelled", payment_id=row.id, order_id=row.order_id, reason=p["reason"])
 
 
-def gateway_event(session: Session, provider: str, event: GatewayEvent, raw_body: bytes) -> bool:
-    """Apply a verified webhook, or the answer to our query; False when it is a redelivery
-    (nothing changes twice)."""
+def gateway_event(session: Session, provider: str, event: GatewayEvent, raw_body: bytes) -> Applied:
+    """Apply a verified webhook, or the answer to our query: noted once (a redelivery
+    changes nothing twice), then the payment, locked, moves as the domain's table says."""
     if not store.record_webhook(session, provider, event, raw_body):
         log.info("webhook_duplicate", provider=provider, event_id=event.event_id)
-        return False
+        return Applied(fresh=False)
     bound = log.bind(provider=provider, event_id=event.event_id, type=event.kind.value, payment_id=event.payment_id)
     row = store.get_payment(session, event.payment_id, lock=True)
     if row is None or row.gateway != provider or event.gateway_ref not in (None, row.gateway_ref):
         bound.warning("webhook_unknown_payment")
-        return True
+        return Applied(fresh=True)
     if Money(row.amount_minor, row.currency) != event.amount:
         bound.error("webhook_amount_mismatch", expected=row.amount_minor, got=event.amount.amount_minor)
-        return True
+        return Applied(fresh=True, payment=row)
     effect = event.effect
     if effect is None:
         _attempt_failed(session, row, event, bound)
-        return True
+        return Applied(fresh=True, payment=row)
     status = PaymentStatus(row.status)
     if refund_waits_for_capture(status, effect):
-        row.refund_noted_at = row.refund_noted_at or event.occurred_at
+        row = store.update_payment(session, row, replace(row, refund_noted_at=row.refund_noted_at or event.occurred_at))
         bound.warning("refund_before_capture", status=row.status, note="applied when the capture arrives")
-        return True
+        return Applied(fresh=True, payment=row)
     target = next_status(status, effect)
     if target is None:
         bound.info("webhook_not_applicable", status=row.status)
-        return True
+        return Applied(fresh=True, payment=row)
     if effect is PaymentEvent.CAPTURE and row.status != PaymentStatus.CREATED:
         bound.warning("late_capture", previous_status=row.status, note="the order saga refunds it")
-    row.status = target.value
-    store.emit(session, _outcome(row, event))
-    if effect is PaymentEvent.CAPTURE and row.refund_noted_at is not None:
-        row.status = PaymentStatus.REFUNDED.value
-        store.emit(session, _refunded(row, None, row.refund_noted_at))
+    moved, messages = _outcome(row, event, target)
+    noted = moved.refund_noted_at
+    if effect is PaymentEvent.CAPTURE and noted is not None:
+        moved = replace(moved, status=PaymentStatus.REFUNDED.value)
+        messages.append(_refunded(moved, None, noted))
+    row = store.update_payment(session, row, moved)
+    store.emit(session, *messages)
     if row.status == PaymentStatus.REFUNDED:
-        _refund_settled(session, row)
+        store.settle_refund(session, row.id)  # the money went back: our own attempts, if any, are over
     bound.info("payment_updated", status=row.status)
-    return True
+    return Applied(fresh=True, payment=row)
 
 
-def _attempt_failed(session: Session, row: PaymentRow, event: GatewayEvent, bound: Any) -> None:
+def _attempt_failed(session: Session, row: PaymentRecord, event: GatewayEvent, bound: Any) -> None:
     """A declined try while the page takes another: counted once (its notice and our
     question both name it), and told to the saga for the order's timeline. The payment's
     status does not move; the last try's failure is a PAYMENT_FAILED."""
@@ -213,35 +238,30 @@ def _attempt_failed(session: Session, row: PaymentRow, event: GatewayEvent, boun
                                    attempts_allowed=row.attempts_allowed))
 
 
-def _refund_settled(session: Session, row: PaymentRow) -> None:
-    """The gateway says the money went back: our own attempts, if any, are over."""
-    refund = store.get_refund(session, row.id, lock=True)
-    if refund is not None and refund.status != RefundStatus.SUCCEEDED:
-        refund.status, refund.next_attempt_at = RefundStatus.SUCCEEDED.value, None
-
-
-def _outcome(row: PaymentRow, event: GatewayEvent) -> Envelope:
+def _outcome(row: PaymentRecord, event: GatewayEvent, target: PaymentStatus) -> tuple[PaymentRecord, list[Envelope]]:
+    """The payment moved to `target` by the event, and what the saga is told of it."""
+    row = replace(row, status=target.value)
     if event.effect is PaymentEvent.CAPTURE:
-        row.card_brand = event.card.brand if event.card else None
-        row.card_last4 = event.card.last4 if event.card else None
-        return _event("payment.captured", row, None, amount=row.amount_minor, currency=row.currency,
-                      method=row.method, card_brand=row.card_brand, card_last4=row.card_last4,
-                      captured_at=event.occurred_at)
+        row = replace(row, card_brand=event.card.brand if event.card else None,
+                      card_last4=event.card.last4 if event.card else None)
+        return row, [_event("payment.captured", row, None, amount=row.amount_minor, currency=row.currency,
+                            method=row.method, card_brand=row.card_brand, card_last4=row.card_last4,
+                            captured_at=event.occurred_at)]
     if event.effect is PaymentEvent.FAIL:
-        row.failure_reason = failure_reason(event.failure_code)
-        return _failed(row, None)
-    return _refunded(row, None, event.occurred_at)
+        row = replace(row, failure_reason=failure_reason(event.failure_code))
+        return row, [_failed(row, None)]
+    return row, [_refunded(row, None, event.occurred_at)]
 
 
-def _event(message_type: str, row: PaymentRow, caused_by: Envelope | None, **fields: Any) -> Envelope:
+def _event(message_type: str, row: PaymentRecord, caused_by: Envelope | None, **fields: Any) -> Envelope:
     payload = {"order_id": row.order_id, "payment_id": row.id, **fields}
     return Envelope.new(message_type, payload, correlation_id=row.order_id, caused_by=caused_by)
 
 
-def _failed(row: PaymentRow, caused_by: Envelope | None) -> Envelope:
+def _failed(row: PaymentRecord, caused_by: Envelope | None) -> Envelope:
     return _event("payment.failed", row, caused_by, reason=row.failure_reason or GENERIC_FAILURE)
 
 
-def _refunded(row: PaymentRow, caused_by: Envelope | None, refunded_at: datetime) -> Envelope:
+def _refunded(row: PaymentRecord, caused_by: Envelope | None, refunded_at: datetime) -> Envelope:
     return _event("payment.refunded", row, caused_by, amount=row.amount_minor, currency=row.currency,
                   refunded_at=refunded_at)

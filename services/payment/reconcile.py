@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import structlog
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.payment import handlers, store
@@ -28,7 +28,6 @@ from services.payment.domain.errors import GatewayError
 from services.payment.domain.gateway import GatewayEvent
 from services.payment.domain.payment import Payment, PaymentStatus
 from services.payment.gateways import Gateways
-from services.payment.models import PaymentRow
 from services.payment.settings import PaymentSettings
 from shared.clock import utcnow
 from shared.db import unit_of_work
@@ -57,23 +56,27 @@ class PaymentQueries:
         return timedelta(seconds=backoff(queries, base=self.every, cap=max(self.every, MAX_PAUSE_SECONDS)))
 
     def claim_due(self) -> list[Claimed]:
-        now = utcnow()
+        now, payments = utcnow(), store.PAYMENTS
         with unit_of_work(self.sessions) as session:
-            rows = session.scalars(
-                select(PaymentRow)
-                .where(PaymentRow.status == PaymentStatus.CREATED.value, PaymentRow.gateway.is_not(None),
-                       PaymentRow.created_at <= now - self.after,
-                       or_(PaymentRow.next_query_at.is_(None), PaymentRow.next_query_at <= now))
-                .order_by(PaymentRow.created_at)
+            rows = [store.record_of(row) for row in session.execute(
+                select(payments)
+                .where(payments.c.status == PaymentStatus.CREATED.value, payments.c.gateway.is_not(None),
+                       payments.c.created_at <= now - self.after,
+                       or_(payments.c.next_query_at.is_(None), payments.c.next_query_at <= now))
+                .order_by(payments.c.created_at)
                 .limit(BATCH)
                 .with_for_update(skip_locked=True)
-            ).all()
-            for row in rows:
-                # Core update: pacing our questions is not a change an operator should see
-                # in the payment's updated_at.
-                session.execute(update(PaymentRow).where(PaymentRow.id == row.id).values(
-                    queries=row.queries + 1, next_query_at=now + self.pause(row.queries + 1),
-                    updated_at=row.updated_at))
+            )]
+            if rows:
+                # One statement for the batch; updated_at kept: pacing our questions is not a
+                # change an operator should see in the payment's updated_at.
+                session.execute(
+                    update(payments).where(payments.c.id == bindparam("payment_id")).values(
+                        queries=bindparam("new_queries"), next_query_at=bindparam("next_at"),
+                        updated_at=bindparam("kept_updated_at")),
+                    [{"payment_id": row.id, "new_queries": row.queries + 1,
+                      "next_at": now + self.pause(row.queries + 1), "kept_updated_at": row.updated_at}
+                     for row in rows])
             return [Claimed(store.to_payment(row), row.gateway or "") for row in rows]
 
     def settle_due(self) -> int:
@@ -88,10 +91,11 @@ class PaymentQueries:
 
 
 def settle_by_query(sessions: sessionmaker[Session], gateways: Gateways, payment: Payment,
-                    gateway_name: str) -> GatewayEvent | None:
+                    gateway_name: str) -> handlers.Applied | None:
     """Ask the gateway about one payment and apply the answer as its webhook would be: the
-    loop's way, and the return endpoint's when the customer comes back (returns.py). None
-    when there is no news, or the gateway could not say (logged; the loop asks again)."""
+    loop's way, and the return endpoint's when the customer comes back (returns.py). What
+    the answer did; None when there is no news, or the gateway could not say (logged; the
+    loop asks again)."""
     try:
         with sessions() as session:  # for adapters that need it; no transaction is begun
             gateway = gateways.named(gateway_name, session)
@@ -102,10 +106,10 @@ def settle_by_query(sessions: sessionmaker[Session], gateways: Gateways, payment
     if event is None:
         return None
     with unit_of_work(sessions) as session:
-        fresh = handlers.gateway_event(session, gateway_name, event, answer_record(event))
-    if fresh:
+        applied = handlers.gateway_event(session, gateway_name, event, answer_record(event))
+    if applied.fresh:
         log.info("payment_settled_by_query", payment_id=payment.payment_id, type=event.kind.value)
-    return event
+    return applied
 
 
 def answer_record(event: GatewayEvent) -> bytes:

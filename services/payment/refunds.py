@@ -24,7 +24,7 @@ from services.payment.domain.errors import GatewayError
 from services.payment.domain.payment import Payment
 from services.payment.domain.refund import RefundPolicy, RefundStatus
 from services.payment.gateways import Gateways
-from services.payment.models import PaymentRow, RefundRow
+from services.payment.models import RefundRow
 from shared.clock import utcnow
 from shared.db import unit_of_work
 from shared.loops import PollLoop
@@ -62,7 +62,7 @@ class RefundRunner:
             claimed = []
             for refund in refunds:
                 refund.next_attempt_at = now + LEASE
-                row = session.get(PaymentRow, refund.payment_id)
+                row = store.get_payment(session, refund.payment_id)
                 if row is not None:
                     claimed.append(Claimed(store.to_payment(row), row.gateway))
             return claimed

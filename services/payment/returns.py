@@ -26,8 +26,8 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 from services.payment import store
 from services.payment.domain.payment import PaymentStatus
 from services.payment.gateways import Gateways
-from services.payment.models import PaymentRow
 from services.payment.reconcile import settle_by_query
+from services.payment.store import PaymentRecord
 from services.payment.texts import CATALOG, _
 from shared.i18n import Text, format_money, localize
 from shared.money import Money
@@ -72,7 +72,7 @@ def with_order_id(url: str, order_id: str) -> str:
     return urlunsplit(parts._replace(query=urlencode([*query, ("order_id", order_id)])))
 
 
-def result_page(row: PaymentRow) -> Response:
+def result_page(row: PaymentRecord) -> Response:
     language, status = row.language, PaymentStatus(row.status)
 
     def say(message: str, **values: Any) -> str:
@@ -94,7 +94,7 @@ def build_blueprint(ctx: ServiceContext, gateways: Gateways) -> Blueprint:
     blp = Blueprint("returns", __name__, url_prefix="/v1/payments", template_folder="templates",
                     description="Where payment pages send the customer back")
 
-    def load(payment_id: str) -> PaymentRow:
+    def load(payment_id: str) -> PaymentRecord:
         with ctx.sessions() as session:
             row = store.get_payment(session, payment_id)
         if row is None:

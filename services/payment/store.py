@@ -1,13 +1,20 @@
-"""Reading and writing the payment service's records (the repository)."""
+"""Reading and writing the payment service's records (the repository).
+
+Plain SQL (SQLAlchemy Core) on the paths every top-up takes: a payment is read into a
+`PaymentRecord`, a plain value the handlers look at and replace, and written as one INSERT
+(all its columns at once) or one UPDATE of what changed. The ORM models (models.py) stay
+the schema, and serve refunds and the operator's view of a payment's tries.
+"""
 
 from __future__ import annotations
 
 import uuid
 import zlib
+from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import Row, Table, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from services.payment.domain.gateway import GatewayEvent
@@ -27,29 +34,108 @@ from shared.messaging.envelope import Envelope
 from shared.messaging.outbox import put
 from shared.money import Money
 
+PAYMENTS: Table = PaymentRow.__table__  # type: ignore[assignment]
+CANCELLATIONS: Table = OrderCancellationRow.__table__  # type: ignore[assignment]
+REFUNDS: Table = RefundRow.__table__  # type: ignore[assignment]
+
+
+@dataclass(frozen=True)
+class PaymentRecord:
+    """A `payments` row as plain values, one field per column (models.PaymentRow)."""
+
+    id: str
+    order_id: str
+    customer_id: str
+    amount_minor: int
+    currency: str
+    method: str
+    language: str
+    status: str
+    gateway: str | None
+    gateway_ref: str | None
+    redirect_url: str | None
+    return_url: str | None
+    attempts_allowed: int
+    card_brand: str | None
+    card_last4: str | None
+    failure_reason: str | None
+    queries: int
+    next_query_at: datetime | None
+    refund_noted_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
 
 def new_payment_id() -> str:
     return f"pay_{uuid.uuid4().hex}"
 
 
-def to_payment(row: PaymentRow) -> Payment:
+def new_payment(payload: dict[str, Any], payment_id: str, attempts_allowed: int, now: datetime) -> PaymentRecord:
+    """A payment for the order in `payload` (a payment.create command), not stored yet."""
+    return PaymentRecord(
+        id=payment_id, order_id=payload["order_id"], customer_id=payload["customer_id"],
+        amount_minor=payload["amount"], currency=payload["currency"], method=payload["method"],
+        language=payload.get("language", "en"), status=PaymentStatus.CREATED.value, gateway=None, gateway_ref=None,
+        redirect_url=None, return_url=payload.get("return_url"), attempts_allowed=attempts_allowed,
+        card_brand=None, card_last4=None, failure_reason=None, queries=0, next_query_at=None, refund_noted_at=None,
+        created_at=now, updated_at=now,
+    )
+
+
+def to_payment(row: PaymentRecord) -> Payment:
     return Payment(row.id, row.order_id, row.customer_id, Money(row.amount_minor, row.currency),
                    row.method, PaymentStatus(row.status), row.gateway_ref, row.language, row.attempts_allowed)
 
 
-def get_payment(session: Session, payment_id: str, *, lock: bool = False) -> PaymentRow | None:
-    """The payment row; `lock` serializes a webhook and a refund racing on one payment."""
-    query = select(PaymentRow).where(PaymentRow.id == payment_id)
-    if lock:
-        query = query.with_for_update()
-    return session.scalars(query).one_or_none()
+def record_of(row: Row[Any]) -> PaymentRecord:
+    return PaymentRecord(**row._mapping)
 
 
-def find_by_order(session: Session, order_id: str, *, lock: bool = False) -> PaymentRow | None:
-    query = select(PaymentRow).where(PaymentRow.order_id == order_id)
+def get_payment(session: Session, payment_id: str, *, lock: bool = False) -> PaymentRecord | None:
+    """The payment; `lock` serializes a webhook and a refund racing on one payment."""
+    query = select(PAYMENTS).where(PAYMENTS.c.id == payment_id)
     if lock:
         query = query.with_for_update()
-    return session.scalars(query).one_or_none()
+    row = session.execute(query).first()
+    return record_of(row) if row is not None else None
+
+
+def find_by_order(session: Session, order_id: str, *, lock: bool = False) -> PaymentRecord | None:
+    query = select(PAYMENTS).where(PAYMENTS.c.order_id == order_id)
+    if lock:
+        query = query.with_for_update()
+    row = session.execute(query).first()
+    return record_of(row) if row is not None else None
+
+
+def insert_payment(session: Session, row: PaymentRecord) -> None:
+    """Store a new payment, every column in one INSERT.
+
+    The caller holds the order's lock (`lock_order`) and has seen no payment for it, so a
+    second one cannot get here; the unique order id stays the backstop: a duplicate fails
+    the INSERT, its message is retried, and then finds the first one's row.
+    """
+    session.execute(insert(PAYMENTS).values({f.name: getattr(row, f.name) for f in fields(row)}))
+
+
+def add_payment(session: Session, payload: dict[str, Any], payment_id: str, attempts_allowed: int) -> PaymentRecord:
+    """A payment as its payment.create command opens it (no gateway yet), stored: for
+    seeding tests and tools. The handler stores the one it completed (`insert_payment`)."""
+    row = new_payment(payload, payment_id, attempts_allowed, utcnow())
+    insert_payment(session, row)
+    return row
+
+
+def update_payment(session: Session, before: PaymentRecord, after: PaymentRecord) -> PaymentRecord:
+    """Write what changed from `before` to `after`: one UPDATE, none when nothing did.
+    Returns the payment as stored (`updated_at` moves with any change)."""
+    changes = {f.name: getattr(after, f.name) for f in fields(after)
+               if getattr(after, f.name) != getattr(before, f.name)}
+    if not changes:
+        return after
+    changes["updated_at"] = utcnow()
+    session.execute(update(PAYMENTS).where(PAYMENTS.c.id == before.id).values(changes))
+    return replace(after, updated_at=changes["updated_at"])
 
 
 def _int4(value: int) -> int:
@@ -72,14 +158,27 @@ def lock_order(session: Session, order_id: str) -> None:
                         {"cls": ORDER_LOCK_CLASS, "key": _int4(zlib.crc32(order_id.encode()))})
 
 
-def find_cancellation(session: Session, order_id: str) -> OrderCancellationRow | None:
-    return session.get(OrderCancellationRow, order_id)
+@dataclass(frozen=True)
+class OrderStanding:
+    """What is known of an order when its payment.create arrives."""
+
+    payment_id: str | None  # its payment, made by an earlier command
+    cancelled: bool  # a payment.cancel came first
+
+
+def order_standing(session: Session, order_id: str) -> OrderStanding:
+    """Whether the order has its payment already, and whether its cancel came first: one statement."""
+    payment = select(PAYMENTS.c.id).where(PAYMENTS.c.order_id == order_id).scalar_subquery()
+    cancelled = select(CANCELLATIONS.c.order_id).where(CANCELLATIONS.c.order_id == order_id).exists()
+    payment_id, was_cancelled = session.execute(select(payment, cancelled)).one()
+    return OrderStanding(payment_id, bool(was_cancelled))
 
 
 def note_cancellation(session: Session, order_id: str, reason: str) -> None:
-    if find_cancellation(session, order_id) is None:
-        session.add(OrderCancellationRow(order_id=order_id, reason=reason))
-        session.flush()
+    """Remember a cancel that came before its create (once: the first reason stays)."""
+    session.execute(upsert(session)(CANCELLATIONS)
+                    .values(order_id=order_id, reason=reason, cancelled_at=utcnow())
+                    .on_conflict_do_nothing(index_elements=["order_id"]))
 
 
 def get_refund(session: Session, payment_id: str, *, lock: bool = False) -> RefundRow | None:
@@ -89,7 +188,7 @@ def get_refund(session: Session, payment_id: str, *, lock: bool = False) -> Refu
     return session.scalars(query).one_or_none()
 
 
-def start_refund(session: Session, row: PaymentRow, reason: str, now: datetime) -> RefundRow:
+def start_refund(session: Session, row: PaymentRecord, reason: str, now: datetime) -> RefundRow:
     """A refund due now: a new one, or (an operator's retry) a fresh series on the old one.
     The caller holds the payment's lock, so two commands cannot both create it."""
     refund = get_refund(session, row.id, lock=True)
@@ -100,23 +199,6 @@ def start_refund(session: Session, row: PaymentRow, reason: str, now: datetime) 
     refund.next_attempt_at, refund.failure_code, refund.last_error = now, None, None
     session.flush()
     return refund
-
-
-def add_payment(session: Session, payload: dict[str, Any], payment_id: str, attempts_allowed: int) -> PaymentRow:
-    """A new payment for the order in `payload` (a payment.create command).
-
-    Two commands for one order racing each other both get here; the loser fails on the
-    unique order id at flush, its message is retried, and it then finds the winner's row.
-    """
-    row = PaymentRow(
-        id=payment_id, order_id=payload["order_id"], customer_id=payload["customer_id"],
-        amount_minor=payload["amount"], currency=payload["currency"], method=payload["method"],
-        language=payload.get("language", "en"), status=PaymentStatus.CREATED.value,
-        return_url=payload.get("return_url"), attempts_allowed=attempts_allowed,
-    )
-    session.add(row)
-    session.flush()
-    return row
 
 
 def record_webhook(session: Session, provider: str, event: GatewayEvent, raw_body: bytes) -> bool:
@@ -137,13 +219,21 @@ def record_webhook(session: Session, provider: str, event: GatewayEvent, raw_bod
 
 
 def record_attempt(session: Session, payment_id: str, attempt: int, reason: str, occurred_at: datetime) -> bool:
-    """Note a failed try; False if it was noted already. The caller holds the payment's
-    lock, so two notices of the same try cannot both get past the lookup."""
-    if session.get(PaymentAttemptRow, (payment_id, attempt)) is not None:
-        return False
-    session.add(PaymentAttemptRow(payment_id=payment_id, attempt=attempt, reason=reason, occurred_at=occurred_at))
-    session.flush()
-    return True
+    """Note a failed try; False if it was noted already (its notice and our question both
+    name it). One statement: INSERT ... ON CONFLICT (payment_id, attempt) DO NOTHING."""
+    table = PaymentAttemptRow.__table__
+    statement = (upsert(session)(table)
+                 .values(payment_id=payment_id, attempt=attempt, reason=reason, occurred_at=occurred_at)
+                 .on_conflict_do_nothing(index_elements=["payment_id", "attempt"])
+                 .returning(table.c.attempt))
+    return session.execute(statement).first() is not None
+
+
+def settle_refund(session: Session, payment_id: str) -> None:
+    """The gateway says the money went back: our own attempts, if any, are over (one UPDATE)."""
+    session.execute(update(REFUNDS)
+                    .where(REFUNDS.c.payment_id == payment_id, REFUNDS.c.status != RefundStatus.SUCCEEDED.value)
+                    .values(status=RefundStatus.SUCCEEDED.value, next_attempt_at=None))
 
 
 def attempts_of(session: Session, payment_id: str) -> list[PaymentAttemptRow]:

@@ -136,7 +136,7 @@ def build_blueprint(ctx: ServiceContext, gateways: Gateways) -> Blueprint:
                 if isinstance(answer, Exception):
                     raise answer from exc
                 return answer
-            fresh = handlers.gateway_event(session, gateway.name, event, raw_body)
-        return received(gateway_name, fresh)
+            applied = handlers.gateway_event(session, gateway.name, event, raw_body)
+        return received(gateway_name, applied.fresh)
 
     return blp
