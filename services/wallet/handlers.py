@@ -9,14 +9,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.wallet import credits, store
 from services.wallet.credits import CreditRules
 from services.wallet.domain.errors import WalletError
-from services.wallet.domain.ledger import EntryKind, topup_entry
-from services.wallet.models import CreditLotRow, CreditRefusalRow
+from services.wallet.domain.ledger import topup_entry
+from services.wallet.models import CreditRefusalRow
 from shared.clock import utcnow
 from shared.currencies import max_balance
 from shared.messaging.envelope import Envelope
@@ -68,18 +67,16 @@ def credit(session: Session, msg: Envelope, rules: CreditRules) -> None:
     p = msg.payload
     row = store.open_account(session, p["customer_id"], p["currency"], msg)
     ids = {"order_id": p["order_id"], "customer_id": p["customer_id"]}
-    existing = store.find_entry(session, EntryKind.TOPUP.value, p["order_id"])
-    if existing is not None:
-        lot = session.scalars(select(CreditLotRow).where(CreditLotRow.entry_id == existing.id)).first()
-        store.emit(session, _credited(existing.id, existing.balance_after_minor, p, msg, account=None,
-                                      valid_until=lot.expires_at if lot else None))
+    before = store.before_credit(session, row, p["order_id"])
+    if before.credited is not None:
+        entry_id = before.credited.entry_id
+        store.emit(session, _credited(entry_id, before.credited.balance_after, p, msg, account=None,
+                                      valid_until=store.credit_end(session, entry_id)))
         return
-    refused = session.get(CreditRefusalRow, p["order_id"])
-    if refused is not None:
-        store.emit(session, Envelope.new("wallet.credit_failed", {**ids, "reason": refused.reason}, caused_by=msg))
+    if before.refusal is not None:
+        store.emit(session, Envelope.new("wallet.credit_failed", {**ids, "reason": before.refusal}, caused_by=msg))
         return
-    now = utcnow()
-    lots = store.open_lots(session, row.customer_id)
+    now, lots = utcnow(), before.lots
     credits.expire_due(session, row, now, caused_by=msg, lots=lots)
     amount, charge = Money(p["amount"], p["currency"]), Money(p["charge_amount"], p["currency"])
     try:

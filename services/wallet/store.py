@@ -14,11 +14,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
-from services.wallet.domain.ledger import Account, AccountStatus, JournalEntry, customer_account
-from services.wallet.models import AccountRow, CreditLotRow, JournalEntryRow, OutboxMessage, PostingRow
+from services.wallet.domain.ledger import Account, AccountStatus, EntryKind, JournalEntry, customer_account
+from services.wallet.models import (
+    AccountRow,
+    CreditLotRow,
+    CreditRefusalRow,
+    JournalEntryRow,
+    OutboxMessage,
+    PostingRow,
+)
 from shared.clock import utcnow
 from shared.messaging.envelope import Envelope
 from shared.messaging.outbox import put
@@ -58,10 +65,51 @@ def open_account(session: Session, customer_id: str, currency: str, caused_by: E
     return row
 
 
-def find_entry(session: Session, kind: str, order_id: str) -> JournalEntryRow | None:
-    return session.scalars(
-        select(JournalEntryRow).where(JournalEntryRow.kind == kind, JournalEntryRow.order_id == order_id)
-    ).one_or_none()
+@dataclass(frozen=True)
+class Credited:
+    """An order's top-up entry, as a repeated command to credit it is answered."""
+
+    entry_id: str
+    balance_after: int
+
+
+@dataclass(frozen=True)
+class BeforeCredit:
+    """What a credit reads under the account's lock: what an earlier command for the order
+    left (its top-up entry, or the reason it was refused), and the account's open credits."""
+
+    credited: Credited | None
+    refusal: str | None
+    lots: list[CreditLotRow]
+
+
+def before_credit(session: Session, row: AccountRow, order_id: str) -> BeforeCredit:
+    """All a credit reads once it holds the account's lock, in one round trip: the order's
+    top-up entry or refusal, and the account's credits with money left, soonest to expire
+    first. (After the lock, not with it: on PostgreSQL a statement that waited for a lock
+    sees the other tables as they were before it waited.)"""
+    query = (
+        select(JournalEntryRow.id, JournalEntryRow.balance_after_minor, CreditRefusalRow.reason, CreditLotRow)
+        .select_from(AccountRow)
+        .outerjoin(JournalEntryRow, and_(JournalEntryRow.kind == EntryKind.TOPUP.value,
+                                         JournalEntryRow.order_id == order_id))
+        .outerjoin(CreditRefusalRow, CreditRefusalRow.order_id == order_id)
+        .outerjoin(CreditLotRow, and_(CreditLotRow.customer_id == AccountRow.customer_id,
+                                      CreditLotRow.remaining_minor > 0))
+        .where(AccountRow.customer_id == row.customer_id)
+        .order_by(CreditLotRow.expires_at, CreditLotRow.created_at, CreditLotRow.id)
+    )
+    rows = session.execute(query).all()  # one row per open credit, or one with none
+    entry_id, balance_after, refusal, _ = rows[0]
+    return BeforeCredit(Credited(entry_id, balance_after) if entry_id is not None else None, refusal,
+                        [lot for *_, lot in rows if lot is not None])
+
+
+def credit_end(session: Session, entry_id: str) -> datetime | None:
+    """Until when a top-up entry's credit was valid (entries from before credits expired have none)."""
+    end: datetime | None = session.scalars(select(CreditLotRow.expires_at)
+                                           .where(CreditLotRow.entry_id == entry_id)).first()
+    return end
 
 
 @dataclass(frozen=True)
