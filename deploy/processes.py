@@ -33,11 +33,19 @@ class ProcessSystem:
     def url(self, service: str) -> str:
         return f"http://127.0.0.1:{self.ports[service]}"
 
-    def _spawn(self, name: str, argv: list[str]) -> None:
+    def _spawn(self, name: str, argv: list[str], extra_env: dict[str, str] | None = None) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        log = (self.log_dir / f"{name}.log").open("wb")
-        self.processes[name] = subprocess.Popen(argv, env={**os.environ, **self.env}, cwd=ROOT, stdout=log,
-                                                stderr=subprocess.STDOUT)
+        log = (self.log_dir / f"{name}.log").open("ab")
+        self.processes[name] = subprocess.Popen(argv, env={**os.environ, **self.env, **(extra_env or {})}, cwd=ROOT,
+                                                stdout=log, stderr=subprocess.STDOUT)
+
+    def restart_worker(self, service: str, extra_env: dict[str, str] | None = None) -> None:
+        """Stop a service's worker (if it still runs) and start it again, with `extra_env`."""
+        old = self.processes[f"{service}-worker"]
+        if old.poll() is None:
+            old.send_signal(signal.SIGTERM)
+            old.wait(30)
+        self._spawn(f"{service}-worker", [sys.executable, "-m", f"services.{service}.worker"], extra_env)
 
     def start(self, timeout: float = 60.0) -> ProcessSystem:
         for service in SERVICES:

@@ -14,10 +14,15 @@ before the mark makes the relay publish it again (at least once; the consumers' 
 drops the copy). A transaction that rolls back, or a savepoint inside it, publishes nothing
 it put. If publishing fails, direct publishing pauses for a few seconds (the relay sweeps)
 rather than making every commit wait on a broker that is away.
+
+A fault switch for drills and tests: with `TOPUP_FAULT_EXIT_BEFORE_PUBLISH=<message type>`
+the process dies (exit 137, as a kill -9) right after committing a message of that type and
+before publishing it: exactly the crash the relay is there for.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -81,6 +86,7 @@ class DirectPublisher:
         self._marks_lock = threading.Lock()
         self._marker: threading.Thread | None = None
         self._stopped = threading.Event()
+        self._die_before = os.environ.get("TOPUP_FAULT_EXIT_BEFORE_PUBLISH")
 
     def attach(self) -> DirectPublisher:
         event.listen(self.sessions, "after_transaction_create", _savepoint_began)
@@ -109,6 +115,9 @@ class DirectPublisher:
         relay. Never raises: the state change is committed whatever happens here."""
         if time.monotonic() < self._paused_until:
             return
+        if self._die_before and any(message.type == self._die_before for message in messages):
+            log.warning("fault_exit_before_publish", service=self.service, type=self._die_before)
+            os._exit(137)
         confirmed: list[str] = []
         with self._lock:
             try:

@@ -62,3 +62,25 @@ def test_card_top_up_across_separate_web_and_worker_processes(deployed: _Deploye
     assert frontend.get(who, "/v1/balance").json()["amount"] == 5000
     mail = wait_for(lambda: frontend.mail_for(order["order_id"]), what="the receipt")
     assert "£50.00" in mail[0].get_body(("plain",)).get_content()
+
+
+def test_a_worker_killed_between_its_commit_and_its_publish_loses_nothing(deployed: _Deployed) -> None:
+    """The order worker commits the paid order and its wallet.credit, then dies before
+    publishing it (the fault switch exits 137, as kill -9 does). The capture it was handling
+    was never acked, so it comes back to the restarted worker as a duplicate; the credit
+    command sits unpublished in the outbox until the relay sweeps it. The top-up completes,
+    credited once."""
+    processes = deployed.processes
+    processes.restart_worker("order", {"TOPUP_FAULT_EXIT_BEFORE_PUBLISH": "wallet.credit"})
+    frontend = Frontend(deployed)  # type: ignore[arg-type]
+    who = frontend.register("DE")
+    order = frontend.top_up(who, 4000)
+    assert frontend.pay(order).status_code == 200
+    worker = processes.processes["order-worker"]
+    wait_for(lambda: worker.poll() is not None, timeout=30, what="the worker's death")
+    assert worker.returncode == 137
+    assert frontend.order(who, order["order_id"])["status"] == "paid", "committed, not yet published"
+    processes.restart_worker("order")
+    done = frontend.wait_status(who, order["order_id"], "completed", timeout=30)
+    assert frontend.get(who, "/v1/balance").json()["amount"] == 4000, "credited once"
+    assert [s["event"] for s in done["timeline"]].count("payment_captured") == 1
