@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, select
+from sqlalchemy import and_, insert, select
 from sqlalchemy.orm import Session
 
 from services.wallet.domain.ledger import Account, AccountStatus, EntryKind, JournalEntry, customer_account
@@ -137,11 +137,11 @@ def record_entry(session: Session, row: AccountRow, entry: JournalEntry, now: da
         account_version=row.version,
         created_at=now or utcnow(),
     )
-    entry_row.postings = [
-        PostingRow(account=p.account, amount_minor=p.amount.amount_minor, currency=p.amount.currency)
-        for p in entry.postings
-    ]
     session.add(entry_row)
+    # Its postings in one executemany (written as objects, the ORM asks each one's id back).
+    session.execute(insert(PostingRow), [
+        {"entry_id": entry_row.id, "account": p.account, "amount_minor": p.amount.amount_minor,
+         "currency": p.amount.currency} for p in entry.postings])
     return Booked(entry_row, change)
 
 
