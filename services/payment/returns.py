@@ -117,8 +117,9 @@ def build_blueprint(ctx: ServiceContext, gateways: Gateways) -> Blueprint:
         payment stands, and the answer settles it as its notification would."""
         row = load(payment_id)
         if row.status == PaymentStatus.CREATED and row.gateway:
-            if settle_by_query(ctx.sessions, gateways, store.to_payment(row), row.gateway) is not None:
-                row = load(payment_id)
+            applied = settle_by_query(ctx.sessions, gateways, store.to_payment(row), row.gateway)
+            if applied is not None:  # as the answer left it; read again only if it was not looked at
+                row = applied.payment or load(payment_id)
         if row.status == PaymentStatus.CREATED and row.redirect_url:
             return redirect(row.redirect_url, 303)
         if row.return_url:
