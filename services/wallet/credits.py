@@ -11,13 +11,11 @@ rest to zero in the same transaction. A restart can neither skip one nor repeat 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 import structlog
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.wallet import store
@@ -121,32 +119,25 @@ class CreditSweeper:
         self.batch_size = batch_size
 
     def sweep(self, now: datetime | None = None) -> int:
+        """Expire the credits whose validity ended, then remind the owners of those about to
+        end: each credit's owner is told once, `reminder_before` its expiry, what will expire
+        and when, unless it was spent by then (or the owner wants no reminders). One question
+        finds the accounts with either due (an idle sweep is one statement), then each is
+        handled in a transaction of its own, under the account's lock like every change to
+        its credits (so what is told is what is left)."""
         moment = now or utcnow()
-        return self.expire(moment) + self.remind(moment)
-
-    def expire(self, now: datetime) -> int:
-        due = (CreditLotRow.remaining_minor > 0, CreditLotRow.expires_at <= now)
-        return self._each_account(due, lambda session, row: expire_due(session, row, now))
-
-    def remind(self, now: datetime) -> int:
-        """Each credit's owner is told once, `reminder_before` its expiry, what will expire
-        and when, unless it was spent by then (or the owner wants no reminders)."""
-        due = (CreditLotRow.reminded_at.is_(None), CreditLotRow.remaining_minor > 0,
-               CreditLotRow.remind_at <= now, CreditLotRow.expires_at > now)
-        return self._each_account(due, lambda session, row: remind_expiring(session, row, now))
-
-    def _each_account(self, due: tuple[Any, ...], act: Callable[[Session, AccountRow], int]) -> int:
-        """`act` on each account with a credit matching `due`, one transaction each, under
-        the account's lock like every change to its credits (so what is told is what is left)."""
+        expiring = and_(CreditLotRow.remaining_minor > 0, CreditLotRow.expires_at <= moment)
+        reminding = and_(CreditLotRow.reminded_at.is_(None), CreditLotRow.remaining_minor > 0,
+                         CreditLotRow.remind_at <= moment, CreditLotRow.expires_at > moment)
         with self.sessions() as session:
-            customers = list(session.scalars(select(CreditLotRow.customer_id).where(*due)
+            customers = list(session.scalars(select(CreditLotRow.customer_id).where(or_(expiring, reminding))
                                              .distinct().limit(self.batch_size)))
         done = 0
         for customer_id in customers:
             with unit_of_work(self.sessions) as session:
                 row = store.get_account(session, customer_id, lock=True)
                 if row is not None:
-                    done += act(session, row)
+                    done += expire_due(session, row, moment) + remind_expiring(session, row, moment)
         return done
 
     def loop(self, idle_seconds: float) -> PollLoop:
