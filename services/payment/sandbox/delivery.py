@@ -3,21 +3,26 @@ notices over real HTTP, each transmission signed at send time the way its provid
 (see notifiers.py), and retries like real gateways do until the answer is the one that
 provider takes as "received" (2xx; Alipay: the text `success`; WeChat Pay: 200 or 204).
 
-Rows are claimed in one short transaction and their outcome recorded in another, with the
-HTTP call in between and no transaction open: the receiving endpoint writes to this same
+Rows are claimed in one short transaction and their outcomes recorded in another, with the
+HTTP calls in between and no transaction open: the receiving endpoint writes to this same
 database (on SQLite, holding a write lock across the call would deadlock it), and a slow
 receiver must not hold row locks. A claim is a lease: a sender that dies mid-call leaves
-the row to be picked up again when the lease runs out.
+the row to be picked up again when the lease runs out. Both are plain statements: the claim
+is one UPDATE ... RETURNING of the rows a locking subquery picks (FOR UPDATE SKIP LOCKED on
+PostgreSQL; SQLite, one writer at a time, needs no row locks), and a batch's outcomes are
+one UPDATE for every notice taken and one for each that was not, recorded together (early,
+if sending the batch takes half its lease).
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import requests
 import structlog
-from sqlalchemy import select
+from sqlalchemy import Table, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.payment.sandbox.models import SandboxDeliveryRow
@@ -32,6 +37,7 @@ MAX_ATTEMPTS = 50
 TIMEOUT_SECONDS = 5.0
 LEASE = timedelta(seconds=30)  # comfortably longer than one request's timeout
 BATCH = 20
+DELIVERIES: Table = SandboxDeliveryRow.__table__  # type: ignore[assignment]
 
 
 @dataclass(frozen=True)
@@ -40,6 +46,8 @@ class Claimed:
     provider: str
     url: str
     body: str
+    attempts: int  # before this one
+    created_at: datetime
 
 
 class WebhookSender:
@@ -50,18 +58,19 @@ class WebhookSender:
         self.http = requests.Session()
 
     def claim_due(self) -> list[Claimed]:
-        now = utcnow()
+        """The notices due now, leased: one statement. Sent in the order they were queued."""
+        now, table = utcnow(), DELIVERIES
+        due = (select(table.c.event_id)
+               .where(table.c.delivered_at.is_(None), table.c.next_attempt_at <= now)
+               .order_by(table.c.next_attempt_at)
+               .limit(BATCH)
+               .with_for_update(skip_locked=True))
+        claim = (update(table).where(table.c.event_id.in_(due)).values(next_attempt_at=now + LEASE)
+                 .returning(table.c.event_id, table.c.provider, table.c.url, table.c.body, table.c.attempts,
+                            table.c.created_at))
         with unit_of_work(self.sessions) as session:
-            rows = session.scalars(
-                select(SandboxDeliveryRow)
-                .where(SandboxDeliveryRow.delivered_at.is_(None), SandboxDeliveryRow.next_attempt_at <= now)
-                .order_by(SandboxDeliveryRow.next_attempt_at)
-                .limit(BATCH)
-                .with_for_update(skip_locked=True)
-            ).all()
-            for row in rows:
-                row.next_attempt_at = now + LEASE
-            return [Claimed(r.event_id, r.provider, r.url, r.body) for r in rows]
+            rows = [Claimed(*row) for row in session.execute(claim)]
+        return sorted(rows, key=lambda row: (row.created_at, row.event_id))
 
     def send(self, delivery: Claimed) -> str | None:
         """POST one notice; None when the receiver took it, else what went wrong."""
@@ -76,29 +85,48 @@ class WebhookSender:
             return None
         return f"HTTP {response.status_code}: {response.text[:300]}"
 
-    def record(self, event_id: str, error: str | None) -> None:
+    def record(self, outcomes: list[tuple[Claimed, str | None]]) -> None:
+        """What each transmission came to, in one transaction: delivered (one UPDATE for all
+        of them), or to be tried again later with a backoff, or (MAX_ATTEMPTS) given up."""
+        if not outcomes:
+            return
+        now, table = utcnow(), DELIVERIES
+        taken = [claimed for claimed, error in outcomes if error is None]
         with unit_of_work(self.sessions) as session:
-            row = session.get(SandboxDeliveryRow, event_id, with_for_update=True)
-            if row is None:
-                return
-            row.attempts += 1
-            now = utcnow()
-            if error is None:
-                row.delivered_at, row.next_attempt_at, row.last_error = now, None, None
-                log.info("sandbox_webhook_delivered", event_id=event_id, provider=row.provider, attempts=row.attempts)
-            elif row.attempts >= MAX_ATTEMPTS:
-                row.next_attempt_at, row.last_error = None, error
-                log.error("sandbox_webhook_abandoned", event_id=event_id, attempts=row.attempts, error=error)
-            else:
-                delay = backoff(row.attempts, base=0.5, cap=60)
-                row.next_attempt_at, row.last_error = now + timedelta(seconds=delay), error
-                log.warning("sandbox_webhook_retry", event_id=event_id, attempts=row.attempts,
-                            retry_in=delay, error=error)
+            if taken:
+                session.execute(update(table).where(table.c.event_id.in_([c.event_id for c in taken])).values(
+                    attempts=table.c.attempts + 1, delivered_at=now, next_attempt_at=None, last_error=None))
+            for claimed, error in outcomes:
+                if error is not None:
+                    session.execute(update(table).where(table.c.event_id == claimed.event_id).values(
+                        attempts=table.c.attempts + 1, next_attempt_at=self._retry_at(claimed, error, now),
+                        last_error=error))
+        for claimed in taken:
+            log.info("sandbox_webhook_delivered", event_id=claimed.event_id, provider=claimed.provider,
+                     attempts=claimed.attempts + 1)
+
+    @staticmethod
+    def _retry_at(claimed: Claimed, error: str, now: datetime) -> datetime | None:
+        attempts = claimed.attempts + 1
+        if attempts >= MAX_ATTEMPTS:
+            log.error("sandbox_webhook_abandoned", event_id=claimed.event_id, attempts=attempts, error=error)
+            return None
+        delay = backoff(attempts, base=0.5, cap=60)
+        log.warning("sandbox_webhook_retry", event_id=claimed.event_id, attempts=attempts, retry_in=delay,
+                    error=error)
+        return now + timedelta(seconds=delay)
 
     def deliver_due(self) -> int:
         claimed = self.claim_due()
-        for delivery in claimed:
-            self.record(delivery.event_id, self.send(delivery))
+        began, outcomes = time.monotonic(), list[tuple[Claimed, str | None]]()
+        try:
+            for delivery in claimed:
+                outcomes.append((delivery, self.send(delivery)))
+                if time.monotonic() - began > LEASE.total_seconds() / 2:
+                    done, outcomes = outcomes, []
+                    self.record(done)  # a slow batch: record what is done before its lease runs out
+        finally:
+            self.record(outcomes)
         return len(claimed)
 
     def loop(self) -> PollLoop:
