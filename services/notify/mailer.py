@@ -126,17 +126,17 @@ def message_id(email_id: str, sender: str) -> str:
     return f"<{email_id}@{domain if at and domain else 'topup.invalid'}>"
 
 
-def compose(row: store.ClaimedEmail, sender: str) -> EmailMessage:
+def compose(email: store.ClaimedEmail, sender: str) -> EmailMessage:
     """multipart/alternative: mail clients show the HTML part, the rest read the text."""
     message = EmailMessage()
     message["From"] = sender
-    message["To"] = row.email
-    message["Subject"] = row.subject
-    message["Date"] = format_datetime(as_utc(row.created_at))
-    message["Message-ID"] = message_id(row.id, sender)
-    message.set_content(row.text_body)
-    message.add_alternative(row.html_body, subtype="html")
-    message["Content-Language"] = row.language  # after the content: set_content drops Content-* headers
+    message["To"] = email.email
+    message["Subject"] = email.subject
+    message["Date"] = format_datetime(as_utc(email.created_at))
+    message["Message-ID"] = message_id(email.id, sender)
+    message.set_content(email.text_body)
+    message.add_alternative(email.html_body, subtype="html")
+    message["Content-Language"] = email.language  # after the content: set_content drops Content-* headers
     return message
 
 

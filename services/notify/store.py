@@ -114,7 +114,7 @@ class ClaimedEmail:
 #: In a claim's RETURNING: is another email due besides the one claimed? Written out, because
 #: SQLite's RETURNING names no tables and this must tell the two `emails` apart.
 ANOTHER_DUE = literal_column(
-    "EXISTS (SELECT 1 FROM emails AS other WHERE other.status IN ('pending', 'sending') "
+    f"EXISTS (SELECT 1 FROM emails AS other WHERE other.{UNSENT} "
     "AND other.next_attempt_at <= emails.claimed_at AND other.id <> emails.id)", Boolean).label("another_due")
 
 
