@@ -117,6 +117,10 @@ class WebhookSender:
         return now + timedelta(seconds=delay)
 
     def deliver_due(self) -> int:
+        """Send the notices due now. How many, when they were a full batch (more may be due:
+        the loop goes on at once); else 0, since nothing more was due when they were claimed:
+        the loop then waits for its doorbell (a notice queued meanwhile rings it) or its next
+        poll, rather than spend a statement and a commit claiming nothing."""
         claimed = self.claim_due()
         began, outcomes = time.monotonic(), list[tuple[Claimed, str | None]]()
         try:
@@ -127,7 +131,7 @@ class WebhookSender:
                     self.record(done)  # a slow batch: record what is done before its lease runs out
         finally:
             self.record(outcomes)
-        return len(claimed)
+        return len(claimed) if len(claimed) == BATCH else 0
 
     def loop(self) -> PollLoop:
         return PollLoop("payment.sandbox_webhooks", self.deliver_due, self.idle_seconds,
