@@ -37,7 +37,7 @@ from services.order.domain.promotions import offered
 from services.order.domain.saga import TERMINAL, Status
 from services.order.ordering import OrderRules
 from services.order.watch import MAX_WAIT_SECONDS, RECHECK_SECONDS, OrderWatch, preferred_wait
-from services.order.web import BEARER, customer_required, etag, me
+from services.order.web import BEARER, customer_required, etag, me, signed_in
 from shared.clock import utcnow
 from shared.db import unit_of_work
 from shared.durations import format_duration
@@ -106,7 +106,7 @@ def build_blueprint(ctx: ServiceContext, rules: OrderRules) -> Blueprint:
 
         The best promotion the customer qualifies for applies (campaigns do not stack)."""
         with unit_of_work(ctx.sessions) as session:
-            return ordering.create_quote(session, rules, me(session), body["amount"], body["currency"],
+            return ordering.create_quote(session, rules, signed_in(), body["amount"], body["currency"],
                                          body["method"], utcnow(), body["promo_code"])
 
     @topups.route("/orders")
@@ -130,7 +130,7 @@ def build_blueprint(ctx: ServiceContext, rules: OrderRules) -> Blueprint:
             for attempt in range(2):
                 try:
                     with unit_of_work(ctx.sessions) as session:
-                        order, created = ordering.place_order(session, rules, me(session), body["quote_id"],
+                        order, created = ordering.place_order(session, rules, signed_in(), body["quote_id"],
                                                               key, body_hash, utcnow(), body["return_url"])
                     break
                 except IntegrityError:

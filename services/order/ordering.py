@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import SimpleNamespace
+from typing import Any
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
@@ -32,7 +33,7 @@ from services.order.domain.quotes import check_balance_room, check_quote_usable,
 from services.order.domain.returns import check_return_url
 from services.order.domain.saga import CANCELLABLE, START, Event, Status
 from services.order.handlers import advance
-from services.order.models import Customer, IdempotencyKey, Order, OutboxMessage, Quote, TimelineEntry
+from services.order.models import IdempotencyKey, Order, OutboxMessage, Quote, TimelineEntry
 from services.order.texts import _
 from shared.config import Settings
 from shared.currencies import max_balance
@@ -63,7 +64,7 @@ class OrderRules:
         )
 
 
-def _refuse_if_frozen(session: Session, customer: Customer) -> Money:
+def _refuse_if_frozen(session: Session, customer: Any) -> Money:
     """The balance as last announced, unless the account is frozen: then the customer is
     told so, and why, in their words."""
     balance = balance_of(session, customer)
@@ -75,7 +76,7 @@ def _refuse_if_frozen(session: Session, customer: Customer) -> Money:
     return Money(balance.amount_minor, balance.currency)
 
 
-def create_quote(session: Session, rules: OrderRules, customer: Customer, amount: int, currency: str,
+def create_quote(session: Session, rules: OrderRules, customer: Any, amount: int, currency: str,
                  method: str, now: datetime, promo_code: str | None = None) -> Quote:
     balance = _refuse_if_frozen(session, customer)
     terms = make_quote(rules.catalog, customer.country, Money(amount, currency), method, now=now,
@@ -94,7 +95,7 @@ def names(campaign: Campaign | None, currency: str) -> dict[str, str] | None:
     return {language: campaign.named(language, currency) for language in LANGUAGES} if campaign else None
 
 
-def replay(session: Session, customer: Customer, key: str, body_hash: str) -> Order | None:
+def replay(session: Session, customer: Any, key: str, body_hash: str) -> Order | None:
     """The order an Idempotency-Key already produced, if any (refused if the body differs)."""
     row = session.scalars(select(IdempotencyKey).where(
         IdempotencyKey.customer_id == customer.id, IdempotencyKey.key == key)).one_or_none()
@@ -105,7 +106,7 @@ def replay(session: Session, customer: Customer, key: str, body_hash: str) -> Or
     return session.get(Order, row.order_id)
 
 
-def place_order(session: Session, rules: OrderRules, customer: Customer, quote_id: str, key: str,
+def place_order(session: Session, rules: OrderRules, customer: Any, quote_id: str, key: str,
                 body_hash: str, now: datetime, return_url: str | None = None) -> tuple[Order, bool]:
     """Confirm a quote as an order and start the saga; (order, created)."""
     if (existing := replay(session, customer, key, body_hash)) is not None:

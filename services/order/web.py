@@ -29,12 +29,14 @@ def customer_required(ctx: ServiceContext) -> Callable[[F], F]:
     since is one primary-key read of the customer's credentials version per request, so that
     a change or reset ends every earlier token at once, on every replica."""
     tokens = auth.VerifiedTokens(ctx.settings.jwt_secret)
-    version_of = select(Customer.credentials_version).where(Customer.id == bindparam("customer_id"))
 
     def current(holder: auth.Holder) -> bool:
+        """Read the customer's row (one statement) and check the token against it; the row is
+        kept for the view (`signed_in`), so that it is not read twice."""
         with ctx.engine.connect() as conn:
-            version = conn.execute(version_of, {"customer_id": holder.customer_id}).scalar_one_or_none()
-        return version is not None and version == holder.credentials_version
+            row = conn.execute(CUSTOMER_ROW, {"customer_id": holder.customer_id}).one_or_none()
+        g.customer_row = row
+        return row is not None and row.credentials_version == holder.credentials_version
 
     def decorator(view: F) -> F:
         @wraps(view)
@@ -55,6 +57,19 @@ def customer_required(ctx: ServiceContext) -> Callable[[F], F]:
         return wrapper  # type: ignore[return-value]
 
     return decorator
+
+
+CUSTOMERS = Customer.__table__
+CUSTOMER_ROW = select(CUSTOMERS).where(CUSTOMERS.c.id == bindparam("customer_id"))
+
+
+def signed_in() -> Any:
+    """The signed-in customer's row as read for this request's token check (plain values:
+    id, country, currency, language, email...), for views that only read it; from now on
+    errors are in their language unless the request asks for another."""
+    row = g.customer_row
+    g.language = row.language
+    return row
 
 
 def me(session: Session) -> Customer:
