@@ -61,11 +61,9 @@ def create_payment(session: Session, msg: Envelope, gateways: Gateways, terms: C
     p = msg.payload
     store.lock_order(session, p["order_id"])
     standing = store.order_standing(session, p["order_id"])
-    if standing.payment_id is not None:
-        existing = store.get_payment(session, standing.payment_id)
-        if existing is not None:
-            store.emit(session, _creation_answer(existing, msg))
-            return
+    if standing.payment is not None:
+        store.emit(session, _creation_answer(standing.payment, msg))
+        return
     row = store.new_payment(p, store.new_payment_id(), terms.attempts_allowed, utcnow())
     row, answer = _opened(session, row, standing.cancelled, msg, gateways, terms)
     store.insert_payment(session, row)

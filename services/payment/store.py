@@ -14,7 +14,7 @@ from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, Table, insert, select, text, update
+from sqlalchemy import Row, String, Table, insert, literal, select, text, update
 from sqlalchemy.orm import Session
 
 from services.payment.domain.gateway import GatewayEvent
@@ -162,16 +162,20 @@ def lock_order(session: Session, order_id: str) -> None:
 class OrderStanding:
     """What is known of an order when its payment.create arrives."""
 
-    payment_id: str | None  # its payment, made by an earlier command
+    payment: PaymentRecord | None  # made by an earlier command for the order
     cancelled: bool  # a payment.cancel came first
 
 
 def order_standing(session: Session, order_id: str) -> OrderStanding:
-    """Whether the order has its payment already, and whether its cancel came first: one statement."""
-    payment = select(PAYMENTS.c.id).where(PAYMENTS.c.order_id == order_id).scalar_subquery()
+    """The order's payment if it has one, and whether its cancel came first: one statement
+    (the order id, left-joined to its payment, beside EXISTS of its cancellation)."""
+    wanted = select(literal(order_id, String).label("order_id")).subquery("wanted")
     cancelled = select(CANCELLATIONS.c.order_id).where(CANCELLATIONS.c.order_id == order_id).exists()
-    payment_id, was_cancelled = session.execute(select(payment, cancelled)).one()
-    return OrderStanding(payment_id, bool(was_cancelled))
+    query = (select(cancelled.label("cancelled"), PAYMENTS)
+             .select_from(wanted.outerjoin(PAYMENTS, PAYMENTS.c.order_id == wanted.c.order_id)))
+    values = dict(session.execute(query).one()._mapping)
+    was_cancelled = bool(values.pop("cancelled"))
+    return OrderStanding(PaymentRecord(**values) if values["id"] is not None else None, was_cancelled)
 
 
 def note_cancellation(session: Session, order_id: str, reason: str) -> None:
