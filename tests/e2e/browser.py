@@ -45,3 +45,12 @@ def chromium() -> Iterator[Browser]:
             yield browser
         finally:
             browser.close()
+
+
+def pay_by_card(page: Page, number: str) -> None:
+    """Type a card with a future expiry on the sandbox's card page and pay."""
+    page.fill("#card_number", number)
+    page.fill("#exp_month", "12")
+    page.fill("#exp_year", "2031")
+    page.fill("#cvc", "123")
+    page.click("button[type=submit]")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page
 
-from tests.e2e.browser import chromium, draws_as_characters
+from tests.e2e.browser import chromium, draws_as_characters, pay_by_card
 from tests.e2e.frontend import DECLINED, Frontend
 
 SCREENSHOTS = Path("var/screenshots")
@@ -26,15 +26,6 @@ def page(browser: Browser) -> Iterator[Page]:
     opened = browser.new_page(viewport={"width": 520, "height": 900})
     yield opened
     opened.close()
-
-
-def pay_by_card(page: Page, number: str) -> None:
-    """Type a card with a future expiry on the card page and pay."""
-    page.fill("#card_number", number)
-    page.fill("#exp_month", "12")
-    page.fill("#exp_year", "2031")
-    page.fill("#cvc", "123")
-    page.click("button[type=submit]")
 
 
 def shot(page: Page, name: str) -> None:

@@ -16,7 +16,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from deploy.local import LocalSystem
-from tests.e2e.browser import chromium, draws_as_characters
+from tests.e2e.browser import chromium, draws_as_characters, pay_by_card
 
 SCREENSHOTS = Path("var/screenshots")
 PHONE = {"width": 390, "height": 844}
@@ -78,14 +78,6 @@ def to_payment_page(page: Page) -> None:
     order_service = page.url.split("/", 3)[:3]
     page.click("#pay")
     page.wait_for_url(lambda url: url.split("/", 3)[:3] != order_service, timeout=SAGA)
-
-
-def pay_by_card(page: Page, number: str) -> None:
-    page.fill("#card_number", number)
-    page.fill("#exp_month", "12")
-    page.fill("#exp_year", "2030")
-    page.fill("#cvc", "123")
-    page.click("button[type=submit]")
 
 
 def test_a_card_top_up_declined_once_then_paid_comes_back_completed_with_its_receipt(page: Page) -> None:
