@@ -81,7 +81,6 @@ class ConsumerRunner:
         topology: Topology,
         retry: RetryPolicy,
         prefetch: int = 32,
-        on_committed: Callable[[], None] = lambda: None,
     ) -> None:
         self.service = service
         self.sessions = sessions
@@ -90,7 +89,6 @@ class ConsumerRunner:
         self.topology = topology
         self.retry = retry
         self.prefetch = prefetch
-        self.on_committed = on_committed
         self.subscriptions = topology.subscriptions(service)
         missing = {s.handler for s in self.subscriptions} - set(handlers)
         if missing:
@@ -167,8 +165,6 @@ class ConsumerRunner:
         self._after_commit([delivery], [fresh])
 
     def _after_commit(self, batch: list[Delivery], fresh: list[bool]) -> None:
-        if any(fresh):
-            self.on_committed()
         for delivery, new in zip(batch, fresh, strict=True):
             if not new:
                 self._bound(delivery).info("message_duplicate")
