@@ -63,6 +63,12 @@ ORDER_HEADERS = {
 }
 
 
+def answer(body: dict[str, Any], status: int, headers: dict[str, str]) -> Response:
+    """An order already serialized (for its ETag), answered as it is, not dumped a second time."""
+    return Response(json.dumps(body, separators=(",", ":"), ensure_ascii=False), status=status, headers=headers,
+                    content_type="application/json")
+
+
 def build_blueprint(ctx: ServiceContext, rules: OrderRules) -> Blueprint:
     customer_only = customer_required(ctx)
     watch = OrderWatch(ctx.settings.database_url("order"), max_waiting=ctx.settings.web_threads // 2)
@@ -138,11 +144,11 @@ def build_blueprint(ctx: ServiceContext, rules: OrderRules) -> Blueprint:
                     if attempt:
                         raise
             wait = min(preferred_wait(request.headers.get("Prefer")), MAX_PLACE_WAIT_SECONDS)
-            order, tag, waited = settled(order, wait, lambda o: schemas.next_action(o) is not None
-                                         or Status(o.status) in TERMINAL)
+            body, tag, waited = settled(order.id, order_out.dump(order), wait,
+                                        lambda b: b["next_action"] is not None or Status(b["status"]) in TERMINAL)
             headers = {"ETag": tag, **({"Preference-Applied": f"wait={wait}"} if waited else {}),
                        **({} if created else {"Idempotent-Replayed": "true"})}
-            return order, 201, headers
+            return answer(body, 201, headers)
 
         @topups.arguments(schemas.OrderListArgs, location="query")
         @topups.response(200, schemas.OrderListOut, example={"orders": [schemas.ORDER_EXAMPLE], "next_cursor": None})
@@ -155,32 +161,26 @@ def build_blueprint(ctx: ServiceContext, rules: OrderRules) -> Blueprint:
                 return {"orders": orders, "next_cursor": cursor}
 
 
-    def read(order_id: str) -> tuple[Any, str]:
-        """The order (plain values, one statement) and its ETag."""
-        with ctx.sessions() as session:
-            order = ordering.read_order(session, g.customer_id, order_id)
-        return order, etag(order_out.dump(order))
-
     def read_body(order_id: str) -> tuple[dict[str, Any], str]:
         """The order as it is answered, serialized once (its ETag is of these bytes' content)."""
         with ctx.sessions() as session:
             body = order_out.dump(ordering.read_order(session, g.customer_id, order_id))
         return body, etag(body)
 
-    def settled(order: Any, wait: int, done: Callable[[Any], bool]) -> tuple[Any, str, bool]:
-        """The order once `done` says so, waiting at most `wait` seconds for its changes;
-        (order, ETag, whether it could wait)."""
-        tag = etag(order_out.dump(order))
-        if not wait or done(order):
-            return order, tag, False
-        with watch.watching(order.id) as changed:
-            order, tag = read(order.id)  # after entering: no change slips between read and wait
+    def settled(order_id: str, body: dict[str, Any], wait: int,
+                done: Callable[[dict[str, Any]], bool]) -> tuple[dict[str, Any], str, bool]:
+        """The order's body once `done` says so, waiting at most `wait` seconds for its
+        changes; (body, ETag, whether it could wait)."""
+        if not wait or done(body):
+            return body, etag(body), False
+        with watch.watching(order_id) as changed:
+            body, tag = read_body(order_id)  # after entering: no change slips between read and wait
             deadline = time.monotonic() + wait
-            while changed is not None and not done(order) and (left := deadline - time.monotonic()) > 0:
+            while changed is not None and not done(body) and (left := deadline - time.monotonic()) > 0:
                 changed.wait(min(left, RECHECK_SECONDS))
                 changed.clear()
-                order, tag = read(order.id)
-        return order, tag, changed is not None
+                body, tag = read_body(order_id)
+        return body, tag, changed is not None
 
     @topups.route("/orders/<order_id>")
     @customer_only
@@ -209,9 +209,7 @@ def build_blueprint(ctx: ServiceContext, rules: OrderRules) -> Blueprint:
         headers = {"ETag": tag, **({"Preference-Applied": f"wait={wait}"} if changed is not None else {})}
         if tag == seen:
             return Response(status=304, headers=headers)
-        # Already serialized for the ETag: answered as it is, not dumped a second time.
-        return Response(json.dumps(body, separators=(",", ":"), ensure_ascii=False), status=200, headers=headers,
-                        content_type="application/json")
+        return answer(body, 200, headers)
 
     @topups.route("/orders/<order_id>/cancel", methods=["POST"])
     @customer_only

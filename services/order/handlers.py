@@ -22,9 +22,12 @@ from shared.messaging.outbox import put
 log = structlog.get_logger(__name__)
 
 
-def record(session: Session, order: Order, event: Event, reason: str | None = None) -> None:
-    session.add(TimelineEntry(order_id=order.id, event=event.value, status=order.status, reason=reason,
-                              occurred_at=utcnow()))
+def record(session: Session, order: Order, event: Event, reason: str | None = None) -> TimelineEntry:
+    """A timeline entry for an order handled through the ORM (placing it, an operator's note)."""
+    entry = TimelineEntry(order_id=order.id, event=event.value, status=order.status, reason=reason,
+                          occurred_at=utcnow())
+    session.add(entry)
+    return entry
 
 
 ORDERS: Table = Order.__table__  # type: ignore[assignment]

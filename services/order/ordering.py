@@ -32,7 +32,7 @@ from services.order.domain.promotions import Campaign
 from services.order.domain.quotes import check_balance_room, check_quote_usable, make_quote
 from services.order.domain.returns import check_return_url
 from services.order.domain.saga import CANCELLABLE, START, Event, Status
-from services.order.handlers import advance
+from services.order.handlers import advance, record
 from services.order.models import IdempotencyKey, Order, OutboxMessage, Quote, TimelineEntry
 from services.order.texts import _
 from shared.config import Settings
@@ -135,8 +135,7 @@ def place_order(session: Session, rules: OrderRules, customer: Any, quote_id: st
     session.add(order)
     session.flush()
     session.add(IdempotencyKey(customer_id=customer.id, key=key, request_hash=body_hash, order_id=order.id))
-    placed = TimelineEntry(order_id=order.id, event=Event.PLACED.value, status=order.status, occurred_at=now)
-    session.add(placed)
+    placed = record(session, order, Event.PLACED)
     put(session, OutboxMessage, *messages_for(session, order, START.actions, None, customer=customer))
     session.flush()
     set_committed_value(order, "timeline", [placed])  # what it is: no need to read it back

@@ -118,14 +118,6 @@ def insert_payment(session: Session, row: PaymentRecord) -> None:
     session.execute(insert(PAYMENTS).values({f.name: getattr(row, f.name) for f in fields(row)}))
 
 
-def add_payment(session: Session, payload: dict[str, Any], payment_id: str, attempts_allowed: int) -> PaymentRecord:
-    """A payment as its payment.create command opens it (no gateway yet), stored: for
-    seeding tests and tools. The handler stores the one it completed (`insert_payment`)."""
-    row = new_payment(payload, payment_id, attempts_allowed, utcnow())
-    insert_payment(session, row)
-    return row
-
-
 def update_payment(session: Session, before: PaymentRecord, after: PaymentRecord) -> PaymentRecord:
     """Write what changed from `before` to `after`: one UPDATE, none when nothing did.
     Returns the payment as stored (`updated_at` moves with any change)."""

@@ -26,6 +26,19 @@ def reopened(connection: Connection) -> Connection:
     return connection.clone()
 
 
+def keep_alive(connection: Connection) -> None:
+    """Read the broker's heartbeats and send ours while a publisher is idle. One that never
+    reads would either lose its connection to the broker's heartbeat check or, with
+    heartbeats off, not notice a dead connection until a confirm never comes."""
+    if is_memory(connection.as_uri()):
+        return
+    try:
+        connection.drain_events(timeout=0.001)
+    except (TimeoutError, BlockingIOError):
+        pass
+    connection.heartbeat_check()
+
+
 def is_memory(url: str) -> bool:
     return url.startswith("memory://")
 

@@ -26,6 +26,7 @@ import os
 import threading
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import structlog
 from kombu import Connection, Producer
@@ -36,7 +37,7 @@ from shared.clock import utcnow
 from shared.config import Settings
 from shared.contracts import CARRIES_A_CREDENTIAL
 from shared.db import unit_of_work
-from shared.messaging.broker import close_quietly, connect, is_memory
+from shared.messaging.broker import close_quietly, connect, keep_alive
 from shared.messaging.topology import Topology
 
 log = structlog.get_logger(__name__)
@@ -59,6 +60,21 @@ class Outgoing:
     type: str
     correlation_id: str | None
     body: str
+
+
+def send(producer: Producer, exchange: Any, message: Outgoing, timeout: float) -> None:
+    """Publish one outbox row, persistent, waiting for the broker's confirm (the direct
+    publisher's way and the relay's)."""
+    producer.publish(
+        message.body, exchange=exchange, routing_key=message.type, content_type="application/json",
+        content_encoding="utf-8", serializer=None, delivery_mode=2, message_id=message.message_id,
+        type=message.type, correlation_id=message.correlation_id, retry=False, timeout=timeout,
+        confirm_timeout=timeout)
+
+
+def mark(session: Session, message_ids: list[str]) -> None:
+    """Mark published rows, all in one statement (a credential-carrying body is dropped too)."""
+    session.execute(MARK, {"ids": message_ids, "now": utcnow()})
 
 
 def note(session: Session, outgoing: Outgoing) -> None:
@@ -124,12 +140,7 @@ class DirectPublisher:
             try:
                 producer = self._producer_now()
                 for message in messages:
-                    producer.publish(
-                        message.body, exchange=self.exchange, routing_key=message.type,
-                        content_type="application/json", content_encoding="utf-8", serializer=None,
-                        delivery_mode=2, message_id=message.message_id, type=message.type,
-                        correlation_id=message.correlation_id, retry=False,
-                        timeout=self.PUBLISH_TIMEOUT, confirm_timeout=self.PUBLISH_TIMEOUT)
+                    send(producer, self.exchange, message, self.PUBLISH_TIMEOUT)
                     confirmed.append(message.message_id)
             except Exception as exc:  # noqa: BLE001 - the relay publishes what is left
                 self._drop_connection()
@@ -168,7 +179,7 @@ class DirectPublisher:
             return 0
         try:
             with unit_of_work(self.sessions) as session:
-                session.execute(MARK, {"ids": ids, "now": utcnow()})
+                mark(session, ids)
         except Exception as exc:  # noqa: BLE001 - the relay publishes these again: duplicates, never losses
             log.warning("outbox_marks_failed", service=self.service, error=repr(exc), rows=len(ids),
                         note="the relay publishes them again; the consumers' inbox drops the copies")
@@ -186,12 +197,8 @@ class DirectPublisher:
         if not self._lock.acquire(blocking=False):
             return  # a publish is using the connection: it is alive
         try:
-            if self._connection is not None and not is_memory(self.url):
-                try:
-                    self._connection.drain_events(timeout=0.001)
-                except (TimeoutError, BlockingIOError):
-                    pass
-                self._connection.heartbeat_check()
+            if self._connection is not None:
+                keep_alive(self._connection)
         except Exception:  # noqa: BLE001 - reconnect at the next publish
             self._drop_connection()
         finally:

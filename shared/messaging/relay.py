@@ -23,15 +23,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared.clock import utcnow
-from shared.contracts import CARRIES_A_CREDENTIAL
 from shared.db import unit_of_work
 from shared.loops import PollLoop
-from shared.messaging.broker import is_memory, reopened
+from shared.messaging.broker import keep_alive, reopened
+from shared.messaging.direct import Outgoing, mark, send
 from shared.messaging.outbox import OutboxMixin
 from shared.messaging.topology import Topology
 
 log = structlog.get_logger(__name__)
-REDACTED = '{"redacted": "this message carried a credential; its body was removed once published"}'
 
 
 class OutboxRelay:
@@ -76,37 +75,14 @@ class OutboxRelay:
                 return 0
             producer = self._get_producer()
             for row in rows:
-                producer.publish(
-                    row.body,
-                    exchange=self.exchange,
-                    routing_key=row.type,
-                    content_type="application/json",
-                    content_encoding="utf-8",
-                    serializer=None,
-                    delivery_mode=2,
-                    message_id=row.message_id,
-                    type=row.type,
-                    correlation_id=row.correlation_id,
-                    retry=False,
-                    timeout=self.PUBLISH_TIMEOUT,
-                    confirm_timeout=self.PUBLISH_TIMEOUT,
-                )
-                row.published_at = utcnow()
-                if row.type in CARRIES_A_CREDENTIAL:
-                    row.body = REDACTED
+                send(producer, self.exchange, Outgoing(row.message_id, row.type, row.correlation_id, row.body),
+                     self.PUBLISH_TIMEOUT)
+            mark(session, [row.message_id for row in rows])
         return len(rows)
 
     def _keepalive(self) -> None:
-        """Read the broker's heartbeats and send ours while idle. A publisher that never reads
-        would either lose its connection to the broker's heartbeat check or, with heartbeats
-        off, not notice a dead connection until a confirm never comes."""
-        if self._producer is None or is_memory(self.connection.as_uri()):
-            return
-        try:
-            self.connection.drain_events(timeout=0.001)
-        except (TimeoutError, BlockingIOError):
-            pass
-        self.connection.heartbeat_check()
+        if self._producer is not None:
+            keep_alive(self.connection)
 
     def _get_producer(self) -> Producer:
         if self._producer is None:

@@ -190,9 +190,10 @@ def wallet_world(app: Flask, ctx: ServiceContext) -> World:
 def payment_world(app: Flask, ctx: ServiceContext) -> World:
     """A payment, as its payment.create opened it."""
     with unit_of_work(ctx.sessions) as session:
-        row = payments.add_payment(session, {"order_id": "ord_schemathesis", "customer_id": "cus_schemathesis",
-                                             "amount": 9000, "currency": "EUR", "method": "card"},
-                                   payments.new_payment_id(), 3)
+        row = payments.new_payment({"order_id": "ord_schemathesis", "customer_id": "cus_schemathesis",
+                                    "amount": 9000, "currency": "EUR", "method": "card"},
+                                   payments.new_payment_id(), 3, utcnow())
+        payments.insert_payment(session, row)
         payment_id = row.id
     return World("payment", known={"path.payment_id": [payment_id], "query.order_id": ["ord_schemathesis"]})
 

@@ -79,7 +79,7 @@ DECISION_FAILURES: dict[Decision, str | None] = {
     Decision.DECLINE: "payment_declined",
     Decision.CANCEL: "cancelled_by_customer",
 }
-CUSTOMER_CANCEL = "cancelled_by_customer"
+CUSTOMER_CANCEL = DECISION_FAILURES[Decision.CANCEL]
 
 # Each provider's own kind of id for the checkout (PayPal order, Alipay trade, WeChat Pay transaction).
 SESSION_IDS: dict[str, Callable[[datetime], str]] = {
