@@ -8,7 +8,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import structlog
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from services.order import balances, receipts
@@ -16,6 +16,7 @@ from services.order.commands import messages_for
 from services.order.domain.saga import Event, Status, Transition, decide
 from services.order.models import Order, OutboxMessage, TimelineEntry
 from shared.clock import utcnow
+from shared.messaging import writebehind
 from shared.messaging.envelope import Envelope
 from shared.messaging.outbox import put
 
@@ -43,7 +44,8 @@ def advance(session: Session, order_id: str, event: Event, caused_by: Envelope |
 
     Plain statements, no ORM (every saga message comes through here): lock and read the
     order, update it, append to its timeline, and put the messages (reading the customer
-    only when there are messages to address)."""
+    only when there are messages to address). In a consumer's batch the timeline entry and
+    the messages are written with the batch's others, just before its commit."""
     row = session.execute(LOCK_ORDER, {"order_id": order_id}).mappings().one_or_none()
     if row is None:
         # Every saga message answers an order we created; its absence is a bug, so retry/park.
@@ -59,8 +61,8 @@ def advance(session: Session, order_id: str, event: Event, caused_by: Envelope |
     if transition.needs_operator:
         changes["needs_operator"] = True
     session.execute(update(ORDERS).where(ORDERS.c.id == order_id).values(**changes))
-    session.execute(insert(TIMELINE).values(order_id=order_id, event=event.value, status=transition.to.value,
-                                            reason=reason, occurred_at=now))
+    writebehind.insert(session, TIMELINE, [{"order_id": order_id, "event": event.value, "status": transition.to.value,
+                                            "reason": reason, "occurred_at": now}])
     if transition.actions:
         order = SimpleNamespace(**{**row, **changes})
         put(session, OutboxMessage, *messages_for(session, order, transition.actions, caused_by))

@@ -2,10 +2,11 @@
 
 For each message: parse and validate the envelope; in one transaction, note it in the inbox
 and run the handler (whose outbox rows commit with it); then ack. Messages that arrived
-together share that transaction (see `process_batch`). A message that cannot be
-read is parked at once (retrying will not make it readable; kombu's own default would drop
-it). A handler that raises is retried with exponential backoff through the queue's retry
-queue, and parked after `max_attempts`: never lost, never retried forever.
+together share that transaction, their inbox notes one statement and their outbox rows
+another (see `process_batch` and `_apply`). A message that cannot be read is parked at
+once (retrying will not make it readable; kombu's own default would drop it). A handler
+that raises is retried with exponential backoff through the queue's retry queue, and
+parked after `max_attempts`: never lost, never retried forever.
 
 Nothing a message holds may reach the run loop, whose one answer is to reconnect: the
 broker would deliver the same message again, and the service would do nothing else (a body
@@ -29,9 +30,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from shared.db import unit_of_work
 from shared.loops import backoff
+from shared.messaging import writebehind
 from shared.messaging.broker import close_quietly, is_memory, reopened
 from shared.messaging.envelope import Envelope, InvalidMessage
-from shared.messaging.inbox import InboxMixin, first_time
+from shared.messaging.inbox import InboxMixin, first_times
 from shared.messaging.received import (
     ATTEMPT_HEADER,
     PARKED_REASON_HEADER,
@@ -118,7 +120,7 @@ class ConsumerRunner:
             return
         try:
             with unit_of_work(self.sessions) as session:
-                fresh = [self._apply(session, delivery) for delivery in batch]
+                fresh = self._apply(session, batch)
         except Exception:  # noqa: BLE001 - find the failing message by handling them one at a time
             for delivery in batch:
                 self._handle_one(delivery)
@@ -146,23 +148,31 @@ class ConsumerRunner:
         self._park(sub, message, reason)
         return None
 
-    def _apply(self, session: Session, delivery: Delivery) -> bool:
-        """Note the message in the inbox and run its handler, unless it was seen before."""
-        sub, envelope = delivery.sub, delivery.envelope
-        fresh = first_time(session, self.inbox, sub.handler, envelope.message_id, envelope.type)
-        if fresh:
-            self.handlers[sub.handler](session, envelope)
+    def _apply(self, session: Session, batch: list[Delivery]) -> list[bool]:
+        """Note the messages in the inbox (one statement) and run the handler of each that
+        was not seen before. The rows the handlers append for later readers (outbox,
+        timeline) are written together just before the commit (writebehind.py)."""
+        fresh = first_times(session, self.inbox,
+                            [(d.sub.handler, d.envelope.message_id, d.envelope.type) for d in batch])
+        writebehind.begin(session)
+        try:
+            for delivery, new in zip(batch, fresh, strict=True):
+                if new:
+                    self.handlers[delivery.sub.handler](session, delivery.envelope)
+            writebehind.flush(session)
+        finally:
+            writebehind.discard(session)
         return fresh
 
     def _handle_one(self, delivery: Delivery) -> None:
         try:
             with unit_of_work(self.sessions) as session:
-                fresh = self._apply(session, delivery)
+                fresh = self._apply(session, [delivery])
         except Exception as exc:  # noqa: BLE001 - any handler failure goes to retry/park
             self._failed(delivery, exc)
             return
         delivery.message.ack()
-        self._after_commit([delivery], [fresh])
+        self._after_commit([delivery], fresh)
 
     def _after_commit(self, batch: list[Delivery], fresh: list[bool]) -> None:
         for delivery, new in zip(batch, fresh, strict=True):

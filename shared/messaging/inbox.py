@@ -39,3 +39,23 @@ def first_time(session: Session, model: type[InboxMixin], handler: str, message_
                  .on_conflict_do_nothing(index_elements=["handler", "message_id"])
                  .returning(table.c.message_id))
     return session.execute(statement).first() is not None
+
+
+def first_times(session: Session, model: type[InboxMixin], notes: list[tuple[str, str, str]]) -> list[bool]:
+    """`first_time` for a batch of (handler, message_id, type) notes, in one statement: for
+    each, whether it is new (a note repeated within the batch is new only the first time)."""
+    if len(notes) == 1:
+        return [first_time(session, model, *notes[0])]
+    table = model.__table__  # type: ignore[attr-defined]
+    now = utcnow()
+    unique = list({(handler, message_id): type for handler, message_id, type in notes}.items())
+    statement = (upsert(session)(table)
+                 .values([{"handler": h, "message_id": m, "type": t, "processed_at": now} for (h, m), t in unique])
+                 .on_conflict_do_nothing(index_elements=["handler", "message_id"])
+                 .returning(table.c.handler, table.c.message_id))
+    new = {(row.handler, row.message_id) for row in session.execute(statement)}
+    fresh = []
+    for handler, message_id, _ in notes:
+        fresh.append((handler, message_id) in new)
+        new.discard((handler, message_id))
+    return fresh

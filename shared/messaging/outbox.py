@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Index, Integer, String, Text, insert, text
+from sqlalchemy import BigInteger, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, Session, declared_attr, mapped_column
 
 from shared.clock import utcnow
 from shared.db import UTCDateTime
+from shared.messaging import writebehind
 from shared.messaging.direct import Outgoing, note
 from shared.messaging.envelope import Envelope
 
@@ -45,12 +46,13 @@ class OutboxMixin:
 
 def put(session: Session, model: type[OutboxMixin], *envelopes: Envelope) -> None:
     """Write the envelopes as outbox rows in the caller's transaction: one INSERT statement
-    for all of them, run now (plain SQL: this is on every state change's path)."""
+    for all of them (plain SQL: this is on every state change's path), run now, or with the
+    rest of a consumer's batch just before its commit (writebehind.py)."""
     if not envelopes:
         return
     now = utcnow()
     outgoing = [Outgoing(e.message_id, e.type, e.correlation_id, e.to_json()) for e in envelopes]
-    session.execute(insert(model.__table__), [  # type: ignore[attr-defined]
+    writebehind.insert(session, model.__table__, [  # type: ignore[attr-defined]
         {"message_id": o.message_id, "type": o.type, "correlation_id": o.correlation_id, "body": o.body,
          "created_at": now} for o in outgoing])
     for one in outgoing:

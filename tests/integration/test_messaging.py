@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pika
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from services.wallet import app as wallet_app
 from services.wallet.models import InboxMessage, OutboxMessage
@@ -148,6 +148,42 @@ def test_messages_that_arrive_together_share_a_transaction_and_one_failure_spoil
     assert credited == ["ord_0", "ord_1", "ord_2", "ord_4", "ord_5"]
     assert noted == {c.message_id for c in commands if c.payload["order_id"] != "ord_3"}
     assert len({id(s) for s in sessions}) < len(sessions) - 2, "the first delivery shared one transaction"
+
+
+def test_a_batch_notes_its_messages_in_one_statement_and_writes_its_outbox_rows_in_another(
+        ctx: ServiceContext) -> None:
+    """Five commands and a copy of one, queued while the worker was down, arrive together:
+    one inbox statement notes them all (the copy is seen as a duplicate and handled once),
+    and the five outbox rows their handlers put go out as one statement before the commit."""
+    handled: list[str] = []
+
+    def handler(session: object, msg: Envelope) -> None:
+        handled.append(msg.payload["order_id"])
+        put(session, OutboxMessage, Envelope.new("wallet.credited", {  # type: ignore[arg-type]
+            "order_id": msg.payload["order_id"], "customer_id": "cus_1", "entry_id": "je_1", "amount": 100,
+            "currency": "EUR", "balance_after": 100}))
+
+    commands = [credit_command(f"ord_{i}") for i in range(5)]
+    for command in [*commands, commands[2]]:
+        publish_raw(ctx.settings.amqp_url, ctx.settings.amqp_namespace, command)
+    statements: list[str] = []
+    listen = lambda conn, cursor, statement, *rest: statements.append(statement)  # noqa: E731
+    event.listen(ctx.engine, "before_cursor_execute", listen)
+    try:
+        stop, thread = run_consumer(ctx, handler)
+        wait_for(lambda: len(handled) >= 5, what="the five handled")
+        stop.set()
+        thread.join(5)
+    finally:
+        event.remove(ctx.engine, "before_cursor_execute", listen)
+    assert sorted(handled) == [f"ord_{i}" for i in range(5)], "the copy was not handled again"
+    inbox = [s for s in statements if s.lstrip().upper().startswith("INSERT INTO INBOX")]
+    outbox = [s for s in statements if s.lstrip().upper().startswith("INSERT INTO OUTBOX")]
+    # They arrive together, so one batch, one statement each (two, should the broker split them).
+    assert len(inbox) == len(outbox) <= 2, statements
+    with ctx.sessions() as session:
+        assert len(session.scalars(select(OutboxMessage)).all()) == 5
+        assert set(session.scalars(select(InboxMessage.message_id))) == {c.message_id for c in commands}
 
 
 @pytest.mark.parametrize("body", [b"\x00 not json", b'{"type": "wallet.credit", "payload": {"order_id": 5}}'])
