@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from services.order.models import Balance, BalanceChange, Customer
+from services.order.models import Balance, BalanceChange
 from services.order.texts import _
 from shared.contracts import jsonable
 from shared.db import upsert
@@ -64,9 +64,22 @@ def advance(session: Session, customer_id: str, currency: str) -> None:
         balance.expiring, balance.version = reached.expiring, reached.version
 
 
-def balance_of(session: Session, customer: Customer) -> Balance:
-    """The balance as the wallet last announced it; a new account has not spoken yet."""
-    row = session.get(Balance, customer.id)
+#: the balance's columns the request's customer row carries (web.CUSTOMER_ROW), prefixed
+BALANCE_PREFIX = "balance_"
+BALANCE_COLUMNS = ("customer_id", "amount_minor", "currency", "status", "frozen_reason", "version")
+
+
+def balance_of(session: Session, customer: Any) -> Balance:
+    """The balance as the wallet last announced it; a new account has not spoken yet. Taken
+    from the signed-in customer's row when it was read with it (no statement of its own)."""
+    fields = getattr(customer, "_fields", ())
+    if f"{BALANCE_PREFIX}status" in fields:
+        if getattr(customer, f"{BALANCE_PREFIX}customer_id") is None:
+            row = None
+        else:
+            row = Balance(**{name: getattr(customer, f"{BALANCE_PREFIX}{name}") for name in BALANCE_COLUMNS})
+    else:
+        row = session.get(Balance, customer.id)
     return row or Balance(customer_id=customer.id, amount_minor=0, currency=customer.currency,
                           status="active", version=0, expiring=[])
 

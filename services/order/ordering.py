@@ -109,17 +109,25 @@ def replay(session: Session, customer: Any, key: str, body_hash: str) -> Order |
 def place_order(session: Session, rules: OrderRules, customer: Any, quote_id: str, key: str,
                 body_hash: str, now: datetime, return_url: str | None = None) -> tuple[Order, bool]:
     """Confirm a quote as an order and start the saga; (order, created)."""
-    if (existing := replay(session, customer, key, body_hash)) is not None:
-        return existing, False
+    # The quote, locked, the order it became if any, and what this Idempotency-Key did
+    # before if anything: one statement.
+    found = session.execute(
+        select(Quote, Order.id, IdempotencyKey.request_hash, IdempotencyKey.order_id)
+        .outerjoin(Order, Order.quote_id == Quote.id)
+        .outerjoin(IdempotencyKey, (IdempotencyKey.customer_id == customer.id) & (IdempotencyKey.key == key))
+        .where(Quote.id == quote_id, Quote.customer_id == customer.id)
+        .with_for_update(of=Quote)).one_or_none()
+    if found is None:
+        if (existing := replay(session, customer, key, body_hash)) is not None:
+            return existing, False
+        raise QuoteNotFound(_("There is no quote {quote_id} for this customer.", quote_id=quote_id))
+    quote, used_by, earlier_hash, earlier_order = found
+    if earlier_order is not None:
+        if earlier_hash != body_hash:
+            raise IdempotencyKeyReused(_("This Idempotency-Key was used with a different request."))
+        return session.get_one(Order, earlier_order), False
     if return_url is not None:
         check_return_url(return_url, rules.return_origins)
-    # The quote, locked, and the order it became if any: one statement.
-    found = session.execute(select(Quote, Order.id).outerjoin(Order, Order.quote_id == Quote.id)
-                            .where(Quote.id == quote_id, Quote.customer_id == customer.id)
-                            .with_for_update(of=Quote)).one_or_none()
-    if found is None:
-        raise QuoteNotFound(_("There is no quote {quote_id} for this customer.", quote_id=quote_id))
-    quote, used_by = found
     check_quote_usable(quote.expires_at, used_by, now)
     # Again now, not only at the quote: the account may have been frozen or filled since.
     balance = _refuse_if_frozen(session, customer)

@@ -13,7 +13,8 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from services.order import auth
-from services.order.models import Customer
+from services.order.balances import BALANCE_COLUMNS, BALANCE_PREFIX
+from services.order.models import Balance, Customer
 from services.order.texts import _
 from shared.problems import Problem
 from shared.service import ServiceContext
@@ -59,8 +60,13 @@ def customer_required(ctx: ServiceContext) -> Callable[[F], F]:
     return decorator
 
 
-CUSTOMERS = Customer.__table__
-CUSTOMER_ROW = select(CUSTOMERS).where(CUSTOMERS.c.id == bindparam("customer_id"))
+CUSTOMERS, BALANCES = Customer.__table__, Balance.__table__
+#: the customer and the balance last announced for them (`balances.balance_of` reads it from
+#: here): quoting and placing an order need both, and this read is made for every request
+CUSTOMER_ROW = (select(CUSTOMERS, *(column.label(f"{BALANCE_PREFIX}{column.name}") for column in BALANCES.c
+                                    if column.name in BALANCE_COLUMNS))
+                .select_from(CUSTOMERS.outerjoin(BALANCES, BALANCES.c.customer_id == CUSTOMERS.c.id))
+                .where(CUSTOMERS.c.id == bindparam("customer_id")))
 
 
 def signed_in() -> Any:
