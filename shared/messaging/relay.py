@@ -95,5 +95,7 @@ class OutboxRelay:
         self.connection = reopened(self.connection)
 
     def loop(self) -> PollLoop:
-        """The relay as a background loop, on its clock (every `poll_seconds`)."""
-        return PollLoop(f"{self.service}.relay", self.publish_pending, self.poll_seconds, on_error=self._reset)
+        """The relay as a background loop, on its clock: every `poll_seconds`, and no more
+        often than `stale_after` (it sweeps only rows that old: looking sooner finds none)."""
+        every = max(self.poll_seconds, self.stale_after.total_seconds())
+        return PollLoop(f"{self.service}.relay", self.publish_pending, every, on_error=self._reset)
