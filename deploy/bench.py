@@ -253,10 +253,13 @@ def idle(system: ProcessSystem, urls: dict[str, str], counts_dir: Path, seconds:
     time.sleep(seconds)
     ours = sum(system.cpu_seconds().values()) - sum(cpu_before.values())
     servers = sum(cpu_by_command(*SERVERS).values()) - sum(servers_before.values())
-    statements = (read_counts(counts_dir, current_at=time.time()) - statements_before).total()
+    counted = read_counts(counts_dir, current_at=time.time()) - statements_before
+    statements = counted.total()
     print(f"\nidle for {seconds:.0f} s: {(commits(urls) - commits_before) / seconds:.1f} commits/s, "
           f"{statements / seconds:.1f} SQL statements/s, {100 * ours / seconds:.1f}% of a core in our processes, "
           f"{100 * servers / seconds:.1f}% in PostgreSQL and RabbitMQ")
+    for (process, statement), n in counted.statements.most_common(8):
+        print(f"  {n / seconds:5.1f}/s  {process:15} {statement[:110]}")
 
 
 def parse_mix(text_: str) -> dict[str, int]:

@@ -13,10 +13,12 @@ import re
 from dataclasses import dataclass, field
 
 from deploy.processes import ROOT
-from shared.sqlcount import KINDS, StatementCounts
+from shared.sqlcount import KINDS, TRANSACTION, StatementCounts, kind_of
 
 #: where `make floor` leaves its measurements for the bench to compare with
 FLOOR_FILE = ROOT / "var" / "floor.json"
+#: the sandbox gateways' tables: the provider's side of the wire, in the payment database
+SANDBOX_TABLE = "sandbox_"
 
 
 @dataclass
@@ -76,6 +78,10 @@ def render(result: BenchResult, top_statements: int = 10) -> str:
         f"{name} {r.per_completed(n):.1f}" for name, n in sorted(services.items(), key=lambda kv: -kv[1])))
     lines.append("    by process       " + "  ".join(
         f"{name} {r.per_completed(n):.1f}" for name, n in r.statements.by_process().most_common()))
+    sandbox = sum(n for (_, text), n in r.statements.statements.items()
+                  if SANDBOX_TABLE in text and kind_of(text) != TRANSACTION)
+    lines.append(f"    of which         the sandbox gateways' own {r.per_completed(sandbox):.1f} (the provider's "
+                 "side, sharing the payment service for now: its sandbox_* tables)")
     lines.append("    not counted      the doorbells' LISTEN (raw psycopg, once per connection); "
                  "the triggers' pg_notify runs inside its INSERT")
     lines.append(f"  commits            {r.both(r.commits)}  (PostgreSQL's xact_commit, 4 databases, "
