@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Boolean, literal_column, select, text, update
+from sqlalchemy import Boolean, bindparam, literal_column, select, text, update
 from sqlalchemy.orm import Session
 
 from services.notify.domain.layout import RenderedEmail
@@ -50,11 +50,15 @@ def receipt_so_far(session: Session, order_id: str) -> tuple[dict[str, Any] | No
     """What an order.completed finds, in one round trip: the order's receipt as announced,
     if it was issued, and the receipt email already owed for the order, if any (one
     completed before receipts were numbered was emailed then)."""
-    issued = select(ReceiptRow.document).where(ReceiptRow.order_id == order_id).scalar_subquery()
-    owed = select(EmailRow.id).where(EmailRow.kind == EmailKind.RECEIPT.value,
-                                     EmailRow.reference == order_id).scalar_subquery()
-    document, email_id = session.execute(select(issued.label("document"), owed.label("email_id"))).one()
+    document, email_id = session.execute(RECEIPT_SO_FAR, {"order_id": order_id}).one()
     return document, email_id
+
+
+RECEIPT_SO_FAR = select(
+    select(ReceiptRow.document).where(ReceiptRow.order_id == bindparam("order_id")).scalar_subquery()
+    .label("document"),
+    select(EmailRow.id).where(EmailRow.kind == EmailKind.RECEIPT.value, EmailRow.reference == bindparam("order_id"))
+    .scalar_subquery().label("email_id"))
 
 
 def next_receipt_number(session: Session, year: int) -> int:
@@ -118,6 +122,18 @@ ANOTHER_DUE = literal_column(
     "AND other.next_attempt_at <= emails.claimed_at AND other.id <> emails.id)", Boolean).label("another_due")
 
 
+_OLDEST_DUE = (select(EmailRow.id).where(text(UNSENT), EmailRow.next_attempt_at <= bindparam("now"))
+               .order_by(EmailRow.next_attempt_at, EmailRow.created_at).limit(1)
+               .with_for_update(skip_locked=True).scalar_subquery())
+CLAIM = (update(EmailRow).where(EmailRow.id == _OLDEST_DUE)
+         .values(status=SENDING, claim_token=bindparam("token"), claimed_at=bindparam("now"),
+                 next_attempt_at=bindparam("lease_end"))
+         .returning(EmailRow.id, EmailRow.kind, EmailRow.order_id, EmailRow.email, EmailRow.language,
+                    EmailRow.subject, EmailRow.text_body, EmailRow.html_body, EmailRow.created_at,
+                    EmailRow.attempts, ANOTHER_DUE)
+         .execution_options(synchronize_session=False))
+
+
 def claim_next(session: Session, now: datetime, lease_seconds: float) -> ClaimedEmail | None:
     """Take the oldest email whose time has come for one sending, in one statement: a
     pending one, or one claimed by a mailer whose lease ran out (it died, or hangs). It is
@@ -130,17 +146,8 @@ def claim_next(session: Session, now: datetime, lease_seconds: float) -> Claimed
     one writer at a time anyway.)
     """
     token = uuid.uuid4().hex
-    oldest_due = (select(EmailRow.id).where(text(UNSENT), EmailRow.next_attempt_at <= now)
-                  .order_by(EmailRow.next_attempt_at, EmailRow.created_at).limit(1)
-                  .with_for_update(skip_locked=True).scalar_subquery())
-    claim = (update(EmailRow).where(EmailRow.id == oldest_due)
-             .values(status=SENDING, claim_token=token, claimed_at=now,
-                     next_attempt_at=now + timedelta(seconds=lease_seconds))
-             .returning(EmailRow.id, EmailRow.kind, EmailRow.order_id, EmailRow.email, EmailRow.language,
-                        EmailRow.subject, EmailRow.text_body, EmailRow.html_body, EmailRow.created_at,
-                        EmailRow.attempts, ANOTHER_DUE)
-             .execution_options(synchronize_session=False))
-    row = session.execute(claim).one_or_none()
+    row = session.execute(CLAIM, {"now": now, "token": token,
+                                  "lease_end": now + timedelta(seconds=lease_seconds)}).one_or_none()
     if row is None:
         return None
     return ClaimedEmail(**{**row._asdict(), "another_due": bool(row.another_due)}, token=token)
@@ -153,14 +160,19 @@ def record_sent(session: Session, email_id: str, now: datetime, bodies: str | No
 
     One statement: the UPDATE's row lock orders it after any other recording, which, once
     committed, leaves the email `sent` and this one matching nothing."""
-    values: dict[str, Any] = {"status": SENT, "sent_at": now, "attempts": EmailRow.attempts + 1,
-                              "last_error": None, "claim_token": None}
+    params: dict[str, Any] = {"email_id": email_id, "now": now}
     if bodies is not None:
-        values.update(text_body=bodies, html_body=bodies)
-    attempts: int | None = session.execute(
-        update(EmailRow).where(EmailRow.id == email_id, EmailRow.status != SENT).values(**values)
-        .returning(EmailRow.attempts).execution_options(synchronize_session=False)).scalar_one_or_none()
+        params["bodies"] = bodies
+    attempts: int | None = session.execute(RECORD_SENT[bodies is not None], params).scalar_one_or_none()
     return attempts
+
+
+_SENT = (update(EmailRow).where(EmailRow.id == bindparam("email_id"), EmailRow.status != SENT)
+         .values(status=SENT, sent_at=bindparam("now"), attempts=EmailRow.attempts + 1, last_error=None,
+                 claim_token=None)
+         .returning(EmailRow.attempts).execution_options(synchronize_session=False))
+#: (bodies replaced?) -> the statement, built once (shared/db.py says why)
+RECORD_SENT = {False: _SENT, True: _SENT.values(text_body=bindparam("bodies"), html_body=bindparam("bodies"))}
 
 
 def record_failure(session: Session, email: ClaimedEmail, attempts: int, error: str, retry_at: datetime) -> bool:

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import structlog
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import Table, bindparam, select
 from sqlalchemy.orm import Session
 
 from services.order import balances, receipts
@@ -16,6 +16,7 @@ from services.order.commands import messages_for
 from services.order.domain.saga import Event, Status, Transition, decide
 from services.order.models import Order, OutboxMessage, TimelineEntry
 from shared.clock import utcnow
+from shared.db import update_where
 from shared.messaging import writebehind
 from shared.messaging.envelope import Envelope
 from shared.messaging.outbox import put
@@ -60,7 +61,7 @@ def advance(session: Session, order_id: str, event: Event, caused_by: Envelope |
         changes["failure_reason"] = reason
     if transition.needs_operator:
         changes["needs_operator"] = True
-    session.execute(update(ORDERS).where(ORDERS.c.id == order_id).values(**changes))
+    session.execute(update_where(ORDERS, "id"), {"where_id": order_id, **changes})
     writebehind.insert(session, TIMELINE, [{"order_id": order_id, "event": event.value, "status": transition.to.value,
                                             "reason": reason, "occurred_at": now}])
     if transition.actions:

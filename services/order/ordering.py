@@ -106,17 +106,22 @@ def replay(session: Session, customer: Any, key: str, body_hash: str) -> Order |
     return session.get(Order, row.order_id)
 
 
+QUOTE_TO_PLACE = (
+    select(Quote, Order.id, IdempotencyKey.request_hash, IdempotencyKey.order_id)
+    .outerjoin(Order, Order.quote_id == Quote.id)
+    .outerjoin(IdempotencyKey, (IdempotencyKey.customer_id == bindparam("customer_id"))
+               & (IdempotencyKey.key == bindparam("key")))
+    .where(Quote.id == bindparam("quote_id"), Quote.customer_id == bindparam("customer_id"))
+    .with_for_update(of=Quote))
+
+
 def place_order(session: Session, rules: OrderRules, customer: Any, quote_id: str, key: str,
                 body_hash: str, now: datetime, return_url: str | None = None) -> tuple[Order, bool]:
     """Confirm a quote as an order and start the saga; (order, created)."""
     # The quote, locked, the order it became if any, and what this Idempotency-Key did
     # before if anything: one statement.
-    found = session.execute(
-        select(Quote, Order.id, IdempotencyKey.request_hash, IdempotencyKey.order_id)
-        .outerjoin(Order, Order.quote_id == Quote.id)
-        .outerjoin(IdempotencyKey, (IdempotencyKey.customer_id == customer.id) & (IdempotencyKey.key == key))
-        .where(Quote.id == quote_id, Quote.customer_id == customer.id)
-        .with_for_update(of=Quote)).one_or_none()
+    found = session.execute(QUOTE_TO_PLACE, {"quote_id": quote_id, "customer_id": customer.id, "key": key}
+                            ).one_or_none()
     if found is None:
         if (existing := replay(session, customer, key, body_hash)) is not None:
             return existing, False

@@ -14,7 +14,7 @@ from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, String, Table, insert, literal, select, text, update
+from sqlalchemy import Row, String, Table, bindparam, select, text, update
 from sqlalchemy.orm import Session
 
 from services.payment.domain.gateway import GatewayEvent
@@ -29,7 +29,7 @@ from services.payment.models import (
     WebhookEventRow,
 )
 from shared.clock import utcnow
-from shared.db import upsert
+from shared.db import insert_into, insert_new, update_where, upsert
 from shared.messaging.envelope import Envelope
 from shared.messaging.outbox import put
 from shared.money import Money
@@ -37,6 +37,8 @@ from shared.money import Money
 PAYMENTS: Table = PaymentRow.__table__  # type: ignore[assignment]
 CANCELLATIONS: Table = OrderCancellationRow.__table__  # type: ignore[assignment]
 REFUNDS: Table = RefundRow.__table__  # type: ignore[assignment]
+WEBHOOK_EVENTS: Table = WebhookEventRow.__table__  # type: ignore[assignment]
+ATTEMPTS: Table = PaymentAttemptRow.__table__  # type: ignore[assignment]
 
 
 @dataclass(frozen=True)
@@ -91,20 +93,21 @@ def record_of(row: Row[Any]) -> PaymentRecord:
     return PaymentRecord(**row._mapping)
 
 
+#: (locked?) -> the payment by id, and by order id: built once (db.py says why)
+BY_ID = {False: select(PAYMENTS).where(PAYMENTS.c.id == bindparam("key"))}
+BY_ID[True] = BY_ID[False].with_for_update()
+BY_ORDER = {False: select(PAYMENTS).where(PAYMENTS.c.order_id == bindparam("key"))}
+BY_ORDER[True] = BY_ORDER[False].with_for_update()
+
+
 def get_payment(session: Session, payment_id: str, *, lock: bool = False) -> PaymentRecord | None:
     """The payment; `lock` serializes a webhook and a refund racing on one payment."""
-    query = select(PAYMENTS).where(PAYMENTS.c.id == payment_id)
-    if lock:
-        query = query.with_for_update()
-    row = session.execute(query).first()
+    row = session.execute(BY_ID[lock], {"key": payment_id}).first()
     return record_of(row) if row is not None else None
 
 
 def find_by_order(session: Session, order_id: str, *, lock: bool = False) -> PaymentRecord | None:
-    query = select(PAYMENTS).where(PAYMENTS.c.order_id == order_id)
-    if lock:
-        query = query.with_for_update()
-    row = session.execute(query).first()
+    row = session.execute(BY_ORDER[lock], {"key": order_id}).first()
     return record_of(row) if row is not None else None
 
 
@@ -115,7 +118,7 @@ def insert_payment(session: Session, row: PaymentRecord) -> None:
     second one cannot get here; the unique order id stays the backstop: a duplicate fails
     the INSERT, its message is retried, and then finds the first one's row.
     """
-    session.execute(insert(PAYMENTS).values({f.name: getattr(row, f.name) for f in fields(row)}))
+    session.execute(insert_into(PAYMENTS), {f.name: getattr(row, f.name) for f in fields(row)})
 
 
 def update_payment(session: Session, before: PaymentRecord, after: PaymentRecord) -> PaymentRecord:
@@ -126,7 +129,7 @@ def update_payment(session: Session, before: PaymentRecord, after: PaymentRecord
     if not changes:
         return after
     changes["updated_at"] = utcnow()
-    session.execute(update(PAYMENTS).where(PAYMENTS.c.id == before.id).values(changes))
+    session.execute(update_where(PAYMENTS, "id"), {"where_id": before.id, **changes})
     return replace(after, updated_at=changes["updated_at"])
 
 
@@ -158,14 +161,16 @@ class OrderStanding:
     cancelled: bool  # a payment.cancel came first
 
 
+_WANTED = select(bindparam("order_id", type_=String).label("order_id")).subquery("wanted")
+_CANCELLED = select(CANCELLATIONS.c.order_id).where(CANCELLATIONS.c.order_id == bindparam("order_id")).exists()
+ORDER_STANDING = (select(_CANCELLED.label("cancelled"), PAYMENTS)
+                  .select_from(_WANTED.outerjoin(PAYMENTS, PAYMENTS.c.order_id == _WANTED.c.order_id)))
+
+
 def order_standing(session: Session, order_id: str) -> OrderStanding:
     """The order's payment if it has one, and whether its cancel came first: one statement
     (the order id, left-joined to its payment, beside EXISTS of its cancellation)."""
-    wanted = select(literal(order_id, String).label("order_id")).subquery("wanted")
-    cancelled = select(CANCELLATIONS.c.order_id).where(CANCELLATIONS.c.order_id == order_id).exists()
-    query = (select(cancelled.label("cancelled"), PAYMENTS)
-             .select_from(wanted.outerjoin(PAYMENTS, PAYMENTS.c.order_id == wanted.c.order_id)))
-    values = dict(session.execute(query).one()._mapping)
+    values = dict(session.execute(ORDER_STANDING, {"order_id": order_id}).one()._mapping)
     was_cancelled = bool(values.pop("cancelled"))
     return OrderStanding(PaymentRecord(**values) if values["id"] is not None else None, was_cancelled)
 
@@ -204,25 +209,18 @@ def record_webhook(session: Session, provider: str, event: GatewayEvent, raw_bod
     redelivery waits on the first one's row and then meets the conflict, a clean
     'duplicate' rather than a failed request (or, if the first rolled back, inserts).
     """
-    table = WebhookEventRow.__table__
-    statement = (upsert(session)(table)
-                 .values(provider=provider, event_id=event.event_id, type=event.kind.value,
-                         payment_id=event.payment_id, payload=raw_body.decode("utf-8", errors="replace"),
-                         received_at=utcnow())
-                 .on_conflict_do_nothing(index_elements=["provider", "event_id"])
-                 .returning(table.c.id))
-    return session.execute(statement).first() is not None
+    statement = insert_new(session, WEBHOOK_EVENTS, ("provider", "event_id"))
+    return session.execute(statement, {
+        "provider": provider, "event_id": event.event_id, "type": event.kind.value, "payment_id": event.payment_id,
+        "payload": raw_body.decode("utf-8", errors="replace"), "received_at": utcnow()}).first() is not None
 
 
 def record_attempt(session: Session, payment_id: str, attempt: int, reason: str, occurred_at: datetime) -> bool:
     """Note a failed try; False if it was noted already (its notice and our question both
     name it). One statement: INSERT ... ON CONFLICT (payment_id, attempt) DO NOTHING."""
-    table = PaymentAttemptRow.__table__
-    statement = (upsert(session)(table)
-                 .values(payment_id=payment_id, attempt=attempt, reason=reason, occurred_at=occurred_at)
-                 .on_conflict_do_nothing(index_elements=["payment_id", "attempt"])
-                 .returning(table.c.attempt))
-    return session.execute(statement).first() is not None
+    statement = insert_new(session, ATTEMPTS, ("payment_id", "attempt"))
+    return session.execute(statement, {"payment_id": payment_id, "attempt": attempt, "reason": reason,
+                                       "occurred_at": occurred_at}).first() is not None
 
 
 def settle_refund(session: Session, payment_id: str) -> None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, insert, select
+from sqlalchemy import and_, bindparam, select
 from sqlalchemy.orm import Session
 
 from services.wallet.domain.ledger import Account, AccountStatus, EntryKind, JournalEntry, customer_account
@@ -27,6 +27,7 @@ from services.wallet.models import (
     PostingRow,
 )
 from shared.clock import utcnow
+from shared.db import insert_into
 from shared.messaging.envelope import Envelope
 from shared.messaging.outbox import put
 from shared.money import Money
@@ -36,15 +37,17 @@ def to_account(row: AccountRow) -> Account:
     return Account(row.customer_id, row.currency, AccountStatus(row.status), Money(row.balance_minor, row.currency))
 
 
+#: (locked?) -> the account by customer id, built once (shared/db.py says why)
+ACCOUNT = {False: select(AccountRow).where(AccountRow.customer_id == bindparam("customer_id"))}
+ACCOUNT[True] = ACCOUNT[False].with_for_update()
+
+
 def get_account(session: Session, customer_id: str, *, lock: bool = False) -> AccountRow | None:
     """The account row; `lock` serializes balance changes on one account (row lock on
     PostgreSQL; SQLite already runs one writer at a time). Whatever touches an account's
     balance, its credit lots or its debits takes this lock first: one lock order, no
     deadlocks."""
-    query = select(AccountRow).where(AccountRow.customer_id == customer_id)
-    if lock:
-        query = query.with_for_update()
-    return session.scalars(query).one_or_none()
+    return session.scalars(ACCOUNT[lock], {"customer_id": customer_id}).one_or_none()
 
 
 def open_account(session: Session, customer_id: str, currency: str, caused_by: Envelope) -> AccountRow:
@@ -83,23 +86,26 @@ class BeforeCredit:
     lots: list[CreditLotRow]
 
 
+BEFORE_CREDIT = (
+    select(JournalEntryRow.id, JournalEntryRow.balance_after_minor, CreditRefusalRow.reason, CreditLotRow)
+    .select_from(AccountRow)
+    .outerjoin(JournalEntryRow, and_(JournalEntryRow.kind == EntryKind.TOPUP.value,
+                                     JournalEntryRow.order_id == bindparam("order_id")))
+    .outerjoin(CreditRefusalRow, CreditRefusalRow.order_id == bindparam("order_id"))
+    .outerjoin(CreditLotRow, and_(CreditLotRow.customer_id == AccountRow.customer_id,
+                                  CreditLotRow.remaining_minor > 0))
+    .where(AccountRow.customer_id == bindparam("customer_id"))
+    .order_by(CreditLotRow.expires_at, CreditLotRow.created_at, CreditLotRow.id)
+)
+
+
 def before_credit(session: Session, row: AccountRow, order_id: str) -> BeforeCredit:
     """All a credit reads once it holds the account's lock, in one round trip: the order's
     top-up entry or refusal, and the account's credits with money left, soonest to expire
     first. (After the lock, not with it: on PostgreSQL a statement that waited for a lock
     sees the other tables as they were before it waited.)"""
-    query = (
-        select(JournalEntryRow.id, JournalEntryRow.balance_after_minor, CreditRefusalRow.reason, CreditLotRow)
-        .select_from(AccountRow)
-        .outerjoin(JournalEntryRow, and_(JournalEntryRow.kind == EntryKind.TOPUP.value,
-                                         JournalEntryRow.order_id == order_id))
-        .outerjoin(CreditRefusalRow, CreditRefusalRow.order_id == order_id)
-        .outerjoin(CreditLotRow, and_(CreditLotRow.customer_id == AccountRow.customer_id,
-                                      CreditLotRow.remaining_minor > 0))
-        .where(AccountRow.customer_id == row.customer_id)
-        .order_by(CreditLotRow.expires_at, CreditLotRow.created_at, CreditLotRow.id)
-    )
-    rows = session.execute(query).all()  # one row per open credit, or one with none
+    rows = session.execute(BEFORE_CREDIT, {"order_id": order_id, "customer_id": row.customer_id}).all()
+    # one row per open credit, or one with none
     entry_id, balance_after, refusal, _ = rows[0]
     return BeforeCredit(Credited(entry_id, balance_after) if entry_id is not None else None, refusal,
                         [lot for *_, lot in rows if lot is not None])
@@ -139,7 +145,7 @@ def record_entry(session: Session, row: AccountRow, entry: JournalEntry, now: da
     )
     session.add(entry_row)
     # Its postings in one executemany (written as objects, the ORM asks each one's id back).
-    session.execute(insert(PostingRow), [
+    session.execute(insert_into(PostingRow.__table__), [  # type: ignore[arg-type]
         {"entry_id": entry_row.id, "account": p.account, "amount_minor": p.amount.amount_minor,
          "currency": p.amount.currency} for p in entry.postings])
     return Booked(entry_row, change)

@@ -12,7 +12,9 @@ from sqlalchemy import String
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from shared.clock import utcnow
-from shared.db import UTCDateTime, upsert
+from shared.db import UTCDateTime, insert_new
+
+NOTE_KEY = ("handler", "message_id")
 
 
 class InboxMixin:
@@ -33,12 +35,9 @@ def first_time(session: Session, model: type[InboxMixin], handler: str, message_
     workers racing on one message: the second waits on the first's row lock and then finds
     the conflict, so only one runs the handler.
     """
-    table = model.__table__  # type: ignore[attr-defined]
+    statement = insert_new(session, model.__table__, NOTE_KEY)  # type: ignore[attr-defined]
     values = {"handler": handler, "message_id": message_id, "type": type, "processed_at": utcnow()}
-    statement = (upsert(session)(table).values(**values)
-                 .on_conflict_do_nothing(index_elements=["handler", "message_id"])
-                 .returning(table.c.message_id))
-    return session.execute(statement).first() is not None
+    return session.execute(statement, values).first() is not None
 
 
 def first_times(session: Session, model: type[InboxMixin], notes: list[tuple[str, str, str]]) -> list[bool]:
@@ -46,14 +45,11 @@ def first_times(session: Session, model: type[InboxMixin], notes: list[tuple[str
     each, whether it is new (a note repeated within the batch is new only the first time)."""
     if len(notes) == 1:
         return [first_time(session, model, *notes[0])]
-    table = model.__table__  # type: ignore[attr-defined]
     now = utcnow()
-    unique = list({(handler, message_id): type for handler, message_id, type in notes}.items())
-    statement = (upsert(session)(table)
-                 .values([{"handler": h, "message_id": m, "type": t, "processed_at": now} for (h, m), t in unique])
-                 .on_conflict_do_nothing(index_elements=["handler", "message_id"])
-                 .returning(table.c.handler, table.c.message_id))
-    new = {(row.handler, row.message_id) for row in session.execute(statement)}
+    unique = {(handler, message_id): type for handler, message_id, type in notes}
+    statement = insert_new(session, model.__table__, NOTE_KEY)  # type: ignore[attr-defined]
+    rows = [{"handler": h, "message_id": m, "type": t, "processed_at": now} for (h, m), t in unique.items()]
+    new = {(row.handler, row.message_id) for row in session.execute(statement, rows)}
     fresh = []
     for handler, message_id, _ in notes:
         fresh.append((handler, message_id) in new)

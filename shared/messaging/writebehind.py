@@ -18,8 +18,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import Table
-from sqlalchemy import insert as sql_insert
 from sqlalchemy.orm import Session
+
+from shared.db import insert_into
 
 ROWS = "topup.write_behind"  # session.info: table -> rows waiting for the commit
 
@@ -36,7 +37,7 @@ def insert(session: Session, table: Table, rows: list[Mapping[str, Any]]) -> Non
         return
     waiting: dict[Table, list[Mapping[str, Any]]] | None = session.info.get(ROWS)
     if waiting is None:
-        session.execute(sql_insert(table), rows)
+        session.execute(insert_into(table), rows)
         return
     waiting.setdefault(table, []).extend(rows)
 
@@ -46,7 +47,7 @@ def flush(session: Session) -> None:
     written to; and stop deferring."""
     waiting: dict[Table, list[Mapping[str, Any]]] = session.info.pop(ROWS, None) or {}
     for table, rows in waiting.items():
-        session.execute(sql_insert(table), rows)
+        session.execute(insert_into(table), rows)
 
 
 def discard(session: Session) -> None:
