@@ -19,6 +19,7 @@ the load generator), against `make floor` if it was run.
 from __future__ import annotations
 
 import argparse
+import collections
 import os
 import statistics
 import tempfile
@@ -45,15 +46,21 @@ from shared.sqlcount import read_counts
 TERMINAL = ("completed", "failed", "expired", "refunded", "cancelled")
 
 
-def commits(pg_urls: dict[str, str]) -> int:
-    total = 0
-    for url in pg_urls.values():
+def commits_by_service(pg_urls: dict[str, str]) -> collections.Counter[str]:
+    """PostgreSQL's commit counter of each service's database (transactions that only read
+    count too: each is a BEGIN ... COMMIT)."""
+    counts: collections.Counter[str] = collections.Counter()
+    for service, url in pg_urls.items():
         name = url.rsplit("/", 1)[-1]
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute("SELECT pg_stat_clear_snapshot()")
             row = conn.execute("SELECT xact_commit FROM pg_stat_database WHERE datname = %s", (name,)).fetchone()
-            total += int(row[0]) if row else 0
-    return total
+            counts[service] = int(row[0]) if row else 0
+    return counts
+
+
+def commits(pg_urls: dict[str, str]) -> int:
+    return sum(commits_by_service(pg_urls).values())
 
 
 def outbox_messages(pg_urls: dict[str, str]) -> int:
@@ -174,7 +181,7 @@ def measure(args: argparse.Namespace, system: ProcessSystem, urls: dict[str, str
         idle(system, urls, counts_dir, args.idle)
     driver.errors.clear()
     statements_before = read_counts(counts_dir, current_at=time.time())
-    commits_before, messages_before, cpu_before = commits(urls), outbox_messages(urls), system.cpu_seconds()
+    commits_before, messages_before, cpu_before = commits_by_service(urls), outbox_messages(urls), system.cpu_seconds()
     statuses_before, routes_before, unanswered_before = (driver.statuses.copy(), driver.routes.copy(),
                                                          driver.unanswered.copy())
     others_before, client_before, machine_before = cpu_by_command(*SERVERS), own_cpu(), machine_cpu()
@@ -209,7 +216,8 @@ def measure(args: argparse.Namespace, system: ProcessSystem, urls: dict[str, str
     busy, total = (after - before for after, before in zip(machine_after, machine_before, strict=True))
     checked = run_checks(Settings(database_urls=urls))
     result = BenchResult(
-        placed=len(placed), endings=endings, statements=statements, commits=commits(urls) - commits_before,
+        placed=len(placed), endings=endings, statements=statements,
+        commits_by_service=commits_by_service(urls) - commits_before,
         messages=outbox_messages(urls) - messages_before, statuses=driver.statuses - statuses_before,
         routes=driver.routes - routes_before, unanswered=driver.unanswered - unanswered_before,
         client_errors=driver.errors.copy(), cpu_ours=cpu, cpu_others=others, latencies=values,

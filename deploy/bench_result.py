@@ -28,7 +28,7 @@ class BenchResult:
     #: the window's counts: SQL statements of every process, PostgreSQL commits (4 databases),
     #: broker messages (outbox rows written: each is published once by its service's relay)
     statements: StatementCounts
-    commits: int
+    commits_by_service: collections.Counter[str]
     messages: int
     #: the frontends' answers by status and by route, requests that got none, top-ups given up
     statuses: collections.Counter[int]
@@ -49,6 +49,10 @@ class BenchResult:
     @property
     def completed(self) -> int:
         return self.endings.get("completed", 0)
+
+    @property
+    def commits(self) -> int:
+        return sum(self.commits_by_service.values())
 
     @property
     def requests(self) -> int:
@@ -86,6 +90,8 @@ def render(result: BenchResult, top_statements: int = 10) -> str:
                  "the triggers' pg_notify runs inside its INSERT")
     lines.append(f"  commits            {r.both(r.commits)}  (PostgreSQL's xact_commit, 4 databases, "
                  "background loops included)")
+    lines.append("    by service       " + "  ".join(
+        f"{name} {r.per_completed(n):.1f}" for name, n in r.commits_by_service.most_common()))
     lines.append(f"  broker messages    {r.both(r.messages)}  (RabbitMQ publishes: outbox rows written, "
                  "each published once by its relay)")
     lines.append(f"  frontend requests  {r.both(r.requests)}  (HTTP answers, polls and redirects included)")
