@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from contextlib import nullcontext
+from contextlib import ExitStack, nullcontext
 from typing import Any
 
 from flask import Response, g, request
@@ -36,7 +36,7 @@ from services.order.domain.errors import (
 from services.order.domain.promotions import offered
 from services.order.domain.saga import TERMINAL, Status
 from services.order.ordering import OrderRules
-from services.order.watch import MAX_WAIT_SECONDS, RECHECK_SECONDS, OrderWatch, preferred_wait
+from services.order.watch import MAX_WAIT_SECONDS, RECHECK_SECONDS, Changes, OrderWatch, preferred_wait
 from services.order.web import BEARER, customer_required, etag, me, signed_in
 from shared.clock import utcnow
 from shared.db import unit_of_work
@@ -133,19 +133,25 @@ def build_blueprint(ctx: ServiceContext, rules: OrderRules) -> Blueprint:
             With `Prefer: wait=N` the answer comes once `next_action` says where to pay (or
             the order ended); else follow it with GET /v1/orders/{order_id}."""
             key, body_hash = idempotency_key(), request_hash(body)
-            for attempt in range(2):
-                try:
-                    with unit_of_work(ctx.sessions) as session:
-                        order, created = ordering.place_order(session, rules, signed_in(), body["quote_id"],
-                                                              key, body_hash, utcnow(), body["return_url"])
-                    break
-                except IntegrityError:
-                    # A concurrent request with the same key (or quote) won the race; replay it.
-                    if attempt:
-                        raise
             wait = min(preferred_wait(request.headers.get("Prefer")), MAX_PLACE_WAIT_SECONDS)
-            body, tag, waited = settled(order.id, order_out.dump(order), wait,
-                                        lambda b: b["next_action"] is not None or Status(b["status"]) in TERMINAL)
+            with ExitStack() as watches:
+                for attempt in range(2):
+                    changed = None
+                    try:
+                        with unit_of_work(ctx.sessions) as session:
+                            order, created = ordering.place_order(session, rules, signed_in(), body["quote_id"],
+                                                                  key, body_hash, utcnow(), body["return_url"])
+                            if wait and created:  # watched from before the commit: see placed()
+                                changed = watches.enter_context(watch.watching(order.id))
+                        break
+                    except IntegrityError:
+                        # A concurrent request with the same key (or quote) won the race; replay it.
+                        if attempt:
+                            raise
+                if created:
+                    body, tag, waited = placed(order.id, order_out.dump(order), wait, changed)
+                else:
+                    body, tag, waited = settled(order.id, order_out.dump(order), wait, has_next_action)
             headers = {"ETag": tag, **({"Preference-Applied": f"wait={wait}"} if waited else {}),
                        **({} if created else {"Idempotent-Replayed": "true"})}
             return answer(body, 201, headers)
@@ -166,6 +172,26 @@ def build_blueprint(ctx: ServiceContext, rules: OrderRules) -> Blueprint:
         with ctx.sessions() as session:
             body = order_out.dump(ordering.read_order(session, g.customer_id, order_id))
         return body, etag(body)
+
+    def has_next_action(body: dict[str, Any]) -> bool:
+        return body["next_action"] is not None or Status(body["status"]) in TERMINAL
+
+    def placed(order_id: str, body: dict[str, Any], wait: int,
+               changed: Changes | None) -> tuple[dict[str, Any], str, bool]:
+        """`settled` for an order this request has just placed, watched since before its
+        commit: the body as written is current, and the first announcement is the placing's
+        own, so the order is read only once something else changed it (once, typically:
+        when its payment page is known), or when a wait runs out unwoken."""
+        accounted = 1  # the placing's own announcement
+        deadline = time.monotonic() + wait
+        while changed is not None and not has_next_action(body) and (left := deadline - time.monotonic()) > 0:
+            changed.clear()
+            if changed.count <= accounted and changed.wait(min(left, RECHECK_SECONDS)) \
+                    and changed.count <= accounted:
+                continue  # woken by its own announcement only
+            accounted = changed.count
+            body = read_body(order_id)[0]
+        return body, etag(body), changed is not None
 
     def settled(order_id: str, body: dict[str, Any], wait: int,
                 done: Callable[[dict[str, Any]], bool]) -> tuple[dict[str, Any], str, bool]:

@@ -42,17 +42,30 @@ def preferred_wait(prefer: str | None) -> int:
     return 0
 
 
+class Changes(threading.Event):
+    """Set when the order changes; `count` says how many announcements came since watching
+    began (several can come before the waiter looks: the event alone would say one)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.count = 0
+
+    def set(self) -> None:
+        self.count += 1
+        super().set()
+
+
 class OrderWatch:
     def __init__(self, database_url: str, max_waiting: int) -> None:
         self.database_url = database_url
         self.enabled = not is_sqlite(database_url) and max_waiting > 0
         self._slots = threading.BoundedSemaphore(max(max_waiting, 1))
-        self._waiting: dict[str, set[threading.Event]] = {}
+        self._waiting: dict[str, set[Changes]] = {}
         self._lock = threading.Lock()
         self._listener: threading.Thread | None = None
 
     @contextmanager
-    def watching(self, order_id: str) -> Iterator[threading.Event | None]:
+    def watching(self, order_id: str) -> Iterator[Changes | None]:
         """An event set when the order changes from now on (read the order after entering,
         so that no change can slip between the read and the wait), or None when this process
         cannot wait now."""
@@ -60,7 +73,7 @@ class OrderWatch:
             yield None
             return
         self._listen()
-        changed = threading.Event()
+        changed = Changes()
         with self._lock:
             self._waiting.setdefault(order_id, set()).add(changed)
         try:

@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 import pytest
+from sqlalchemy import event
 
 from services.order import app as order_app
 from services.order.watch import RECHECK_SECONDS, OrderWatch
@@ -213,14 +214,25 @@ def test_placing_an_order_can_wait_for_its_payment_page_so_no_first_poll_is_need
     quote = saga.client.post("/v1/quotes", headers=who["headers"],
                              json={"amount": 5000, "currency": "EUR", "method": "card"}).get_json()
     headers = {**who["headers"], "Idempotency-Key": quote["quote_id"], "Prefer": "wait=5"}
-    placing = Waiting(saga.client, "/v1/orders", headers, json={"quote_id": quote["quote_id"]})
-    order_id = wait_for(lambda: saga.client.get("/v1/orders", headers=who["headers"]).get_json()["orders"],
-                        what="the order placed")[0]["order_id"]
-    time.sleep(0.3)
-    assert placing.thread.is_alive(), "the answer waits for the payment page"
-    saga.send("payment.created", {"order_id": order_id, "payment_id": "pay_1", "method": "card",
-                                  "redirect_url": "http://gateway.test/checkout/cs_1"}, order_id)
-    placed = placing.answer(10)
+    reads: list[str] = []
+
+    def count_reads(conn: object, cursor: object, statement: str, *rest: object) -> None:
+        if "FROM orders LEFT OUTER JOIN order_timeline" in statement:
+            reads.append(statement)
+
+    event.listen(saga.ctx.engine, "before_cursor_execute", count_reads)
+    try:
+        placing = Waiting(saga.client, "/v1/orders", headers, json={"quote_id": quote["quote_id"]})
+        order_id = wait_for(lambda: saga.client.get("/v1/orders", headers=who["headers"]).get_json()["orders"],
+                            what="the order placed")[0]["order_id"]
+        time.sleep(0.3)
+        assert placing.thread.is_alive(), "the answer waits for the payment page"
+        saga.send("payment.created", {"order_id": order_id, "payment_id": "pay_1", "method": "card",
+                                      "redirect_url": "http://gateway.test/checkout/cs_1"}, order_id)
+        placed = placing.answer(10)
+    finally:
+        event.remove(saga.ctx.engine, "before_cursor_execute", count_reads)
+    assert len(reads) == 1, "the order is read once, when its page is known (not for its own placing's news)"
     assert placed.status_code == 201 and placed.headers["Preference-Applied"] == "wait=5"
     assert placed.get_json()["next_action"] == {"type": "redirect", "url": "http://gateway.test/checkout/cs_1"}
     unchanged = saga.client.get(f"/v1/orders/{order_id}", headers={**who["headers"],
