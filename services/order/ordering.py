@@ -14,7 +14,6 @@ from typing import Any
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import set_committed_value
 
 from services.order.balances import FROZEN_BECAUSE, balance_of, frozen_because
 from services.order.campaigns import load_campaigns
@@ -32,11 +31,12 @@ from services.order.domain.promotions import Campaign
 from services.order.domain.quotes import check_balance_room, check_quote_usable, make_quote
 from services.order.domain.returns import check_return_url
 from services.order.domain.saga import CANCELLABLE, START, Event, Status
-from services.order.handlers import advance, record
+from services.order.handlers import advance
 from services.order.models import IdempotencyKey, Order, OutboxMessage, Quote, TimelineEntry
 from services.order.texts import _
 from shared.config import Settings
 from shared.currencies import max_balance
+from shared.db import insert_into
 from shared.i18n import LANGUAGES
 from shared.messaging.outbox import put
 from shared.money import Money
@@ -77,18 +77,19 @@ def _refuse_if_frozen(session: Session, customer: Any) -> Money:
 
 
 def create_quote(session: Session, rules: OrderRules, customer: Any, amount: int, currency: str,
-                 method: str, now: datetime, promo_code: str | None = None) -> Quote:
+                 method: str, now: datetime, promo_code: str | None = None) -> Any:
+    """A quote, written and answered as plain values (one INSERT, no ORM: every top-up asks one)."""
     balance = _refuse_if_frozen(session, customer)
     terms = make_quote(rules.catalog, customer.country, Money(amount, currency), method, now=now,
                        ttl=rules.quote_ttl, validity=rules.credit_validity, campaigns=rules.campaigns,
                        balance=balance if balance.currency == currency else None, promo_code=promo_code)
-    quote = Quote(id=new_id("quo"), customer_id=customer.id, credit_minor=terms.credit.amount_minor,
-                  charge_minor=terms.charge.amount_minor, currency=currency, method=method,
-                  promotion=terms.promotion.code if terms.promotion else None,
-                  promotion_names=names(terms.promotion, currency), validity_days=terms.validity_days,
-                  valid_until=terms.valid_until, expires_at=terms.expires_at, created_at=now)
-    session.add(quote)
-    return quote
+    quote = {"id": new_id("quo"), "customer_id": customer.id, "credit_minor": terms.credit.amount_minor,
+             "charge_minor": terms.charge.amount_minor, "currency": currency, "method": method,
+             "promotion": terms.promotion.code if terms.promotion else None,
+             "promotion_names": names(terms.promotion, currency), "validity_days": terms.validity_days,
+             "valid_until": terms.valid_until, "expires_at": terms.expires_at, "created_at": now}
+    session.execute(insert_into(QUOTES), quote)
+    return SimpleNamespace(**quote)
 
 
 def names(campaign: Campaign | None, currency: str) -> dict[str, str] | None:
@@ -106,18 +107,22 @@ def replay(session: Session, customer: Any, key: str, body_hash: str) -> Order |
     return session.get(Order, row.order_id)
 
 
+ORDERS, TIMELINE = Order.__table__, TimelineEntry.__table__
+QUOTES, KEYS = Quote.__table__, IdempotencyKey.__table__
+#: the quote, locked, the order it became if any, and what an Idempotency-Key did before
 QUOTE_TO_PLACE = (
-    select(Quote, Order.id, IdempotencyKey.request_hash, IdempotencyKey.order_id)
-    .outerjoin(Order, Order.quote_id == Quote.id)
-    .outerjoin(IdempotencyKey, (IdempotencyKey.customer_id == bindparam("customer_id"))
-               & (IdempotencyKey.key == bindparam("key")))
-    .where(Quote.id == bindparam("quote_id"), Quote.customer_id == bindparam("customer_id"))
-    .with_for_update(of=Quote))
+    select(QUOTES, ORDERS.c.id.label("used_by"), KEYS.c.request_hash.label("earlier_hash"),
+           KEYS.c.order_id.label("earlier_order"))
+    .select_from(QUOTES.outerjoin(ORDERS, ORDERS.c.quote_id == QUOTES.c.id)
+                 .outerjoin(KEYS, (KEYS.c.customer_id == bindparam("customer_id")) & (KEYS.c.key == bindparam("key"))))
+    .where(QUOTES.c.id == bindparam("quote_id"), QUOTES.c.customer_id == bindparam("customer_id"))
+    .with_for_update(of=QUOTES))
 
 
 def place_order(session: Session, rules: OrderRules, customer: Any, quote_id: str, key: str,
-                body_hash: str, now: datetime, return_url: str | None = None) -> tuple[Order, bool]:
-    """Confirm a quote as an order and start the saga; (order, created)."""
+                body_hash: str, now: datetime, return_url: str | None = None) -> tuple[Any, bool]:
+    """Confirm a quote as an order and start the saga; (order, created). Plain statements
+    (every top-up places one): the order is answered as the values it was written with."""
     # The quote, locked, the order it became if any, and what this Idempotency-Key did
     # before if anything: one statement.
     found = session.execute(QUOTE_TO_PLACE, {"quote_id": quote_id, "customer_id": customer.id, "key": key}
@@ -126,36 +131,38 @@ def place_order(session: Session, rules: OrderRules, customer: Any, quote_id: st
         if (existing := replay(session, customer, key, body_hash)) is not None:
             return existing, False
         raise QuoteNotFound(_("There is no quote {quote_id} for this customer.", quote_id=quote_id))
-    quote, used_by, earlier_hash, earlier_order = found
-    if earlier_order is not None:
-        if earlier_hash != body_hash:
+    quote = found
+    if quote.earlier_order is not None:
+        if quote.earlier_hash != body_hash:
             raise IdempotencyKeyReused(_("This Idempotency-Key was used with a different request."))
-        return session.get_one(Order, earlier_order), False
+        return session.get_one(Order, quote.earlier_order), False
     if return_url is not None:
         check_return_url(return_url, rules.return_origins)
-    check_quote_usable(quote.expires_at, used_by, now)
+    check_quote_usable(quote.expires_at, quote.used_by, now)
     # Again now, not only at the quote: the account may have been frozen or filled since.
     balance = _refuse_if_frozen(session, customer)
     if balance.currency == quote.currency:
         check_balance_room(balance, Money(quote.credit_minor, quote.currency), max_balance(quote.currency))
-    order = Order(
-        id=new_id("ord"), customer_id=customer.id, quote_id=quote.id, status=START.to.value,
-        credit_minor=quote.credit_minor, charge_minor=quote.charge_minor, currency=quote.currency,
-        method=quote.method, promotion=quote.promotion, promotion_names=quote.promotion_names,
-        validity_days=quote.validity_days, valid_until=quote.valid_until or now + rules.credit_validity,
-        payment_deadline=now + rules.payment_timeout, return_url=return_url, created_at=now, updated_at=now,
-    )
-    session.add(order)
-    session.flush()
-    session.add(IdempotencyKey(customer_id=customer.id, key=key, request_hash=body_hash, order_id=order.id))
-    placed = record(session, order, Event.PLACED)
+    values = {
+        "id": new_id("ord"), "customer_id": customer.id, "quote_id": quote.id, "status": START.to.value,
+        "credit_minor": quote.credit_minor, "charge_minor": quote.charge_minor, "currency": quote.currency,
+        "method": quote.method, "promotion": quote.promotion, "promotion_names": quote.promotion_names,
+        "validity_days": quote.validity_days, "valid_until": quote.valid_until or now + rules.credit_validity,
+        "payment_deadline": now + rules.payment_timeout, "return_url": return_url, "needs_operator": False,
+        "announce_again": False, "created_at": now, "updated_at": now,
+    }
+    placed = {"order_id": values["id"], "event": Event.PLACED.value, "status": values["status"], "reason": None,
+              "occurred_at": now}
+    session.execute(insert_into(ORDERS), values)
+    session.execute(insert_into(KEYS), {"customer_id": customer.id, "key": key, "request_hash": body_hash,
+                                        "order_id": values["id"], "created_at": now})
+    session.execute(insert_into(TIMELINE), placed)
+    order = SimpleNamespace(**{**dict.fromkeys(ORDERS.c.keys()), **values,
+                               "timeline": [SimpleNamespace(**placed)]})
     put(session, OutboxMessage, *messages_for(session, order, START.actions, None, customer=customer))
-    session.flush()
-    set_committed_value(order, "timeline", [placed])  # what it is: no need to read it back
     return order, True
 
 
-ORDERS, TIMELINE = Order.__table__, TimelineEntry.__table__
 #: an order and its timeline in one plain statement (the read every frontend repeats)
 ORDER_WITH_TIMELINE = (
     select(ORDERS, TIMELINE.c.id.label("t_id"), TIMELINE.c.event.label("t_event"),
