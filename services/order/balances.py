@@ -15,44 +15,47 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Table, bindparam, select
 from sqlalchemy.orm import Session
 
 from services.order.models import Balance, BalanceChange
 from services.order.texts import _
 from shared.contracts import jsonable
-from shared.db import upsert
+from shared.db import insert_new, upsert
 from shared.i18n import Text
 
 
 def keep(session: Session, state: dict[str, Any]) -> None:
     """One announced version of an account: keep it (once), then move the balance forward."""
     entry = state.get("entry") or {}
-    session.execute(upsert(session)(BalanceChange).values(
-        customer_id=state["customer_id"], version=state["version"], balance_minor=state["balance"],
-        currency=state["currency"], status=state["status"], frozen_reason=state.get("frozen_reason"),
-        expiring=jsonable(state["expiring"]),
-        entry_id=entry.get("entry_id"), kind=entry.get("kind"), amount_minor=entry.get("amount"),
-        occurred_at=entry.get("occurred_at"), order_id=entry.get("order_id"), reference=entry.get("reference"),
-        description=entry.get("description"),
-    ).on_conflict_do_nothing(index_elements=["customer_id", "version"]))
+    session.execute(insert_new(session, CHANGES, ("customer_id", "version")), {
+        "customer_id": state["customer_id"], "version": state["version"], "balance_minor": state["balance"],
+        "currency": state["currency"], "status": state["status"], "frozen_reason": state.get("frozen_reason"),
+        "expiring": jsonable(state["expiring"]),
+        "entry_id": entry.get("entry_id"), "kind": entry.get("kind"), "amount_minor": entry.get("amount"),
+        "occurred_at": entry.get("occurred_at"), "order_id": entry.get("order_id"),
+        "reference": entry.get("reference"), "description": entry.get("description")})
     advance(session, state["customer_id"], state["currency"])
+
+
+CHANGES: Table = BalanceChange.__table__  # type: ignore[assignment]
+LOCK_BALANCE = select(Balance).where(Balance.customer_id == bindparam("customer_id")).with_for_update()
+WAITING = (select(BalanceChange)
+           .where(BalanceChange.customer_id == bindparam("customer_id"), BalanceChange.version > bindparam("version"))
+           .order_by(BalanceChange.version))
 
 
 def advance(session: Session, customer_id: str, currency: str) -> None:
     """Move the balance to the newest version reachable without a gap. The balance row is
     created empty first (version 0) so that there is always a row to lock: two handlers of
     one account's versions take turns here, and the second sees what the first kept."""
-    locked = select(Balance).where(Balance.customer_id == customer_id).with_for_update()
-    balance = session.scalars(locked).one_or_none()
+    balance = session.scalars(LOCK_BALANCE, {"customer_id": customer_id}).one_or_none()
     if balance is None:
         session.execute(upsert(session)(Balance).values(
             customer_id=customer_id, amount_minor=0, currency=currency, status="active", version=0,
             expiring=[]).on_conflict_do_nothing(index_elements=["customer_id"]))
-        balance = session.scalars(locked).one()
-    waiting = session.scalars(select(BalanceChange).where(BalanceChange.customer_id == customer_id,
-                                                          BalanceChange.version > balance.version)
-                              .order_by(BalanceChange.version)).all()
+        balance = session.scalars(LOCK_BALANCE, {"customer_id": customer_id}).one()
+    waiting = session.scalars(WAITING, {"customer_id": customer_id, "version": balance.version}).all()
     reached = None
     for change in waiting:
         if change.version != (reached.version if reached else balance.version) + 1:

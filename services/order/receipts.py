@@ -14,7 +14,7 @@ import math
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
 from services.order.customers import new_id
@@ -22,7 +22,7 @@ from services.order.domain.errors import ReceiptNotFound, TooManyResends
 from services.order.models import Customer, Order, OutboxMessage, Receipt, ReceiptResend
 from services.order.texts import _
 from shared.contracts import jsonable
-from shared.db import upsert
+from shared.db import insert_new
 from shared.messaging.envelope import Envelope
 from shared.messaging.outbox import put
 
@@ -32,9 +32,12 @@ WINDOW = timedelta(hours=1)
 
 def keep(session: Session, p: dict[str, Any]) -> None:
     """receipt.issued: keep the receipt (once: it never changes after it is issued)."""
-    session.execute(upsert(session)(Receipt).values(
-        order_id=p["order_id"], customer_id=p["customer_id"], receipt_number=p["receipt_number"],
-        issued_at=p["issued_at"], document=jsonable(p)).on_conflict_do_nothing(index_elements=["order_id"]))
+    session.execute(insert_new(session, RECEIPTS, ("order_id",)), {
+        "order_id": p["order_id"], "customer_id": p["customer_id"], "receipt_number": p["receipt_number"],
+        "issued_at": p["issued_at"], "document": jsonable(p)})
+
+
+RECEIPTS: Table = Receipt.__table__  # type: ignore[assignment]
 
 
 def document(receipt: Receipt) -> dict[str, Any]:
