@@ -182,7 +182,9 @@ def build_blueprint(ctx: ServiceContext, rules: OrderRules) -> Blueprint:
         commit: the body as written is current, and the first announcement is the placing's
         own, so the order is read only once something else changed it (once, typically:
         when its payment page is known), or when a wait runs out unwoken."""
-        accounted = 1  # the placing's own announcement
+        # the placing's own announcement, unless this watch started the listener (which may
+        # have missed it): then the first announcement is read as news, at the cost of a read
+        accounted = 1 if changed is not None and changed.listening else 0
         deadline = time.monotonic() + wait
         while changed is not None and not has_next_action(body) and (left := deadline - time.monotonic()) > 0:
             changed.clear()

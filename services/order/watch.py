@@ -49,6 +49,9 @@ class Changes(threading.Event):
     def __init__(self) -> None:
         super().__init__()
         self.count = 0
+        #: whether the process was listening already when the watch began (the first watch
+        #: starts the listener, which may miss what commits before it is connected)
+        self.listening = False
 
     def set(self) -> None:
         self.count += 1
@@ -72,8 +75,9 @@ class OrderWatch:
         if not self.enabled or not self._slots.acquire(blocking=False):
             yield None
             return
-        self._listen()
         changed = Changes()
+        changed.listening = self._listener is not None
+        self._listen()
         with self._lock:
             self._waiting.setdefault(order_id, set()).add(changed)
         try:
