@@ -46,12 +46,12 @@ class Changes(threading.Event):
     """Set when the order changes; `count` says how many announcements came since watching
     began (several can come before the waiter looks: the event alone would say one)."""
 
-    def __init__(self) -> None:
+    def __init__(self, listening: bool) -> None:
         super().__init__()
         self.count = 0
         #: whether the process was listening already when the watch began (the first watch
         #: starts the listener, which may miss what commits before it is connected)
-        self.listening = False
+        self.listening = listening
 
     def set(self) -> None:
         self.count += 1
@@ -75,8 +75,7 @@ class OrderWatch:
         if not self.enabled or not self._slots.acquire(blocking=False):
             yield None
             return
-        changed = Changes()
-        changed.listening = self._listener is not None
+        changed = Changes(listening=self._listener is not None)
         self._listen()
         with self._lock:
             self._waiting.setdefault(order_id, set()).add(changed)

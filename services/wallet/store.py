@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, select
+from sqlalchemy import Table, and_, bindparam, select
 from sqlalchemy.orm import Session
 
 from services.wallet.domain.ledger import Account, AccountStatus, EntryKind, JournalEntry, customer_account
@@ -37,6 +37,7 @@ def to_account(row: AccountRow) -> Account:
     return Account(row.customer_id, row.currency, AccountStatus(row.status), Money(row.balance_minor, row.currency))
 
 
+POSTINGS: Table = PostingRow.__table__  # type: ignore[assignment]
 #: (locked?) -> the account by customer id, built once (shared/db.py says why)
 ACCOUNT = {False: select(AccountRow).where(AccountRow.customer_id == bindparam("customer_id"))}
 ACCOUNT[True] = ACCOUNT[False].with_for_update()
@@ -145,7 +146,7 @@ def record_entry(session: Session, row: AccountRow, entry: JournalEntry, now: da
     )
     session.add(entry_row)
     # Its postings in one executemany (written as objects, the ORM asks each one's id back).
-    session.execute(insert_into(PostingRow.__table__), [  # type: ignore[arg-type]
+    session.execute(insert_into(POSTINGS), [
         {"entry_id": entry_row.id, "account": p.account, "amount_minor": p.amount.amount_minor,
          "currency": p.amount.currency} for p in entry.postings])
     return Booked(entry_row, change)

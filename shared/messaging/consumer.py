@@ -154,14 +154,10 @@ class ConsumerRunner:
         timeline) are written together just before the commit (writebehind.py)."""
         fresh = first_times(session, self.inbox,
                             [(d.sub.handler, d.envelope.message_id, d.envelope.type) for d in batch])
-        writebehind.begin(session)
-        try:
+        with writebehind.deferred(session):
             for delivery, new in zip(batch, fresh, strict=True):
                 if new:
                     self.handlers[delivery.sub.handler](session, delivery.envelope)
-            writebehind.flush(session)
-        finally:
-            writebehind.discard(session)
         return fresh
 
     def _handle_one(self, delivery: Delivery) -> None:
