@@ -47,3 +47,15 @@ def post_fork(server: Any, worker: Any) -> None:
         server.log.warning("prctl(PR_SET_PDEATHSIG) failed: %s", os.strerror(ctypes.get_errno()))
     elif os.getppid() != worker.ppid:
         os._exit(1)  # the master died before prctl: no signal will come
+
+
+def worker_exit(server: Any, worker: Any) -> None:
+    """A worker that stops gracefully writes the marks of the messages it published (else the
+    relay of another process publishes them again, 5 s later) and closes its connections
+    (ServiceContext.stop)."""
+    ctx = getattr(getattr(worker, "wsgi", None), "extensions", {}).get("topup")
+    if ctx is not None:
+        try:
+            ctx.stop()
+        except Exception as exc:  # noqa: BLE001 - the worker exits anyway; the relay covers the marks
+            server.log.warning("stopping the service context failed: %r", exc)

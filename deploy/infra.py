@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+import time
 import uuid
 from collections.abc import Iterator
 from urllib.parse import urlsplit, urlunsplit
@@ -76,6 +77,20 @@ class Databases:
             conn.execute(f'CREATE DATABASE "{name}"')
         self.created.append(name)
         return _with_db(self.server_url, name)
+
+    def left_open(self, grace: float = 5.0) -> dict[str, int]:
+        """The connections still open to each database created here: a stopped system leaves
+        none (one left behind keeps the database from being copied or dropped). A backend is
+        listed until its process has ended, a moment after its client closed: it is given
+        `grace` seconds, as long as CREATE DATABASE ... TEMPLATE waits for them."""
+        deadline = time.monotonic() + grace
+        while True:
+            with self._admin() as conn:
+                rows = conn.execute("SELECT datname, count(*) FROM pg_stat_activity WHERE datname = ANY(%s) "
+                                    "GROUP BY datname", (self.created,)).fetchall()
+            if not rows or time.monotonic() > deadline:
+                return {str(name): int(count) for name, count in rows}
+            time.sleep(0.05)
 
     def drop_all(self) -> None:
         with self._admin() as conn:

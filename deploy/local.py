@@ -71,6 +71,6 @@ class LocalSystem:
         for worker in self.workers:
             worker.stop()
         for ctx in self.contexts.values():
-            ctx.engine.dispose()
+            ctx.stop()
         if self.mail_sink is not None:
             self.mail_sink.stop()

@@ -4,6 +4,8 @@ Built by the app factory and by the worker; nothing happens at import time."""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +27,9 @@ class ServiceContext:
     engine: Engine
     sessions: sessionmaker[Session]
     publisher: DirectPublisher | None = field(default=None, compare=False)
+    #: set by `stop`: the threads started by `spawn` (the order watch's listener) end with it
+    stopping: threading.Event = field(default_factory=threading.Event, compare=False)
+    threads: list[threading.Thread] = field(default_factory=list, compare=False)
 
     @classmethod
     def start(cls, name: str, settings: Settings, migrations_dir: Path) -> ServiceContext:
@@ -40,3 +45,21 @@ class ServiceContext:
         engine = make_engine(url)
         sessions = session_factory(engine)
         return cls(name, settings, engine, sessions, DirectPublisher(name, settings, sessions).attach())
+
+    def spawn(self, loop: Callable[[threading.Event], None], name: str) -> threading.Thread:
+        """A thread of this process that runs `loop(stopping)` until `stop`, which waits for it."""
+        thread = threading.Thread(target=loop, args=(self.stopping,), name=name, daemon=True)
+        self.threads.append(thread)
+        thread.start()
+        return thread
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """The process (or a test's system) is done: its own threads end, the marks of what
+        was published are written, and no connection to its database is left open, so the
+        database can be copied or dropped at once."""
+        self.stopping.set()
+        for thread in self.threads:
+            thread.join(timeout)
+        if self.publisher is not None:
+            self.publisher.close()
+        self.engine.dispose()

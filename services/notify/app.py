@@ -54,4 +54,5 @@ def create_worker(settings: Settings | None = None, ctx: ServiceContext | None =
     loops = messaging_loops(NAME, ctx.settings, ctx.sessions, OutboxMessage, InboxMessage,
                             notify_handlers(rules_of(ctx.settings)))
     mailer = Mailer.from_settings(ctx.settings, ctx.sessions)
-    return Worker(NAME, [*loops, mailer.loop(ctx.settings.poll_seconds(NAME))], ctx.settings.database_url(NAME))
+    return Worker(NAME, [*loops, mailer.loop(ctx.settings.poll_seconds(NAME))], ctx.settings.database_url(NAME),
+                  on_exit=ctx.stop)

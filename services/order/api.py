@@ -71,7 +71,7 @@ def answer(body: dict[str, Any], status: int, headers: dict[str, str]) -> Respon
 
 def build_blueprint(ctx: ServiceContext, rules: OrderRules) -> Blueprint:
     customer_only = customer_required(ctx)
-    watch = OrderWatch(ctx.settings.database_url("order"), max_waiting=ctx.settings.web_threads // 2)
+    watch = OrderWatch(ctx.settings.database_url("order"), ctx.settings.web_threads // 2, ctx.spawn)
     order_out = schemas.OrderOut()
     topups = Blueprint("topups", __name__, url_prefix="/v1", description="Quotes, orders and receipts")
 

@@ -111,4 +111,4 @@ def create_worker(settings: Settings | None = None, ctx: ServiceContext | None =
                       wakes_on=PasswordReset.__tablename__)
     purge = PollLoop("order.account_records", purge_account_records, idle_seconds=PURGE_EVERY_SECONDS)
     return Worker(NAME, [*loops, deadlines, resets, purge, Backfill(ctx.sessions).loop()],
-                  ctx.settings.database_url(NAME))
+                  ctx.settings.database_url(NAME), on_exit=ctx.stop)

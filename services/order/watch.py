@@ -16,7 +16,7 @@ RFC 7240 allows.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from shared.db import is_sqlite
@@ -28,6 +28,15 @@ MAX_WAIT_SECONDS = 20
 #: notification lost while the listener was reconnecting (or dropped by a pooler)
 RECHECK_SECONDS = 5.0
 CHANNEL = "order_timeline"
+
+Spawn = Callable[[Callable[[threading.Event], None], str], threading.Thread]
+
+
+def _thread(loop: Callable[[threading.Event], None], name: str) -> threading.Thread:
+    """A listener that runs as long as the process (outside a service context: the unit tests)."""
+    thread = threading.Thread(target=loop, args=(threading.Event(),), name=name, daemon=True)
+    thread.start()
+    return thread
 
 
 def preferred_wait(prefer: str | None) -> int:
@@ -59,8 +68,11 @@ class Changes(threading.Event):
 
 
 class OrderWatch:
-    def __init__(self, database_url: str, max_waiting: int) -> None:
+    def __init__(self, database_url: str, max_waiting: int, spawn: Spawn | None = None) -> None:
         self.database_url = database_url
+        #: starts the listener as a thread of the process (ServiceContext.spawn): it ends
+        #: when the process stops
+        self.spawn = spawn or _thread
         self.enabled = not is_sqlite(database_url) and max_waiting > 0
         self._slots = threading.BoundedSemaphore(max(max_waiting, 1))
         self._waiting: dict[str, set[Changes]] = {}
@@ -105,6 +117,4 @@ class OrderWatch:
         with self._lock:
             if self._listener is None:
                 doorbell = Doorbell(self.database_url, {CHANNEL: self._changed})
-                self._listener = threading.Thread(target=doorbell, args=(threading.Event(),),
-                                                  name="order-watch", daemon=True)
-                self._listener.start()
+                self._listener = self.spawn(doorbell, "order-watch")

@@ -79,4 +79,4 @@ def create_worker(settings: Settings | None = None, ctx: ServiceContext | None =
     loops.append(PaymentQueries(ctx.sessions, gateways, options).loop(ctx.settings.poll_seconds(NAME)))
     if sandbox is not None:
         loops.append(WebhookSender(ctx.sessions, sandbox.notifiers, ctx.settings.poll_seconds(NAME)).loop())
-    return Worker(NAME, loops, ctx.settings.database_url(NAME))
+    return Worker(NAME, loops, ctx.settings.database_url(NAME), on_exit=ctx.stop)

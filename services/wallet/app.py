@@ -55,4 +55,4 @@ def create_worker(settings: Settings | None = None, ctx: ServiceContext | None =
     handlers = wallet_handlers(rules_of(ctx.settings))
     loops = messaging_loops(NAME, ctx.settings, ctx.sessions, OutboxMessage, InboxMessage, handlers)
     sweeper = CreditSweeper(ctx.sessions).loop(idle_seconds=1.0)  # expiry to the second is enough
-    return Worker(NAME, [*loops, sweeper], ctx.settings.database_url(NAME))
+    return Worker(NAME, [*loops, sweeper], ctx.settings.database_url(NAME), on_exit=ctx.stop)

@@ -112,7 +112,16 @@ class DirectPublisher:
         return self
 
     def close(self) -> None:
+        """The process stops: write the marks still queued (else the relay publishes those
+        rows again after a restart), end the marker thread, which would otherwise open a
+        database connection after the engine was disposed, and close the channel. A commit
+        after this leaves its messages to the relay."""
         self._stopped.set()
+        with self._marks_lock:
+            marker = self._marker
+        if marker is not None:
+            marker.join(self.PUBLISH_TIMEOUT)
+        self.mark_now()
         with self._lock:
             self._drop_connection()
 
@@ -130,7 +139,7 @@ class DirectPublisher:
     def publish(self, messages: list[Outgoing]) -> None:
         """Publish with confirms and queue the marks; on any failure leave the rest to the
         relay. Never raises: the state change is committed whatever happens here."""
-        if time.monotonic() < self._paused_until:
+        if time.monotonic() < self._paused_until or self._stopped.is_set():
             return
         if self._die_before and any(message.type == self._die_before for message in messages):
             log.warning("fault_exit_before_publish", service=self.service, type=self._die_before)

@@ -74,6 +74,9 @@ class Worker:
     database_url: str | None = None
     stop_event: threading.Event = field(default_factory=threading.Event)
     threads: list[threading.Thread] = field(default_factory=list)
+    #: run as its own process, after the loops stopped: the service context's stop (the
+    #: marks of what was published are written, the connections closed)
+    on_exit: Callable[[], None] | None = None
 
     def doorbell(self) -> Doorbell | None:
         rings = {loop.wakes_on: lambda _payload, wake=loop.wake: wake()
@@ -112,4 +115,6 @@ class Worker:
         log.info("worker_started", worker=self.name)
         self.stop_event.wait()
         self.stop()
+        if self.on_exit is not None:
+            self.on_exit()
         log.info("worker_stopped", worker=self.name)

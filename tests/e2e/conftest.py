@@ -50,10 +50,12 @@ def system(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     # After every scenario of the module: money is conserved across the four databases.
     report = run_checks(running.settings) if getattr(request.module, "CHECK_AT_END", True) else None
     running.stop()
+    left_open = dbs.left_open() if request.param == "postgres+rabbitmq" else {}
     if request.param == "postgres+rabbitmq":
         delete_namespace(amqp_url, settings.amqp_namespace)
     dbs.drop_all()
     assert report is None or report.ok, report.render()
+    assert left_open == {}, "a stopped system leaves no connection open to its databases"
 
 
 @pytest.fixture

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 
 import pika
 import pytest
 from sqlalchemy import event, select
 
+from deploy.infra import Databases
 from services.wallet import app as wallet_app
 from services.wallet.models import InboxMessage, OutboxMessage
 from shared.config import Settings
@@ -41,7 +43,7 @@ def ctx(pg_settings: Settings) -> Iterator[ServiceContext]:
     context = wallet_app.start(pg_settings)
     declare_topology(pg_settings)
     yield context
-    context.engine.dispose()
+    context.stop()
 
 
 def run_consumer(ctx: ServiceContext, credit_handler: object) -> tuple[threading.Event, threading.Thread]:
@@ -232,6 +234,22 @@ def test_a_commit_publishes_its_own_rows_at_once_in_order_and_marks_them_later(c
     relay = OutboxRelay("wallet", ctx.sessions, OutboxMessage, connect(ctx.settings.amqp_url),
                         Topology(ctx.settings.amqp_namespace), poll_seconds=0.01, stale_after=0)
     assert relay.publish_pending() == 0, "nothing left for the relay"
+
+
+def test_stopping_writes_the_marks_still_queued_and_leaves_no_connection_open(
+        ctx: ServiceContext, databases: Databases) -> None:
+    """A process that stops between a publish and its mark (at most MARK_EVERY) writes the
+    mark as it stops, or the relay of the next process would publish the row again; and its
+    marker thread does not reopen a connection after the engine is disposed."""
+    assert ctx.publisher is not None
+    with unit_of_work(ctx.sessions) as session:
+        put(session, OutboxMessage, credited(1))
+    assert drain(ctx.settings, "order.credited") and unmarked(ctx) == 1, "published, not yet marked"
+    ctx.stop()
+    assert unmarked(ctx) == 0
+    ctx.engine.dispose()  # the read above
+    time.sleep(ctx.publisher.MARK_EVERY + 0.5)  # the marker's next round, had it survived
+    assert databases.left_open() == {}
 
 
 def test_nothing_is_published_for_a_transaction_or_savepoint_that_rolled_back(ctx: ServiceContext) -> None:
