@@ -8,12 +8,12 @@ from types import SimpleNamespace
 from typing import Any
 
 import structlog
-from sqlalchemy import Table, bindparam, select
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from services.order import balances, receipts
 from services.order.commands import messages_for
-from services.order.domain.saga import Event, Status, Transition, decide
+from services.order.domain.saga import USUALLY_FROM, Event, Status, Transition, decide
 from services.order.models import Order, OutboxMessage, TimelineEntry
 from shared.clock import utcnow
 from shared.db import update_where
@@ -46,28 +46,58 @@ def advance(session: Session, order_id: str, event: Event, caused_by: Envelope |
     Plain statements, no ORM (every saga message comes through here): lock and read the
     order, update it, append to its timeline, and put the messages (reading the customer
     only when there are messages to address). In a consumer's batch the timeline entry and
-    the messages are written with the batch's others, just before its commit."""
-    row = session.execute(LOCK_ORDER, {"order_id": order_id}).mappings().one_or_none()
-    if row is None:
-        # Every saga message answers an order we created; its absence is a bug, so retry/park.
-        raise LookupError(f"unknown order {order_id}")
-    transition = decide(Status(row["status"]), event)
-    if transition is None:
-        log.info("saga_event_ignored", order_id=order_id, status=row["status"], saga_event=event.value)
-        return None
+    the messages are written with the batch's others, just before its commit.
+
+    Where the order usually is when `event` comes (USUALLY_FROM), it is moved in one
+    statement that changes it only if it is still there; otherwise, or if it was not, it is
+    locked and read, and the table decides."""
     now = utcnow()
-    changes: dict[str, Any] = {**(facts or {}), "status": transition.to.value, "updated_at": now}
-    if reason and row["failure_reason"] is None and not transition.reason_is_a_note:
-        changes["failure_reason"] = reason
-    if transition.needs_operator:
-        changes["needs_operator"] = True
-    session.execute(update_where(ORDERS, "id"), {"where_id": order_id, **changes})
+    row, transition, changes = _move_if_usual(session, order_id, event, reason, facts, now)
+    if transition is None:
+        row = session.execute(LOCK_ORDER, {"order_id": order_id}).mappings().one_or_none()
+        if row is None:
+            # Every saga message answers an order we created; its absence is a bug, so retry/park.
+            raise LookupError(f"unknown order {order_id}")
+        transition = decide(Status(row["status"]), event)
+        if transition is None:
+            log.info("saga_event_ignored", order_id=order_id, status=row["status"], saga_event=event.value)
+            return None
+        changes = _changes(transition, facts, now)
+        if reason and row["failure_reason"] is None and not transition.reason_is_a_note:
+            changes["failure_reason"] = reason
+        session.execute(update_where(ORDERS, "id"), {"where_id": order_id, **changes})
     writebehind.insert(session, TIMELINE, [{"order_id": order_id, "event": event.value, "status": transition.to.value,
                                             "reason": reason, "occurred_at": now}])
     if transition.actions:
         order = SimpleNamespace(**{**row, **changes})
         put(session, OutboxMessage, *messages_for(session, order, transition.actions, caused_by))
     return transition
+
+
+def _changes(transition: Transition, facts: dict[str, Any] | None, now: Any) -> dict[str, Any]:
+    changes: dict[str, Any] = {**(facts or {}), "status": transition.to.value, "updated_at": now}
+    if transition.needs_operator:
+        changes["needs_operator"] = True
+    return changes
+
+
+MOVE_IF = (update(ORDERS).where(ORDERS.c.id == bindparam("where_id"), ORDERS.c.status == bindparam("where_status"))
+           .returning(*ORDERS.c))
+
+
+def _move_if_usual(session: Session, order_id: str, event: Event, reason: str | None, facts: dict[str, Any] | None,
+                   now: Any) -> tuple[Any, Transition | None, dict[str, Any]]:
+    """The order moved by `event` from where it usually is, in one statement, if it is
+    there: (the order as it is now, the transition, the changes); (None, None, {}) if not
+    (an order elsewhere, or unknown). A reason that would become the order's failure reason
+    depends on the order's, so such an event is always decided on the order read."""
+    usual = USUALLY_FROM.get(event)
+    transition = decide(usual, event) if usual is not None else None
+    if usual is None or transition is None or (reason and not transition.reason_is_a_note):
+        return None, None, {}
+    changes = _changes(transition, facts, now)
+    row = session.execute(MOVE_IF, {"where_id": order_id, "where_status": usual.value, **changes}).mappings().first()
+    return (row, transition, changes) if row is not None else (None, None, {})
 
 
 def on(event: Event, reason_key: str | None = None,

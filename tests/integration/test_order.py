@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
@@ -45,6 +46,41 @@ def test_the_saga_completes_even_when_the_capture_overtakes_payment_created(saga
     assert [step["event"] for step in body["timeline"]] == [
         "placed", "payment_captured", "credited"]
     assert body["next_action"] is None
+
+
+@pytest.mark.payment_deadline(900)
+def test_a_saga_step_finding_the_order_where_it_usually_is_moves_it_with_one_statement(saga: Saga) -> None:
+    """The happy path's steps neither lock nor read the order first (USUALLY_FROM); one that
+    finds it elsewhere is decided on the order read, by the same table."""
+    who = saga.customer()
+    order_id = saga.place(who)
+    seen: list[str] = []
+
+    def on_orders(conn: object, cursor: object, statement: str, *rest: object) -> None:
+        if threading.current_thread() is not threading.main_thread() and (
+                statement.startswith("UPDATE orders") or ("FROM orders" in statement and "FOR UPDATE" in statement)):
+            seen.append("update" if statement.startswith("UPDATE") else "lock")
+
+    event.listen(saga.ctx.engine, "before_cursor_execute", on_orders)
+    try:
+        saga.send("payment.created", {"order_id": order_id, "payment_id": "pay_1", "method": "card",
+                                      "redirect_url": "http://gateway.test/checkout/cs_1"}, order_id)
+        saga.wait(order_id, "awaiting_payment")
+        saga.captured(order_id)
+        saga.wait(order_id, "paid")
+        saga.send("wallet.credited", {"order_id": order_id, "customer_id": who["customer_id"], "entry_id": "je_1",
+                                      "amount": 10000, "currency": "EUR", "balance_after": 10000}, order_id)
+        saga.wait(order_id, "completed")
+        assert seen == ["update", "update", "update"], "one statement per step"
+        seen.clear()
+        saga.send("payment.created", {"order_id": order_id, "payment_id": "pay_1", "method": "card",
+                                      "redirect_url": "http://gateway.test/checkout/cs_1"}, order_id)  # late
+        wait_for(lambda: seen, what="the late message handled")
+        time.sleep(0.2)
+    finally:
+        event.remove(saga.ctx.engine, "before_cursor_execute", on_orders)
+    assert seen == ["update", "lock"], "not where it usually is: read, and ignored by the table"
+    assert saga.status(order_id) == "completed" and len(saga.sent("order.completed", order_id)) == 1
 
 
 def test_a_paid_top_up_the_wallet_refuses_is_refunded(saga: Saga) -> None:
