@@ -12,7 +12,7 @@ from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from services.order import balances, receipts
-from services.order.commands import messages_for
+from services.order.commands import ADDRESSED, CUSTOMER, CUSTOMERS, messages_for
 from services.order.domain.saga import USUALLY_FROM, Event, Status, Transition, decide
 from services.order.models import Order, OutboxMessage, TimelineEntry
 from shared.clock import utcnow
@@ -49,8 +49,9 @@ def advance(session: Session, order_id: str, event: Event, caused_by: Envelope |
     the messages are written with the batch's others, just before its commit.
 
     Where the order usually is when `event` comes (USUALLY_FROM), it is moved in one
-    statement that changes it only if it is still there; otherwise, or if it was not, it is
-    locked and read, and the table decides."""
+    statement that changes it only if it is still there, and answers with what its messages
+    say of the customer; otherwise, or if it was not there, it is locked and read, and the
+    table decides."""
     now = utcnow()
     row, transition, changes = _move_if_usual(session, order_id, event, reason, facts, now)
     if transition is None:
@@ -70,7 +71,9 @@ def advance(session: Session, order_id: str, event: Event, caused_by: Envelope |
                                             "reason": reason, "occurred_at": now}])
     if transition.actions:
         order = SimpleNamespace(**{**row, **changes})
-        put(session, OutboxMessage, *messages_for(session, order, transition.actions, caused_by))
+        customer = SimpleNamespace(**{name: row[f"customer_{name}"] for name in CUSTOMER.selected_columns.keys()}
+                                   ) if "customer_email" in row else None
+        put(session, OutboxMessage, *messages_for(session, order, transition.actions, caused_by, customer=customer))
     return transition
 
 
@@ -83,6 +86,10 @@ def _changes(transition: Transition, facts: dict[str, Any] | None, now: Any) -> 
 
 MOVE_IF = (update(ORDERS).where(ORDERS.c.id == bindparam("where_id"), ORDERS.c.status == bindparam("where_status"))
            .returning(*ORDERS.c))
+#: the same, answering with what the transition's messages say of the customer (commands.CUSTOMER)
+MOVE_IF_ADDRESSED = MOVE_IF.returning(*(
+    select(column).where(CUSTOMERS.c.id == ORDERS.c.customer_id).scalar_subquery().label(f"customer_{column.name}")
+    for column in CUSTOMER.selected_columns))
 
 
 def _move_if_usual(session: Session, order_id: str, event: Event, reason: str | None, facts: dict[str, Any] | None,
@@ -96,7 +103,8 @@ def _move_if_usual(session: Session, order_id: str, event: Event, reason: str | 
     if usual is None or transition is None or (reason and not transition.reason_is_a_note):
         return None, None, {}
     changes = _changes(transition, facts, now)
-    row = session.execute(MOVE_IF, {"where_id": order_id, "where_status": usual.value, **changes}).mappings().first()
+    statement = MOVE_IF_ADDRESSED if ADDRESSED.intersection(transition.actions) else MOVE_IF
+    row = session.execute(statement, {"where_id": order_id, "where_status": usual.value, **changes}).mappings().first()
     return (row, transition, changes) if row is not None else (None, None, {})
 
 

@@ -50,8 +50,9 @@ def test_the_saga_completes_even_when_the_capture_overtakes_payment_created(saga
 
 @pytest.mark.payment_deadline(900)
 def test_a_saga_step_finding_the_order_where_it_usually_is_moves_it_with_one_statement(saga: Saga) -> None:
-    """The happy path's steps neither lock nor read the order first (USUALLY_FROM); one that
-    finds it elsewhere is decided on the order read, by the same table."""
+    """The happy path's steps neither lock nor read the order first (USUALLY_FROM), nor read
+    the customer for the completion's announcement; one that finds the order elsewhere is
+    decided on the order read, by the same table."""
     who = saga.customer()
     order_id = saga.place(who)
     seen: list[str] = []
@@ -60,6 +61,9 @@ def test_a_saga_step_finding_the_order_where_it_usually_is_moves_it_with_one_sta
         if threading.current_thread() is not threading.main_thread() and (
                 statement.startswith("UPDATE orders") or ("FROM orders" in statement and "FOR UPDATE" in statement)):
             seen.append("update" if statement.startswith("UPDATE") else "lock")
+        elif threading.current_thread() is not threading.main_thread() and statement.startswith(
+                "SELECT") and "FROM customers" in statement:
+            seen.append("customer read")
 
     event.listen(saga.ctx.engine, "before_cursor_execute", on_orders)
     try:
@@ -72,6 +76,9 @@ def test_a_saga_step_finding_the_order_where_it_usually_is_moves_it_with_one_sta
                                       "amount": 10000, "currency": "EUR", "balance_after": 10000}, order_id)
         saga.wait(order_id, "completed")
         assert seen == ["update", "update", "update"], "one statement per step"
+        completed = saga.sent("order.completed", order_id)[0]
+        assert (completed["email"], completed["language"], completed["time_zone"]) == (
+            "ana@example.com", "en", "Europe/Berlin"), "addressed from the customer the update answered with"
         seen.clear()
         saga.send("payment.created", {"order_id": order_id, "payment_id": "pay_1", "method": "card",
                                       "redirect_url": "http://gateway.test/checkout/cs_1"}, order_id)  # late
