@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, bindparam, select
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from services.order.models import Balance, BalanceChange
@@ -26,20 +26,40 @@ from shared.i18n import Text
 
 
 def keep(session: Session, state: dict[str, Any]) -> None:
-    """One announced version of an account: keep it (once), then move the balance forward."""
+    """One announced version of an account: keep it (once), then move the balance forward.
+
+    Usually it is the version right after the balance's, and none after it has come yet:
+    the balance then moves in one statement (it changes the row only if the balance is still
+    at the version before, holding its lock from then on), and one look finds nothing next
+    in line. Otherwise `advance` locks, reads and walks the waiting versions."""
     entry = state.get("entry") or {}
-    session.execute(insert_new(session, CHANGES, ("customer_id", "version")), {
+    kept = session.execute(insert_new(session, CHANGES, ("customer_id", "version")), {
         "customer_id": state["customer_id"], "version": state["version"], "balance_minor": state["balance"],
         "currency": state["currency"], "status": state["status"], "frozen_reason": state.get("frozen_reason"),
         "expiring": jsonable(state["expiring"]),
         "entry_id": entry.get("entry_id"), "kind": entry.get("kind"), "amount_minor": entry.get("amount"),
         "occurred_at": entry.get("occurred_at"), "order_id": entry.get("order_id"),
-        "reference": entry.get("reference"), "description": entry.get("description")})
-    advance(session, state["customer_id"], state["currency"])
+        "reference": entry.get("reference"), "description": entry.get("description")}).first()
+    customer_id, version = state["customer_id"], state["version"]
+    if kept is not None and session.execute(NEXT_VERSION, {
+            "where_customer_id": customer_id, "where_version": version - 1, "version": version,
+            "amount_minor": state["balance"], "currency": state["currency"], "status": state["status"],
+            "frozen_reason": state.get("frozen_reason"), "expiring": jsonable(state["expiring"])}).first():
+        if session.execute(WAITING_NEXT, {"customer_id": customer_id, "version": version + 1}).first() is None:
+            return
+    advance(session, customer_id, state["currency"])
 
 
 CHANGES: Table = BalanceChange.__table__  # type: ignore[assignment]
-LOCK_BALANCE = select(Balance).where(Balance.customer_id == bindparam("customer_id")).with_for_update()
+BALANCES: Table = Balance.__table__  # type: ignore[assignment]
+# populate_existing: a balance moved by NEXT_VERSION earlier in this transaction is read as it is now
+LOCK_BALANCE = (select(Balance).where(Balance.customer_id == bindparam("customer_id")).with_for_update()
+                .execution_options(populate_existing=True))
+NEXT_VERSION = (update(BALANCES).where(BALANCES.c.customer_id == bindparam("where_customer_id"),
+                                       BALANCES.c.version == bindparam("where_version"))
+                .returning(BALANCES.c.version))
+WAITING_NEXT = select(CHANGES.c.version).where(CHANGES.c.customer_id == bindparam("customer_id"),
+                                               CHANGES.c.version == bindparam("version"))
 WAITING = (select(BalanceChange)
            .where(BalanceChange.customer_id == bindparam("customer_id"), BalanceChange.version > bindparam("version"))
            .order_by(BalanceChange.version))

@@ -59,6 +59,32 @@ def test_versions_out_of_order_move_the_balance_only_when_none_is_missing(saga: 
         assert get(saga, who, f"/v1/balance/entries?cursor={cursor}").status_code == 422
 
 
+def test_the_next_version_moves_the_balance_at_once_and_takes_the_ones_waiting_after_it(saga: Saga) -> None:
+    """The usual case (the version right after the balance's) moves it in one statement;
+    a version that came early waits for it and then moves too; a copy changes nothing."""
+    who = saga.customer()
+    customer = who["customer_id"]
+
+    def balance() -> Any:
+        return get(saga, who, "/v1/balance").get_json()
+
+    saga.send("wallet.account_updated", state(customer, 1, 0))
+    saga.send("wallet.account_updated", state(customer, 2, 1000, entry("je_1", "topup", 1000, 1000, order_id="o1")))
+    wait_for(lambda: balance()["amount"] == 1000, what="version 2")
+    saga.send("wallet.account_updated", state(customer, 4, 3000, entry("je_3", "topup", 1500, 3000, order_id="o3")))
+    wait_for(lambda: saga.count_messages_handled("account_updated") >= 3, what="version 4 kept")
+    assert balance()["amount"] == 1000, "version 3 is missing: 4 waits"
+    saga.send("wallet.account_updated", state(customer, 3, 1500, entry("je_2", "topup", 500, 1500, order_id="o2")))
+    wait_for(lambda: balance()["amount"] == 3000, what="versions 3 and 4")
+    saga.send("wallet.account_updated", state(customer, 3, 1500, entry("je_2", "topup", 500, 1500, order_id="o2")))
+    saga.send("wallet.account_updated", state(customer, 5, 2000, entry("je_4", "debit", -1000, 2000),
+                                              status="frozen", frozen_reason="overdue_payment"))
+    wait_for(lambda: balance()["amount"] == 2000, what="version 5")
+    assert balance()["status"] == "frozen"
+    assert [e["balance_after"] for e in get(saga, who, "/v1/balance/entries").get_json()["entries"]] == [
+        2000, 3000, 1500, 1000]
+
+
 def test_a_credit_that_has_just_ended_is_not_shown_as_spendable(saga: Saga) -> None:
     who = saga.customer()
     ended = {**state(who["customer_id"], 1, 900), "expiring": [
