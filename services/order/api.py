@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections.abc import Callable
@@ -37,7 +38,7 @@ from services.order.domain.promotions import offered
 from services.order.domain.saga import TERMINAL, Status
 from services.order.ordering import OrderRules
 from services.order.watch import MAX_WAIT_SECONDS, RECHECK_SECONDS, Changes, OrderWatch, preferred_wait
-from services.order.web import BEARER, customer_required, etag, me, signed_in
+from services.order.web import BEARER, customer_required, etag, me, signed_in, signed_in_as
 from shared.clock import utcnow
 from shared.db import unit_of_work
 from shared.durations import format_duration
@@ -71,6 +72,7 @@ def answer(body: dict[str, Any], status: int, headers: dict[str, str]) -> Respon
 
 def build_blueprint(ctx: ServiceContext, rules: OrderRules) -> Blueprint:
     customer_only = customer_required(ctx)
+    customer_places = customer_required(ctx, view_reads_customer=True)  # read with the quote: place_order
     watch = OrderWatch(ctx.settings.database_url("order"), ctx.settings.web_threads // 2, ctx.spawn)
     order_out = schemas.OrderOut()
     topups = Blueprint("topups", __name__, url_prefix="/v1", description="Quotes, orders and receipts")
@@ -117,8 +119,7 @@ def build_blueprint(ctx: ServiceContext, rules: OrderRules) -> Blueprint:
 
     @topups.route("/orders")
     class Orders(MethodView):
-        decorators = [customer_only]
-
+        @customer_places
         @topups.arguments(schemas.OrderIn, example={"quote_id": "quo_4e1f7a",
                                                     "return_url": "https://shop.example/topup/done"})
         @topups.response(201, schemas.OrderOut, example=schemas.PLACED_ORDER_EXAMPLE,
@@ -139,8 +140,9 @@ def build_blueprint(ctx: ServiceContext, rules: OrderRules) -> Blueprint:
                     changed = None
                     try:
                         with unit_of_work(ctx.sessions) as session:
-                            order, created = ordering.place_order(session, rules, signed_in(), body["quote_id"],
-                                                                  key, body_hash, utcnow(), body["return_url"])
+                            order, created = ordering.place_order(
+                                session, rules, g.customer_id, functools.partial(signed_in_as, session),
+                                body["quote_id"], key, body_hash, utcnow(), body["return_url"])
                             if wait and created:  # watched from before the commit: see placed()
                                 changed = watches.enter_context(watch.watching(order.id))
                         break
@@ -156,6 +158,7 @@ def build_blueprint(ctx: ServiceContext, rules: OrderRules) -> Blueprint:
                        **({} if created else {"Idempotent-Replayed": "true"})}
             return answer(body, 201, headers)
 
+        @customer_only
         @topups.arguments(schemas.OrderListArgs, location="query")
         @topups.response(200, schemas.OrderListOut, example={"orders": [schemas.ORDER_EXAMPLE], "next_cursor": None})
         @topups.doc(security=BEARER)

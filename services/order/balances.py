@@ -95,8 +95,7 @@ BALANCE_COLUMNS = ("customer_id", "amount_minor", "currency", "status", "frozen_
 def balance_of(session: Session, customer: Any) -> Balance:
     """The balance as the wallet last announced it; a new account has not spoken yet. Taken
     from the signed-in customer's row when it was read with it (no statement of its own)."""
-    fields = getattr(customer, "_fields", ())
-    if f"{BALANCE_PREFIX}status" in fields:
+    if hasattr(customer, f"{BALANCE_PREFIX}status"):
         if getattr(customer, f"{BALANCE_PREFIX}customer_id") is None:
             row = None
         else:

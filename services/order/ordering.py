@@ -7,6 +7,7 @@ that same transaction.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import SimpleNamespace
@@ -15,7 +16,7 @@ from typing import Any
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
-from services.order.balances import FROZEN_BECAUSE, balance_of, frozen_because
+from services.order.balances import BALANCE_COLUMNS, BALANCE_PREFIX, FROZEN_BECAUSE, balance_of, frozen_because
 from services.order.campaigns import load_campaigns
 from services.order.commands import messages_for
 from services.order.customers import new_id
@@ -32,7 +33,7 @@ from services.order.domain.quotes import check_balance_room, check_quote_usable,
 from services.order.domain.returns import check_return_url
 from services.order.domain.saga import CANCELLABLE, START, Event, Status
 from services.order.handlers import advance
-from services.order.models import IdempotencyKey, Order, OutboxMessage, Quote, TimelineEntry
+from services.order.models import Balance, Customer, IdempotencyKey, Order, OutboxMessage, Quote, TimelineEntry
 from services.order.texts import _
 from shared.config import Settings
 from shared.currencies import max_balance
@@ -109,24 +110,44 @@ def replay(session: Session, customer: Any, key: str, body_hash: str) -> Order |
 
 ORDERS, TIMELINE = Order.__table__, TimelineEntry.__table__
 QUOTES, KEYS = Quote.__table__, IdempotencyKey.__table__
-#: the quote, locked, the order it became if any, and what an Idempotency-Key did before
+CUSTOMERS, BALANCES = Customer.__table__, Balance.__table__
+#: what placing an order needs of the customer (the token check's column among them)
+PLACING_CUSTOMER = ("id", "email", "country", "currency", "language", "credentials_version")
+CUSTOMER_PREFIX = "c_"
+#: the quote, locked, the order it became if any, what an Idempotency-Key did before, and
+#: the customer with their announced balance (for the token check and the rules): one read
 QUOTE_TO_PLACE = (
     select(QUOTES, ORDERS.c.id.label("used_by"), KEYS.c.request_hash.label("earlier_hash"),
-           KEYS.c.order_id.label("earlier_order"))
-    .select_from(QUOTES.outerjoin(ORDERS, ORDERS.c.quote_id == QUOTES.c.id)
+           KEYS.c.order_id.label("earlier_order"),
+           *(CUSTOMERS.c[name].label(f"{CUSTOMER_PREFIX}{name}") for name in PLACING_CUSTOMER),
+           *(BALANCES.c[name].label(f"{BALANCE_PREFIX}{name}") for name in BALANCE_COLUMNS))
+    .select_from(QUOTES.join(CUSTOMERS, CUSTOMERS.c.id == QUOTES.c.customer_id)
+                 .outerjoin(BALANCES, BALANCES.c.customer_id == QUOTES.c.customer_id)
+                 .outerjoin(ORDERS, ORDERS.c.quote_id == QUOTES.c.id)
                  .outerjoin(KEYS, (KEYS.c.customer_id == bindparam("customer_id")) & (KEYS.c.key == bindparam("key"))))
     .where(QUOTES.c.id == bindparam("quote_id"), QUOTES.c.customer_id == bindparam("customer_id"))
     .with_for_update(of=QUOTES))
 
 
-def place_order(session: Session, rules: OrderRules, customer: Any, quote_id: str, key: str,
-                body_hash: str, now: datetime, return_url: str | None = None) -> tuple[Any, bool]:
+def _placing_customer(found: Any) -> SimpleNamespace:
+    """The customer's part of QUOTE_TO_PLACE's row, named as the token check's row is."""
+    return SimpleNamespace(**{name: getattr(found, f"{CUSTOMER_PREFIX}{name}") for name in PLACING_CUSTOMER},
+                           **{f"{BALANCE_PREFIX}{name}": getattr(found, f"{BALANCE_PREFIX}{name}")
+                              for name in BALANCE_COLUMNS})
+
+
+def place_order(session: Session, rules: OrderRules, customer_id: str, signed_in: Callable[[Any], Any],
+                quote_id: str, key: str, body_hash: str, now: datetime,
+                return_url: str | None = None) -> tuple[Any, bool]:
     """Confirm a quote as an order and start the saga; (order, created). Plain statements
-    (every top-up places one): the order is answered as the values it was written with."""
-    # The quote, locked, the order it became if any, and what this Idempotency-Key did
-    # before if anything: one statement.
-    found = session.execute(QUOTE_TO_PLACE, {"quote_id": quote_id, "customer_id": customer.id, "key": key}
+    (every top-up places one): the order is answered as the values it was written with.
+
+    The customer is read with the quote, and `signed_in` makes the token check on that row
+    (or on a row of its own reading, given None, when there is no such quote) before
+    anything else is looked at: it answers the signed-in customer or refuses."""
+    found = session.execute(QUOTE_TO_PLACE, {"quote_id": quote_id, "customer_id": customer_id, "key": key}
                             ).one_or_none()
+    customer = signed_in(_placing_customer(found) if found is not None else None)
     if found is None:
         if (existing := replay(session, customer, key, body_hash)) is not None:
             return existing, False

@@ -23,12 +23,14 @@ F = TypeVar("F", bound=Callable[..., Any])
 BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
 
 
-def customer_required(ctx: ServiceContext) -> Callable[[F], F]:
+def customer_required(ctx: ServiceContext, view_reads_customer: bool = False) -> Callable[[F], F]:
     """Require a valid access token issued since the customer's password last changed.
 
     The signature is checked in memory (auth.VerifiedTokens); whether the password changed
     since is one primary-key read of the customer's credentials version per request, so that
-    a change or reset ends every earlier token at once, on every replica."""
+    a change or reset ends every earlier token at once, on every replica. A view that reads
+    the customer's row in a statement of its own (placing an order) makes that check itself,
+    `view_reads_customer`, with `signed_in_as` on the row it read, before it does anything."""
     tokens = auth.VerifiedTokens(ctx.settings.jwt_secret)
 
     def current(holder: auth.Holder) -> bool:
@@ -47,9 +49,9 @@ def customer_required(ctx: ServiceContext) -> Callable[[F], F]:
             if holder is None:
                 raise Problem(401, "unauthorized", _("Authentication required."),
                               _("Send Authorization: Bearer <access_token> from /v1/auth/login."))
-            if not current(holder):
-                raise Problem(401, "unauthorized", _("Authentication required."),
-                              _("This sign-in has ended: the password was changed or reset. Log in again."))
+            g.token_credentials_version = holder.credentials_version
+            if not view_reads_customer and not current(holder):
+                raise sign_in_ended()
             g.customer_id = holder.customer_id
             if holder.language:
                 g.language = holder.language
@@ -67,6 +69,23 @@ CUSTOMER_ROW = (select(CUSTOMERS, *(column.label(f"{BALANCE_PREFIX}{column.name}
                                     if column.name in BALANCE_COLUMNS))
                 .select_from(CUSTOMERS.outerjoin(BALANCES, BALANCES.c.customer_id == CUSTOMERS.c.id))
                 .where(CUSTOMERS.c.id == bindparam("customer_id")))
+
+
+def sign_in_ended() -> Problem:
+    return Problem(401, "unauthorized", _("Authentication required."),
+                   _("This sign-in has ended: the password was changed or reset. Log in again."))
+
+
+def signed_in_as(session: Session, row: Any | None) -> Any:
+    """The token check of a `view_reads_customer` view, on the customer's row as its own
+    statement read it (or, given None, as read here): the signed-in customer, or a refusal."""
+    if row is None:
+        row = session.execute(CUSTOMER_ROW, {"customer_id": g.customer_id}).one_or_none()
+    if row is None or row.credentials_version != g.token_credentials_version:
+        raise sign_in_ended()
+    g.customer_row = row
+    g.language = row.language
+    return row
 
 
 def signed_in() -> Any:

@@ -274,6 +274,8 @@ def test_reset_requests_are_throttled_per_email(client: FlaskClient, clock: Cloc
 def test_changing_the_password_ends_every_earlier_token(client: FlaskClient, clock: Clock) -> None:
     register(client)
     first, second = bearer(login(client)), bearer(login(client))
+    quote = client.post("/v1/quotes", headers=first, json={"amount": 5000, "currency": "CNY", "method": "card"})
+    quote_id = quote.get_json()["quote_id"]
     wrong = client.post("/v1/auth/password", headers=first,
                         json={"current_password": "not it", "password": "new battery staple"})
     assert wrong.status_code == 403 and wrong.get_json()["code"] == "wrong_password"
@@ -286,7 +288,16 @@ def test_changing_the_password_ends_every_earlier_token(client: FlaskClient, clo
         response = client.get("/v1/me", headers={**token, "Accept-Language": "zh-CN"})
         assert response.status_code == 401 and response.get_json()["code"] == "unauthorized"
         assert "密码" in response.get_json()["detail"], "says why: the password changed"
-    assert client.get("/v1/me", headers=bearer(login(client, password="new battery staple"))).status_code == 200
+    # Placing an order checks the token on the customer row it reads with the quote: the
+    # same refusal, for a quote of theirs or none, and nothing placed.
+    for placing in (quote_id, "quo_none"):
+        refused = client.post("/v1/orders", headers={**first, "Idempotency-Key": placing}, json={"quote_id": placing})
+        assert refused.status_code == 401 and refused.get_json()["code"] == "unauthorized", refused.get_json()
+    fresh = bearer(login(client, password="new battery staple"))
+    assert client.get("/v1/me", headers=fresh).status_code == 200
+    assert client.get("/v1/orders", headers=fresh).get_json()["orders"] == []
+    placed = client.post("/v1/orders", headers={**fresh, "Idempotency-Key": quote_id}, json={"quote_id": quote_id})
+    assert placed.status_code == 201, placed.get_json()
 
 
 def test_guessing_the_current_password_is_throttled_like_a_login(client: FlaskClient, clock: Clock) -> None:
