@@ -34,8 +34,8 @@ def main() -> None:
         print(f"  mail     smtp://{settings.host}:{system.mail_sink.port} -> {system.mail_sink.directory}/")
     public = system.settings.dev_secrets_in_use()
     for name, why in public.items():
-        value = getattr(system.settings, name.lower())
-        shown = f"{why} {value!r}" if value == DEV_SECRETS[name] else why  # never a real secret's value
+        value = getattr(system.settings, name.lower(), None)  # None: a named operator's token
+        shown = f"{why} {value!r}" if value == DEV_SECRETS.get(name) else why  # never a real secret's value
         print(f"  WARNING: {name} is {shown}; set it in production.")
     if public and system.settings.allow_dev_secrets:
         print("  ALLOW_DEV_SECRETS=true: started with these public secrets anyway, for development only (anyone "

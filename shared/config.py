@@ -9,6 +9,7 @@ printed at start so nobody mistakes them for production values.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
@@ -59,6 +60,29 @@ def why_public(value: str) -> str | None:
     return None
 
 
+#: the name OPERATOR_TOKEN's operator is recorded under
+SINGLE_OPERATOR = "operator"
+OPERATOR_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,39}$")
+
+
+def parse_operator_tokens(value: str) -> tuple[tuple[str, str], ...]:
+    """OPERATOR_TOKENS: `name:token` pairs separated by commas (a token may hold colons,
+    not commas). Names are lowercase letters, digits, `.`, `_`, `-`, each used once."""
+    pairs: list[tuple[str, str]] = []
+    for item in filter(None, (part.strip() for part in value.split(","))):
+        name, sep, token = item.partition(":")
+        name = name.strip()
+        if not sep:  # nothing of it is shown: it may be a token
+            raise ValueError("OPERATOR_TOKENS: an entry is not `name:token`")
+        if not OPERATOR_NAME.match(name) or not token.strip():
+            raise ValueError(f"OPERATOR_TOKENS: {name!r} is not `name:token` with a name of lowercase "
+                             "letters, digits, '.', '_' or '-' and a token")
+        if name in dict(pairs):
+            raise ValueError(f"OPERATOR_TOKENS: {name!r} is named twice")
+        pairs.append((name, token.strip()))
+    return tuple(pairs)
+
+
 def _int(env: Mapping[str, str], key: str, default: int) -> int:
     return int(env.get(key, default))
 
@@ -98,7 +122,10 @@ class Settings:
     amqp_prefetch: int = 32
     ports: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_PORTS))
     host: str = "127.0.0.1"
+    #: the single operator's token (an operator named "operator"); "" when only named ones
     operator_token: str = DEV_SECRETS["OPERATOR_TOKEN"]
+    #: named operators, OPERATOR_TOKENS=`name:token,name:token`: each action is recorded with the name
+    operator_tokens: tuple[tuple[str, str], ...] = ()
     webhook_secret: str = DEV_SECRETS["WEBHOOK_SECRET"]
     jwt_secret: str = DEV_SECRETS["JWT_SECRET"]
     jwt_ttl_seconds: int = 3600
@@ -181,7 +208,10 @@ class Settings:
             amqp_prefetch=_int(env, "AMQP_PREFETCH", 32),
             ports=ports,
             host=host,
-            operator_token=env.get("OPERATOR_TOKEN", DEV_SECRETS["OPERATOR_TOKEN"]),
+            # With named operators the single token is off unless it is set as well.
+            operator_token=env.get("OPERATOR_TOKEN",
+                                   "" if env.get("OPERATOR_TOKENS") else DEV_SECRETS["OPERATOR_TOKEN"]),
+            operator_tokens=parse_operator_tokens(env.get("OPERATOR_TOKENS", "")),
             webhook_secret=env.get("WEBHOOK_SECRET", DEV_SECRETS["WEBHOOK_SECRET"]),
             jwt_secret=env.get("JWT_SECRET", DEV_SECRETS["JWT_SECRET"]),
             jwt_ttl_seconds=_int(env, "JWT_TTL_SECONDS", 3600),
@@ -254,13 +284,22 @@ class Settings:
     def with_changes(self, **changes: Any) -> Settings:
         return replace(self, **changes)
 
+    def operators(self) -> dict[str, str]:
+        """Who may call the operator APIs: name -> token. OPERATOR_TOKEN is one operator,
+        named "operator"; OPERATOR_TOKENS names each. An empty token lets nobody in."""
+        named = dict(self.operator_tokens)
+        if self.operator_token:
+            named.setdefault(SINGLE_OPERATOR, self.operator_token)
+        return named
+
     def dev_secrets_in_use(self) -> dict[str, str]:
         """The secrets anyone can know or guess (a development default, a `change-me`
         placeholder, empty, shorter than 32 characters), by variable name, each with what
         makes it public. Printed by `make run`; refused without ALLOW_DEV_SECRETS
         (refuse_public_secrets)."""
         current = {
-            "OPERATOR_TOKEN": self.operator_token,
+            **({"OPERATOR_TOKEN": self.operator_token} if self.operator_token or not self.operator_tokens else {}),
+            **{f"OPERATOR_TOKENS[{name}]": token for name, token in self.operator_tokens},
             "WEBHOOK_SECRET": self.webhook_secret,
             "JWT_SECRET": self.jwt_secret,
             "PLATFORM_TOKEN": self.platform_token,

@@ -27,9 +27,11 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any, Protocol, TypeVar
 
-from flask_smorest import Api, Blueprint
+import flask_smorest
+from flask_smorest import Api
 from flask_smorest.utils import prepare_response
-from marshmallow import Schema, fields
+from marshmallow import RAISE, Schema, fields
+from webargs.flaskparser import FlaskParser
 
 from shared.bodies import MAX_DEPTH
 from shared.i18n import DEFAULT_LANGUAGE, Text, render
@@ -129,6 +131,23 @@ VALIDATION_FAILED = Refusal(422, "validation_failed", _titled(422),
                             members={"errors": {"amount": ["Must be greater than or equal to 1."]}})
 SIGNED_IN = Refusal(401, "unauthorized", _titled(401),
                     "No valid `Authorization: Bearer <access_token>`, or its account no longer exists.")
+
+
+class QueryArgs(Schema):
+    """A query string's parameters: one the endpoint does not know is refused (422), not
+    ignored. A misspelt filter (`emial=`, a filter the endpoint does not have) would
+    otherwise answer as if it were not there: every order instead of the ones asked for.
+    (webargs ignores unknown query parameters by default; our Blueprint lets the schema say.)"""
+
+    class Meta:
+        unknown = RAISE
+
+
+class Blueprint(flask_smorest.Blueprint):  # type: ignore[misc]
+    """flask-smorest's Blueprint, whose arguments follow their schema's `unknown` in every
+    location (QueryArgs: refused), where webargs would drop unknown query parameters."""
+
+    ARGUMENTS_PARSER = FlaskParser(unknown=None)
 
 
 def token_required(setting: str) -> Refusal:

@@ -6,12 +6,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import wraps
 from typing import Any, TypeVar
 
 import structlog
-from flask import Flask, Response, current_app, request
+from flask import Flask, Response, current_app, g, request
 from flask_smorest import Api
 
 from shared.bodies import install_body_checks
@@ -124,9 +124,39 @@ def require_bearer(get_token: Callable[[], str], setting: str) -> Callable[[F], 
     return decorator
 
 
-def require_operator(get_token: Callable[[], str]) -> Callable[[F], F]:
-    """Guard an operator endpoint with `Authorization: Bearer <OPERATOR_TOKEN>`."""
-    return require_bearer(get_token, "OPERATOR_TOKEN")
+def require_operator(get_operators: Callable[[], Mapping[str, str]]) -> Callable[[F], F]:
+    """Guard an operator endpoint with `Authorization: Bearer <a token of OPERATOR_TOKENS, or
+    OPERATOR_TOKEN>`. The operator's name is `g.operator` for the view to record, and on
+    every log line of the request."""
+
+    def decorator(view: F) -> F:
+        @wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            scheme, _sep, token = request.headers.get("Authorization", "").partition(" ")
+            name = operator_of(get_operators(), token) if scheme.lower() == "bearer" else None
+            if name is None:
+                raise Problem(401, "unauthorized", _("Authentication required."),
+                              _("Send Authorization: Bearer <{setting}>.", setting="OPERATOR_TOKEN"))
+            g.operator = name
+            structlog.contextvars.bind_contextvars(operator=name)
+            try:
+                return view(*args, **kwargs)
+            finally:
+                structlog.contextvars.unbind_contextvars("operator")
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorator
+
+
+def operator_of(operators: Mapping[str, str], token: str) -> str | None:
+    """The operator whose token this is, compared in constant time with every one (an empty
+    token is no token)."""
+    found = None
+    for name, expected in operators.items():
+        if expected and hmac.compare_digest(token.encode(), expected.encode()):
+            found = name
+    return found
 
 
 IDEMPOTENCY_KEY_MAX = 255

@@ -10,14 +10,13 @@ from __future__ import annotations
 from typing import Any
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
 from services.notify import store
 from services.notify.domain.receipt import EmailKind
 from services.notify.models import EmailRow
 from services.notify.texts import _
-from shared.openapi import OPERATOR, problems, refusal
+from shared.openapi import OPERATOR, Blueprint, problems, refusal
 from shared.problems import Problem
 from shared.service import ServiceContext
 from shared.web import require_operator
@@ -64,7 +63,7 @@ EMAILS_EXAMPLE = {
 
 def build_blueprint(ctx: ServiceContext) -> Blueprint:
     blp = Blueprint("receipts", __name__, url_prefix="/v1/receipts", description="Operator API (Bearer OPERATOR_TOKEN)")
-    operator = require_operator(lambda: ctx.settings.operator_token)
+    operator = require_operator(ctx.settings.operators)
 
     @blp.route("/<order_id>")
     class Receipts(MethodView):

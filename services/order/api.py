@@ -11,7 +11,6 @@ from typing import Any
 
 from flask import Response, g, request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from sqlalchemy.exc import IntegrityError
 
 from services.order import ordering, receipts, schemas
@@ -42,7 +41,7 @@ from services.order.web import BEARER, customer_required, etag, me, signed_in, s
 from shared.clock import utcnow
 from shared.db import unit_of_work
 from shared.durations import format_duration
-from shared.openapi import IDEMPOTENCY_KEY, JSON_BODY, SIGNED_IN, VALIDATION_FAILED, problems, refusal
+from shared.openapi import IDEMPOTENCY_KEY, JSON_BODY, SIGNED_IN, VALIDATION_FAILED, Blueprint, problems, refusal
 from shared.problems import request_language
 from shared.service import ServiceContext
 from shared.web import IDEMPOTENCY_KEY_HEADER, idempotency_key, request_hash, takes_idempotency_key

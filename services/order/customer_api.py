@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 from flask import g, request
-from flask_smorest import Blueprint
 
 from services.order import auth, balances, customers, schemas
 from services.order.customers import Profile, ThresholdOutOfRange
@@ -18,7 +17,7 @@ from services.order.web import BEARER, customer_required, me
 from shared.clock import utcnow
 from shared.db import unit_of_work
 from shared.i18n import negotiate, render
-from shared.openapi import JSON_BODY, SIGNED_IN, VALIDATION_FAILED, problems, refusal
+from shared.openapi import JSON_BODY, SIGNED_IN, VALIDATION_FAILED, Blueprint, problems, refusal
 from shared.problems import request_language
 from shared.service import ServiceContext
 

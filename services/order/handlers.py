@@ -24,10 +24,12 @@ from shared.messaging.outbox import put
 log = structlog.get_logger(__name__)
 
 
-def record(session: Session, order: Order, event: Event, reason: str | None = None) -> TimelineEntry:
-    """A timeline entry for an order handled through the ORM (placing it, an operator's note)."""
+def record(session: Session, order: Order, event: Event, reason: str | None = None,
+           operator: str | None = None) -> TimelineEntry:
+    """A timeline entry for an order handled through the ORM (placing it, an operator's
+    action, with the operator's name)."""
     entry = TimelineEntry(order_id=order.id, event=event.value, status=order.status, reason=reason,
-                          occurred_at=utcnow())
+                          occurred_at=utcnow(), operator=operator)
     session.add(entry)
     return entry
 

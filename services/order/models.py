@@ -132,6 +132,8 @@ class TimelineEntry(Base):
     status: Mapped[str] = mapped_column(String(24))
     reason: Mapped[str | None] = mapped_column(String(64))
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: the operator who acted (OPERATOR_TOKENS' name); None for the customer and the system
+    operator: Mapped[str | None] = mapped_column(String(40))
     order: Mapped[Order] = relationship(back_populates="timeline")
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Response, g
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from services.order.customer_api import TOO_MANY_ATTEMPTS
@@ -16,7 +15,7 @@ from services.order.passwords import MIN_LENGTH, ResetTokenInvalid, WrongPasswor
 from services.order.signin import SignIn
 from services.order.web import BEARER, customer_required
 from shared.clock import utcnow
-from shared.openapi import JSON_BODY, SIGNED_IN, problems
+from shared.openapi import JSON_BODY, SIGNED_IN, Blueprint, problems
 from shared.service import ServiceContext
 
 

@@ -16,6 +16,7 @@ from services.order.domain.saga import Event, Status
 from shared.contracts.fields import METHODS
 from shared.i18n import LANGUAGES
 from shared.money import CURRENCY_EXPONENTS
+from shared.openapi import QueryArgs
 from shared.problems import request_language
 
 CURRENCIES = sorted(CURRENCY_EXPONENTS)
@@ -204,7 +205,7 @@ class OrderOut(Schema):
     updated_at = fields.DateTime()
 
 
-class OrderListArgs(Schema):
+class OrderListArgs(QueryArgs):
     limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
     cursor = fields.String(load_default=None, metadata={
         "description": "`next_cursor` of the page before (an order id); one that names no order of this "
@@ -236,7 +237,7 @@ class BalanceOut(Schema):
     expiring = fields.List(fields.Nested(ExpiringOut), metadata={"description": "soonest first"})
 
 
-class StatementArgs(Schema):
+class StatementArgs(QueryArgs):
     limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
     #: an account version; nine digits at most, so it always fits the 32-bit column
     cursor = fields.String(load_default=None, validate=validate.Regexp(r"^v[0-9]{1,9}$"))

@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 from sqlalchemy.orm import Session
 
@@ -21,7 +20,7 @@ from services.payment.models import RefundRow
 from services.payment.store import PaymentRecord
 from services.payment.texts import _
 from shared.i18n import Text
-from shared.openapi import OPERATOR, VALIDATION_FAILED, problems, refusal
+from shared.openapi import OPERATOR, VALIDATION_FAILED, Blueprint, QueryArgs, problems, refusal
 from shared.problems import Problem
 from shared.service import ServiceContext
 from shared.web import require_operator
@@ -61,7 +60,7 @@ class PaymentSchema(Schema):
     updated_at = fields.DateTime()
 
 
-class ByOrderSchema(Schema):
+class ByOrderSchema(QueryArgs):
     order_id = fields.String(required=True)
 
 
@@ -105,7 +104,7 @@ PAYMENT_EXAMPLE = {
 
 def build_blueprint(ctx: ServiceContext) -> Blueprint:
     blp = Blueprint("payments", __name__, url_prefix="/v1/payments", description="Operator API (Bearer OPERATOR_TOKEN)")
-    operator = require_operator(lambda: ctx.settings.operator_token)
+    operator = require_operator(ctx.settings.operators)
 
     @blp.route("")
     class ByOrder(MethodView):

@@ -20,7 +20,6 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from flask import Response, redirect, render_template
-from flask_smorest import Blueprint
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from services.payment import store
@@ -31,7 +30,7 @@ from services.payment.store import PaymentRecord
 from services.payment.texts import CATALOG, _
 from shared.i18n import Text, format_money, localize
 from shared.money import Money
-from shared.openapi import problems, refusal
+from shared.openapi import Blueprint, problems, refusal
 from shared.problems import Problem
 from shared.service import ServiceContext
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Response, json, request
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
 from services.payment import handlers
@@ -28,7 +27,7 @@ from services.payment.gateways import Gateways
 from services.payment.texts import _
 from shared.clock import utcnow
 from shared.db import unit_of_work
-from shared.openapi import MALFORMED_JSON, PAYLOAD_TOO_LARGE, problem_responses, refusal
+from shared.openapi import MALFORMED_JSON, PAYLOAD_TOO_LARGE, Blueprint, problem_responses, refusal
 from shared.problems import Problem
 from shared.service import ServiceContext
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 from sqlalchemy import select
 
@@ -17,7 +16,7 @@ from services.wallet.models import AccountRow, JournalEntryRow
 from services.wallet.problems import REFUSALS
 from services.wallet.spending import AccountNotFound
 from shared.db import unit_of_work
-from shared.openapi import JSON_BODY, OPERATOR, Refusal, problems, refusal
+from shared.openapi import JSON_BODY, OPERATOR, Blueprint, Refusal, problems, refusal
 from shared.service import ServiceContext
 from shared.web import require_operator
 
@@ -134,7 +133,7 @@ ENTRIES_EXAMPLE = {
 
 def build_blueprint(ctx: ServiceContext) -> Blueprint:
     blp = Blueprint("accounts", __name__, url_prefix="/v1/accounts", description="Operator API (Bearer OPERATOR_TOKEN)")
-    operator = require_operator(lambda: ctx.settings.operator_token)
+    operator = require_operator(ctx.settings.operators)
 
     @blp.route("/<customer_id>")
     class Account(MethodView):

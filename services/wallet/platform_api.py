@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from services.wallet import spending
@@ -20,7 +19,7 @@ from services.wallet.models import DebitRow
 from shared.clock import utcnow
 from shared.db import unit_of_work
 from shared.money import CURRENCY_EXPONENTS, Money
-from shared.openapi import IDEMPOTENCY_KEY, JSON_BODY, problems, token_required
+from shared.openapi import IDEMPOTENCY_KEY, JSON_BODY, Blueprint, problems, token_required
 from shared.service import ServiceContext
 from shared.web import IDEMPOTENCY_KEY_HEADER, idempotency_key, request_hash, require_bearer, takes_idempotency_key
 

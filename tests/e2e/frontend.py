@@ -85,8 +85,10 @@ class Frontend:
                               json={"amount": amount, "currency": who["currency"], "reference": "plan-jp-7d",
                                     "description": description})
 
-    def operator(self, service: str, method: str, path: str, **kwargs: Any) -> requests.Response:
-        token = self.system.settings.operator_token
+    def operator(self, service: str, method: str, path: str, token: str | None = None,
+                 **kwargs: Any) -> requests.Response:
+        """An operator's call: OPERATOR_TOKEN's, or a named operator's `token`."""
+        token = token or self.system.settings.operator_token
         return self.http.request(method, f"{self.system.url(service)}{path}",
                                  headers={"Authorization": f"Bearer {token}"}, **kwargs)
 

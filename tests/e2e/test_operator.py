@@ -7,7 +7,8 @@ from deploy.check import run_checks
 from tests.e2e.frontend import REFUND_REFUSED, Frontend
 from tests.helpers import wait_for
 
-SYSTEM_OVERRIDES = {"refund_max_attempts": 2}
+LI_NA = "li.na-" + "k" * 40  # a named operator's token (OPERATOR_TOKENS)
+SYSTEM_OVERRIDES = {"refund_max_attempts": 2, "operator_tokens": (("li.na", LI_NA),)}
 CHECK_AT_END = False  # the scenario deliberately leaves an order waiting for an operator
 
 
@@ -30,5 +31,12 @@ def test_a_refund_the_gateway_refuses_waits_for_an_operator(frontend: Frontend) 
     problems = report.about(order["order_id"])
     assert problems and "operator" in problems[0].message
 
-    retried = frontend.operator("order", "POST", f"/v1/operator/orders/{order['order_id']}/retry-refund")
+    retried = frontend.operator("order", "POST", f"/v1/operator/orders/{order['order_id']}/retry-refund", token=LI_NA)
     assert retried.status_code == 202
+    step = retried.json()["timeline"][-1]
+    assert (step["event"], step["operator"]) == ("refund_retried", "li.na"), "recorded under the operator's name"
+    shown = frontend.operator("order", "GET", f"/v1/operator/orders/{order['order_id']}").json()["timeline"]
+    assert [s["operator"] for s in shown if s["event"] == "refund_retried"] == ["li.na"]
+    assert "operator" not in frontend.order(who, order["order_id"])["timeline"][-1], "not shown to the customer"
+    wrong = frontend.operator("order", "GET", "/v1/operator/orders", token="li.na-" + "x" * 40)
+    assert wrong.status_code == 401

@@ -72,3 +72,27 @@ def test_a_short_secret_is_refused_as_guessable() -> None:
         Settings.from_env(env).refuse_public_secrets()
     assert "JWT_SECRET (shorter than 32 characters)" in str(refused.value)
     assert "s3cret" not in str(refused.value)
+
+
+def test_named_operators_replace_the_single_token_and_each_token_is_checked() -> None:
+    alice, bob = "alice-" + "a" * 40, "bob-" + "b" * 40
+    named = Settings.from_env({**DEPLOYED, **REAL, "OPERATOR_TOKEN": "",
+                               "OPERATOR_TOKENS": f" alice:{alice}, bob.s:{bob} "})
+    assert named.operators() == {"alice": alice, "bob.s": bob}
+    named.refuse_public_secrets()
+    only_named = {k: v for k, v in REAL.items() if k != "OPERATOR_TOKEN"}
+    assert Settings.from_env({**DEPLOYED, **only_named, "OPERATOR_TOKENS": f"alice:{alice}"}).operators() == {
+        "alice": alice}, "set alone, the named ones are the only operators"
+    both = Settings.from_env({**DEPLOYED, **REAL, "OPERATOR_TOKENS": f"alice:{alice}"})
+    assert both.operators() == {"alice": alice, "operator": REAL["OPERATOR_TOKEN"]}
+    with pytest.raises(PublicSecretsError) as refused:
+        Settings.from_env({**DEPLOYED, **only_named, "OPERATOR_TOKENS": f"alice:{alice},bob:short"}
+                          ).refuse_public_secrets()
+    assert refused.value.names == ["OPERATOR_TOKENS[bob]"] and "short" not in str(refused.value).split("(")[0]
+
+
+@pytest.mark.parametrize("value", ["alice", "alice:", "Alice:x" + "y" * 40, "a b:" + "y" * 40,
+                                   f"alice:{'y' * 40},alice:{'z' * 40}"])
+def test_operator_tokens_that_do_not_read_as_name_token_pairs_are_refused(value: str) -> None:
+    with pytest.raises(ValueError, match="OPERATOR_TOKENS"):
+        Settings.from_env({"OPERATOR_TOKENS": value})

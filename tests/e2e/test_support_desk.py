@@ -1,0 +1,68 @@
+"""The support desk: a customer calls, support finds them by email and reads their account
+and top-ups; the order lists are filtered exactly as asked (a filter the API does not know
+is refused, never ignored) and paged with a cursor that neither skips nor repeats."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.e2e.frontend import Frontend
+
+
+def orders_of(frontend: Frontend, query: str) -> Any:
+    return frontend.operator("order", "GET", f"/v1/operator/orders?{query}")
+
+
+def test_support_finds_a_customer_by_email_with_their_account_and_top_ups(frontend: Frontend) -> None:
+    caller, other = frontend.register(), frontend.register()
+    paid = frontend.top_up(caller, 3000)
+    assert frontend.pay(paid).status_code == 200
+    frontend.wait_status(caller, paid["order_id"], "completed")
+    waiting = frontend.top_up(caller, 1500)
+    frontend.top_up(other, 1000)
+
+    found = frontend.operator("order", "GET", "/v1/operator/customers", params={"email": caller["email"].upper()})
+    assert found.status_code == 200, found.text
+    [customer] = found.json()["customers"]
+    assert customer["customer_id"] == caller["customer_id"] and customer["email"] == caller["email"]
+    assert customer["account"] == {"status": "active", "frozen_reason": None, "balance": 3000, "currency": "EUR",
+                                   "version": customer["account"]["version"]}
+    assert customer["account"]["version"] >= 2, "opened, then credited"
+    assert [o["order_id"] for o in customer["recent_orders"]] == [waiting["order_id"], paid["order_id"]]
+    assert customer["recent_orders"][1]["status"] == "completed"
+
+    nobody = frontend.operator("order", "GET", "/v1/operator/customers", params={"email": "nobody@example.com"})
+    assert nobody.status_code == 200 and nobody.json()["customers"] == []
+    assert frontend.operator("order", "GET", "/v1/operator/customers").status_code == 422, "the email is required"
+    assert frontend.http.get(f"{frontend.order_url}/v1/operator/customers",
+                             params={"email": caller["email"]}).status_code == 401
+
+
+def test_order_lists_are_filtered_as_asked_and_refuse_what_they_do_not_know(frontend: Frontend) -> None:
+    caller, other = frontend.register(), frontend.register()
+    placed = [frontend.top_up(caller, 1000 + i)["order_id"] for i in range(3)]
+    frontend.top_up(other, 1000)
+
+    mine = orders_of(frontend, f"email={caller['email']}")
+    assert mine.status_code == 200
+    assert [o["order_id"] for o in mine.json()["orders"]] == placed[::-1], "theirs only, newest first"
+    assert {o["customer_id"] for o in mine.json()["orders"]} == {caller["customer_id"]}
+
+    pages, cursor = [], ""
+    while True:
+        page = orders_of(frontend, f"customer_id={caller['customer_id']}&limit=2{cursor}").json()
+        pages.append([o["order_id"] for o in page["orders"]])
+        if page["next_cursor"] is None:
+            break
+        cursor = f"&cursor={page['next_cursor']}"
+    assert pages == [placed[:0:-1], placed[:1]], "two pages, nothing skipped or repeated"
+
+    for query, field in (("emial=x%40example.com", "emial"), ("status=comleted", "status"),
+                         ("email=not-an-email", "email"), ("needs_operator=perhaps", "needs_operator")):
+        refused = orders_of(frontend, query)
+        assert refused.status_code == 422, (query, refused.text)
+        body = refused.json()
+        assert body["code"] == "validation_failed" and field in str(body["errors"]), (query, body)
+    assert orders_of(frontend, "cursor=ord_nope").json()["code"] == "order_not_found"
+    unknown = frontend.http.get(f"{frontend.order_url}/v1/orders?status=completed", headers=caller["headers"])
+    assert unknown.status_code == 422, "the customer's list refuses an unknown filter too"
