@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench floor check translations clean
+.PHONY: run test lint bench floor check parked translations clean
 CATALOGS := shared services/order services/payment services/wallet services/notify
 
 $(STAMP): requirements.txt requirements-dev.txt
@@ -36,6 +36,10 @@ floor: $(STAMP)
 ## check: money conservation across the four databases (*_DATABASE_URL; GRACE=seconds past a deadline, default 900)
 check: $(STAMP)
 	$(BIN)/python -m deploy.check $(if $(GRACE),--grace-seconds $(GRACE))
+
+## parked: parked messages on AMQP_URL (PARKED="list" by default; "replay <queue> --all", "discard <queue> <id> --reason ...")
+parked: $(STAMP)
+	$(BIN)/python -m deploy.parked $(or $(PARKED),list)
 
 ## translations: extract the customer words of each package and update its zh_CN catalog (then translate)
 translations: $(STAMP)
