@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from shared.db import unit_of_work
 from shared.loops import backoff
 from shared.messaging import writebehind
-from shared.messaging.broker import close_quietly, is_memory, reopened
+from shared.messaging.broker import MEMORY_URL, close_quietly, connect, is_memory, reopened
 from shared.messaging.envelope import Envelope, InvalidMessage
 from shared.messaging.inbox import InboxMixin, first_times
 from shared.messaging.received import (
@@ -259,7 +259,7 @@ class ConsumerRunner:
             # The in-memory transport has no TTL or dead-lettering: wait in a timer instead.
             def later() -> None:
                 try:
-                    with Connection("memory://") as conn:
+                    with connect(MEMORY_URL) as conn:
                         Producer(conn.channel()).publish(body, exchange="", routing_key=queue, **kwargs)
                 except Exception as exc:  # noqa: BLE001 - a timer thread has no one to tell but the log
                     log.error("message_retry_lost", queue=queue, message_id=kwargs["message_id"], error=repr(exc))

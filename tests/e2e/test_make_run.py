@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import requests
@@ -29,6 +30,7 @@ def test_the_one_command_run_serves_all_four_services_and_stops_cleanly(tmp_path
         assert (tmp_path / "var" / "order.db").exists(), "SQLite under VAR_DIR"
         shop = requests.get(f"http://127.0.0.1:{ports['order']}/", timeout=5)
         assert shop.ok and shop.headers["Content-Type"].startswith("text/html"), "the storefront at /"
+        time.sleep(3)  # idle: nothing to say
         process.send_signal(signal.SIGINT)
         output, _ = process.communicate(timeout=30)
     finally:
@@ -39,6 +41,13 @@ def test_the_one_command_run_serves_all_four_services_and_stops_cleanly(tmp_path
     assert "OPERATOR_TOKEN is the development default" in output
     assert "ALLOW_DEV_SECRETS=true" in output, "says it runs on public secrets deliberately"
     assert "stopped." in output
+    # Idle, it says nothing: only the start-up's own warnings (the public secrets, per-process
+    # address limits), never kombu's "No hostname was supplied" (67 a second once: issue 12).
+    assert "No hostname was supplied" not in output, "kombu's, once per consumer start and per retry"
+    warnings = [line for line in output.splitlines() if "warning" in line.lower()]
+    expected = ("public_secrets_allowed", "address_limits_per_process", "WARNING: ")
+    assert [line for line in warnings if not any(kind in line for kind in expected)] == []
+    assert len(warnings) <= 12, warnings
 
 
 def _health(port: int) -> dict[str, str] | None:
