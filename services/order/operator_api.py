@@ -18,9 +18,9 @@ from marshmallow import Schema, fields, validate
 from sqlalchemy import select
 
 from services.order.balances import balance_of
-from services.order.domain.saga import Event
+from services.order.domain.saga import Event, Status
 from services.order.handlers import record
-from services.order.models import Customer, Order, OutboxMessage
+from services.order.models import BalanceChange, Customer, Order, OutboxMessage, Receipt
 from services.order.schemas import ORDER_EXAMPLE, STATUSES, OrderOut, TimelineOut
 from services.order.texts import _
 from shared.db import unit_of_work
@@ -46,6 +46,46 @@ class OperatorOrderOut(OrderOut):
     customer_id = fields.String()
     timeline = fields.List(fields.Nested(OperatorTimelineOut))
     needs_operator = fields.Boolean(metadata={"description": "its refund failed: an operator must act"})
+
+
+class AttemptOut(Schema):
+    reason = fields.String(allow_none=True, metadata={"description": "why the gateway declined this try"})
+    at = fields.DateTime(attribute="occurred_at")
+
+
+class OperatorPaymentOut(Schema):
+    payment_id = fields.String(allow_none=True)
+    method = fields.String()
+    card_brand = fields.String(allow_none=True)
+    card_last4 = fields.String(allow_none=True)
+    declined_attempts = fields.List(fields.Nested(AttemptOut))
+    refund = fields.String(allow_none=True, metadata={
+        "enum": ["asked", "refunded", "failed", "retried"],
+        "description": "where a refund of this payment stands, as the payment service announced it; null: none"})
+
+
+class ReceiptSummaryOut(Schema):
+    receipt_number = fields.String()
+    issued_at = fields.DateTime()
+    emailed = fields.Boolean(metadata={"description": "the notify service announced the email sent"})
+
+
+class WalletEntryOut(Schema):
+    entry_id = fields.String()
+    kind = fields.String()
+    amount = fields.Integer(attribute="amount_minor", metadata={"description": "minor units, the customer's side"})
+    balance_after = fields.Integer(attribute="balance_minor")
+    at = fields.DateTime(attribute="occurred_at")
+
+
+class OperatorOrderViewOut(OperatorOrderOut):
+    """One top-up across the services, from what each announced to the order service (no
+    service reads another's tables): the payment's tries and refund, the receipt, and the
+    wallet's entries for it."""
+
+    payment_view = fields.Nested(OperatorPaymentOut, data_key="payment_detail")
+    receipt = fields.Nested(ReceiptSummaryOut, allow_none=True)
+    wallet_entries = fields.List(fields.Nested(WalletEntryOut))
 
 
 class OperatorListArgs(QueryArgs):
@@ -100,6 +140,14 @@ NO_REFUND_PENDING = refusal(409, "no_refund_pending", _("Nothing to retry."),
                             note="Only an order whose refund failed can have its refund retried.")
 OPERATOR_ORDER_EXAMPLE = {**ORDER_EXAMPLE, "status": "paid", "next_action": None, "customer_id": "cus_8c1d2e",
                           "needs_operator": True, "failure_reason": "balance_cap_exceeded"}
+OPERATOR_ORDER_VIEW_EXAMPLE = {
+    **OPERATOR_ORDER_EXAMPLE, "status": "completed", "needs_operator": False, "failure_reason": None,
+    "payment_detail": {"payment_id": "pay_3c9a", "method": "card", "card_brand": "visa", "card_last4": "4242",
+                       "declined_attempts": [{"reason": "card_declined", "at": "2026-05-02T08:16:40Z"}],
+                       "refund": None},
+    "receipt": {"receipt_number": "R-2026-000042", "issued_at": "2026-05-02T08:17:03Z", "emailed": True},
+    "wallet_entries": [{"entry_id": "je_77d1", "kind": "topup", "amount": 10000, "balance_after": 10000,
+                        "at": "2026-05-02T08:17:02Z"}]}
 
 
 def not_found(order_id: str) -> Problem:
@@ -180,14 +228,16 @@ def build_operator_blueprint(ctx: ServiceContext) -> Blueprint:
         return order  # type: ignore[no-any-return]
 
     @blp.route("/orders/<order_id>")
-    @blp.response(200, OperatorOrderOut, example=OPERATOR_ORDER_EXAMPLE)
+    @blp.response(200, OperatorOrderViewOut, example=OPERATOR_ORDER_VIEW_EXAMPLE)
     @blp.doc(security=BEARER)
     @problems(OPERATOR, NOT_FOUND)
     @operator
     def get_order(order_id: str) -> Any:
-        """Any order, with its whole timeline and whether it waits for an operator."""
+        """Any top-up across the services: the order with its whole timeline (each operator's
+        action under their name) and whether it waits for an operator; its payment's declined
+        tries and refund; its receipt; the wallet's entries for it."""
         with ctx.sessions() as session:
-            return load(session, order_id)
+            return view(session, load(session, order_id))
 
     @blp.route("/orders/<order_id>/retry-refund", methods=["POST"])
     @blp.response(202, OperatorOrderOut, example=OPERATOR_ORDER_EXAMPLE)
@@ -212,3 +262,36 @@ def build_operator_blueprint(ctx: ServiceContext) -> Blueprint:
             return order
 
     return blp
+
+
+def view(session: Any, order: Order) -> SimpleNamespace:
+    """The order with what the other services announced about it (no service reads
+    another's tables): all from the order service's own records of those announcements."""
+    steps = list(order.timeline)
+    refund = None
+    for step in steps:
+        if step.event == Event.PAYMENT_CAPTURED.value and step.status in LATE_MONEY:
+            refund = "asked"  # money on an order that had ended without it: given back
+        refund = REFUND_STEPS.get(step.event, refund)
+    receipt = session.get(Receipt, order.id)
+    entries = session.scalars(select(BalanceChange).where(
+        BalanceChange.customer_id == order.customer_id, BalanceChange.order_id == order.id,
+        BalanceChange.entry_id.is_not(None)).order_by(BalanceChange.version)).all()
+    fields_ = {column.key: getattr(order, column.key) for column in Order.__table__.columns}
+    return SimpleNamespace(
+        **fields_, timeline=steps,
+        payment_view=SimpleNamespace(
+            payment_id=order.payment_id, method=order.method, card_brand=order.card_brand,
+            card_last4=order.card_last4, refund=refund,
+            declined_attempts=[s for s in steps if s.event == Event.PAYMENT_ATTEMPT_FAILED.value]),
+        receipt=SimpleNamespace(receipt_number=receipt.receipt_number, issued_at=receipt.issued_at,
+                                emailed=any(s.event == Event.RECEIPT_SENT.value for s in steps))
+        if receipt is not None else None,
+        wallet_entries=entries)
+
+
+#: an order that ended without money: a capture after it is refunded (domain/saga.py)
+LATE_MONEY = frozenset({Status.EXPIRED.value, Status.FAILED.value, Status.CANCELLED.value})
+#: where a refund stands after each of these timeline events
+REFUND_STEPS = {Event.CREDIT_FAILED.value: "asked", Event.PAYMENT_REFUNDED.value: "refunded",
+                Event.REFUND_FAILED.value: "failed", Event.REFUND_RETRIED.value: "retried"}

@@ -24,6 +24,8 @@ def test_a_refund_the_gateway_refuses_waits_for_an_operator(frontend: Frontend) 
 
     listed = wait_for(flagged, timeout=20, what="the order flagged for an operator")
     assert listed[0]["status"] == "paid"
+    detail = frontend.operator("order", "GET", f"/v1/operator/orders/{order['order_id']}").json()
+    assert detail["payment_detail"]["refund"] == "failed" and detail["receipt"] is None
     assert [s["event"] for s in listed[0]["timeline"]][-1] == "refund_failed"  # type: ignore[index]
     assert frontend.get(who, "/v1/balance").json()["amount"] == 0
 
@@ -35,8 +37,9 @@ def test_a_refund_the_gateway_refuses_waits_for_an_operator(frontend: Frontend) 
     assert retried.status_code == 202
     step = retried.json()["timeline"][-1]
     assert (step["event"], step["operator"]) == ("refund_retried", "li.na"), "recorded under the operator's name"
-    shown = frontend.operator("order", "GET", f"/v1/operator/orders/{order['order_id']}").json()["timeline"]
-    assert [s["operator"] for s in shown if s["event"] == "refund_retried"] == ["li.na"]
+    seen = frontend.operator("order", "GET", f"/v1/operator/orders/{order['order_id']}").json()
+    assert [s["operator"] for s in seen["timeline"] if s["event"] == "refund_retried"] == ["li.na"]
+    assert seen["payment_detail"]["refund"] == "retried" and seen["wallet_entries"] == []
     assert "operator" not in frontend.order(who, order["order_id"])["timeline"][-1], "not shown to the customer"
     wrong = frontend.operator("order", "GET", "/v1/operator/orders", token="li.na-" + "x" * 40)
     assert wrong.status_code == 401

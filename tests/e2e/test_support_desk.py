@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.e2e.frontend import Frontend
+from tests.e2e.frontend import APPROVED, DECLINED, Frontend
+from tests.helpers import wait_for
 
 
 def orders_of(frontend: Frontend, query: str) -> Any:
@@ -66,3 +67,24 @@ def test_order_lists_are_filtered_as_asked_and_refuse_what_they_do_not_know(fron
     assert orders_of(frontend, "cursor=ord_nope").json()["code"] == "order_not_found"
     unknown = frontend.http.get(f"{frontend.order_url}/v1/orders?status=completed", headers=caller["headers"])
     assert unknown.status_code == 422, "the customer's list refuses an unknown filter too"
+
+
+def test_one_top_up_is_seen_across_the_services_from_what_they_announced(frontend: Frontend) -> None:
+    who = frontend.register()
+    order = frontend.top_up(who, 2500)
+    frontend.pay(order, DECLINED)
+    frontend.pay(order, APPROVED)
+    frontend.wait_status(who, order["order_id"], "completed")
+    wait_for(lambda: "receipt_sent" in [s["event"] for s in frontend.order(who, order["order_id"])["timeline"]],
+             what="the receipt emailed")
+
+    seen = frontend.operator("order", "GET", f"/v1/operator/orders/{order['order_id']}").json()
+    payment = seen["payment_detail"]
+    assert payment["method"] == "card" and payment["card_last4"] == "4242" and payment["refund"] is None
+    assert [a["reason"] for a in payment["declined_attempts"]] == ["card_declined"]
+    assert seen["receipt"]["emailed"] is True and seen["receipt"]["receipt_number"]
+    receipt = frontend.get(who, f"/v1/orders/{order['order_id']}/receipt").json()
+    assert seen["receipt"]["receipt_number"] == receipt["receipt_number"]
+    [entry] = seen["wallet_entries"]
+    assert (entry["kind"], entry["amount"], entry["balance_after"]) == ("topup", 2500, 2500)
+    assert [s["operator"] for s in seen["timeline"]] == [None] * len(seen["timeline"]), "nobody acted by hand"
