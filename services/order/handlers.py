@@ -25,11 +25,11 @@ log = structlog.get_logger(__name__)
 
 
 def record(session: Session, order: Order, event: Event, reason: str | None = None,
-           operator: str | None = None) -> TimelineEntry:
+           operator: str | None = None, note: str | None = None) -> TimelineEntry:
     """A timeline entry for an order handled through the ORM (placing it, an operator's
-    action, with the operator's name)."""
+    action, with the operator's name and why)."""
     entry = TimelineEntry(order_id=order.id, event=event.value, status=order.status, reason=reason,
-                          occurred_at=utcnow(), operator=operator)
+                          occurred_at=utcnow(), operator=operator, note=note)
     session.add(entry)
     return entry
 
@@ -40,7 +40,8 @@ LOCK_ORDER = select(ORDERS).where(ORDERS.c.id == bindparam("order_id")).with_for
 
 
 def advance(session: Session, order_id: str, event: Event, caused_by: Envelope | None = None,
-            reason: str | None = None, facts: dict[str, Any] | None = None) -> Transition | None:
+            reason: str | None = None, facts: dict[str, Any] | None = None,
+            operator: str | None = None, note: str | None = None) -> Transition | None:
     """Apply `event` to the order: new status, timeline entry, and the transition's messages,
     all in the caller's transaction. Facts (payment id, card, balance) are kept only when the
     event is accepted, so a stale message cannot overwrite newer knowledge.
@@ -70,7 +71,8 @@ def advance(session: Session, order_id: str, event: Event, caused_by: Envelope |
             changes["failure_reason"] = reason
         session.execute(update_where(ORDERS, "id"), {"where_id": order_id, **changes})
     writebehind.insert(session, TIMELINE, [{"order_id": order_id, "event": event.value, "status": transition.to.value,
-                                            "reason": reason, "occurred_at": now}])
+                                            "reason": reason, "occurred_at": now, "operator": operator,
+                                            "note": note}])
     if transition.actions:
         order = SimpleNamespace(**{**row, **changes})
         customer = SimpleNamespace(**{name: row[f"customer_{name}"] for name in CUSTOMER.selected_columns.keys()}

@@ -134,6 +134,8 @@ class TimelineEntry(Base):
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     #: the operator who acted (OPERATOR_TOKENS' name); None for the customer and the system
     operator: Mapped[str | None] = mapped_column(String(40))
+    #: why the operator acted, in their words (support's record, not shown to the customer)
+    note: Mapped[str | None] = mapped_column(String(500))
     order: Mapped[Order] = relationship(back_populates="timeline")
 
 

@@ -17,7 +17,9 @@ from flask.views import MethodView
 from marshmallow import Schema, fields, validate
 from sqlalchemy import select
 
+from services.order import ordering
 from services.order.balances import balance_of
+from services.order.domain.errors import OrderNotCancellable, OrderNotFound
 from services.order.domain.saga import Event, Status
 from services.order.handlers import record
 from services.order.models import BalanceChange, Customer, Order, OutboxMessage, Receipt
@@ -26,7 +28,7 @@ from services.order.texts import _
 from shared.db import unit_of_work
 from shared.messaging.envelope import Envelope
 from shared.messaging.outbox import put
-from shared.openapi import OPERATOR, VALIDATION_FAILED, Blueprint, QueryArgs, problems, refusal
+from shared.openapi import JSON_BODY, OPERATOR, VALIDATION_FAILED, Blueprint, QueryArgs, problems, refusal
 from shared.problems import Problem
 from shared.service import ServiceContext
 from shared.web import require_operator
@@ -40,6 +42,7 @@ class OperatorTimelineOut(TimelineOut):
     operator = fields.String(allow_none=True, metadata={"description": "the operator who acted (their name in "
                                                                       "OPERATOR_TOKENS); null: the customer or "
                                                                       "the system"})
+    note = fields.String(allow_none=True, metadata={"description": "why the operator acted, in their words"})
 
 
 class OperatorOrderOut(OrderOut):
@@ -86,6 +89,11 @@ class OperatorOrderViewOut(OperatorOrderOut):
     payment_view = fields.Nested(OperatorPaymentOut, data_key="payment_detail")
     receipt = fields.Nested(ReceiptSummaryOut, allow_none=True)
     wallet_entries = fields.List(fields.Nested(WalletEntryOut))
+
+
+class OperatorActionIn(Schema):
+    reason = fields.String(required=True, validate=validate.Length(min=3, max=500), metadata={
+        "description": "why, in the operator's words: on the order's timeline as its `note`"})
 
 
 class OperatorListArgs(QueryArgs):
@@ -238,6 +246,24 @@ def build_operator_blueprint(ctx: ServiceContext) -> Blueprint:
         tries and refund; its receipt; the wallet's entries for it."""
         with ctx.sessions() as session:
             return view(session, load(session, order_id))
+
+    @blp.route("/orders/<order_id>/cancel", methods=["POST"])
+    @blp.arguments(OperatorActionIn, example={"reason": "the customer asked by phone: wrong amount"})
+    @blp.response(202, OperatorOrderViewOut, example={**OPERATOR_ORDER_VIEW_EXAMPLE, "status": "cancelled"})
+    @blp.doc(security=BEARER)
+    @problems(OPERATOR, *JSON_BODY, NOT_FOUND, refusal(OrderNotCancellable, note="It has been paid, or has ended."))
+    @operator
+    def cancel(body: dict[str, Any], order_id: str) -> Any:
+        """Cancel an order not yet paid, for the customer: as if they had (its payment at the
+        gateway is cancelled, a capture racing it refunded), with the operator's name and
+        reason on the timeline. Asking again answers the same."""
+        with unit_of_work(ctx.sessions) as session:
+            try:
+                ordering.cancel_order(session, None, order_id, operator=g.operator, note=body["reason"])
+            except OrderNotFound:
+                raise not_found(order_id) from None
+        with ctx.sessions() as session:
+            return view(session, load(session, order_id)), 202
 
     @blp.route("/orders/<order_id>/retry-refund", methods=["POST"])
     @blp.response(202, OperatorOrderOut, example=OPERATOR_ORDER_EXAMPLE)

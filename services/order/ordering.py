@@ -214,19 +214,22 @@ def get_order(session: Session, customer_id: str, order_id: str) -> Order:
     return order
 
 
-def cancel_order(session: Session, customer_id: str, order_id: str) -> Order:
-    """The customer backs out of an order not yet paid: it is cancelled and its gateway
-    payment cancelled (a capture that races this is refunded). Again on a cancelled order:
-    the same answer. Once paid, refused."""
+def cancel_order(session: Session, customer_id: str | None, order_id: str, operator: str | None = None,
+                 note: str | None = None) -> Order:
+    """The customer (or, `customer_id` None, an operator, with why) backs out of an order not
+    yet paid: it is cancelled and its gateway payment cancelled (a capture that races this is
+    refunded). Again on a cancelled order: the same answer. Once paid, refused."""
     order = session.scalars(select(Order).where(Order.id == order_id).with_for_update()).one_or_none()
-    if order is None or order.customer_id != customer_id:
+    if order is None or (customer_id is not None and order.customer_id != customer_id):
         raise OrderNotFound(_("There is no order {order_id}.", order_id=order_id))
     if order.status == Status.CANCELLED:
         return order
     if Status(order.status) not in CANCELLABLE:
         raise OrderNotCancellable(_("Order {order_id} has been paid or has ended: only an order not yet paid "
                                     "can be cancelled.", order_id=order_id))
-    advance(session, order_id, Event.CANCEL_REQUESTED, reason="cancelled_by_customer")
+    advance(session, order_id, Event.CANCEL_REQUESTED,
+            reason="cancelled_by_customer" if operator is None else "cancelled_by_operator",
+            operator=operator, note=note)
     session.refresh(order)  # advance wrote plain statements: read the order and its timeline again
     return order
 

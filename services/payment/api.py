@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import structlog
 from flask.views import MethodView
 from marshmallow import Schema, fields
 from sqlalchemy.orm import Session
@@ -16,7 +17,9 @@ from sqlalchemy.orm import Session
 from services.payment import store
 from services.payment.domain.payment import PaymentStatus
 from services.payment.domain.refund import RefundStatus
+from services.payment.gateways import Gateways
 from services.payment.models import RefundRow
+from services.payment.reconcile import settle_by_query
 from services.payment.store import PaymentRecord
 from services.payment.texts import _
 from shared.i18n import Text
@@ -24,6 +27,8 @@ from shared.openapi import OPERATOR, VALIDATION_FAILED, Blueprint, QueryArgs, pr
 from shared.problems import Problem
 from shared.service import ServiceContext
 from shared.web import require_operator
+
+log = structlog.get_logger(__name__)
 
 
 class RefundSchema(Schema):
@@ -58,6 +63,11 @@ class PaymentSchema(Schema):
     refund = fields.Nested(RefundSchema, allow_none=True, metadata={"description": "set once a refund was asked"})
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
+
+
+class SyncedSchema(PaymentSchema):
+    news = fields.Boolean(metadata={"description": "the gateway's answer moved the payment (or noted a declined "
+                                                   "try); false: nothing new, or the gateway could not say"})
 
 
 class ByOrderSchema(QueryArgs):
@@ -102,7 +112,7 @@ PAYMENT_EXAMPLE = {
 }
 
 
-def build_blueprint(ctx: ServiceContext) -> Blueprint:
+def build_blueprint(ctx: ServiceContext, gateways: Gateways) -> Blueprint:
     blp = Blueprint("payments", __name__, url_prefix="/v1/payments", description="Operator API (Bearer OPERATOR_TOKEN)")
     operator = require_operator(ctx.settings.operators)
 
@@ -136,5 +146,27 @@ def build_blueprint(ctx: ServiceContext) -> Blueprint:
                 if row is None:
                     raise not_found(_("There is no payment {payment_id}.", payment_id=payment_id))
                 return payment_view(session, row)
+
+    @blp.route("/<payment_id>/sync", methods=["POST"])
+    @blp.response(200, SyncedSchema, example={**PAYMENT_EXAMPLE, "news": True})
+    @blp.doc(security=[{"bearer": []}])
+    @problems(OPERATOR, NOT_FOUND)
+    @operator
+    def sync(payment_id: str) -> dict[str, Any]:
+        """Ask the gateway about a payment now, rather than wait for its notification or the
+        next scheduled question: its answer is applied as the notification would be (once;
+        asking again changes nothing twice), and the saga hears of it as usual. Logged with
+        the operator's name."""
+        with ctx.sessions() as session:
+            row = store.get_payment(session, payment_id)
+        if row is None:
+            raise not_found(_("There is no payment {payment_id}.", payment_id=payment_id))
+        applied = settle_by_query(ctx.sessions, gateways, store.to_payment(row), row.gateway) if row.gateway else None
+        news = applied is not None and applied.fresh
+        log.info("payment_synced_by_operator", payment_id=payment_id, news=news)
+        with ctx.sessions() as session:
+            now = store.get_payment(session, payment_id)
+            assert now is not None
+            return {**payment_view(session, now), "news": news}
 
     return blp

@@ -53,7 +53,7 @@ def create_app(settings: Settings | None = None, ctx: ServiceContext | None = No
     gateways = gateways or Gateways.of_sandbox(sandbox)
     app, smorest = create_base_app(NAME, "topup payment", "Payments at the gateways, and the gateways' webhooks.",
                                    max_body_bytes=ctx.settings.max_body_bytes)
-    smorest.register_blueprint(api.build_blueprint(ctx))
+    smorest.register_blueprint(api.build_blueprint(ctx, gateways))
     smorest.register_blueprint(webhooks.build_blueprint(ctx, gateways))
     smorest.register_blueprint(returns.build_blueprint(ctx, gateways))
     allow_larger_body(app, "webhooks.receive", ctx.settings.webhook_max_body_bytes)

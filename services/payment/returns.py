@@ -57,6 +57,7 @@ REASONS: dict[str, Text] = {
     "card_not_supported": _("The card is not supported here."),
     "payment_declined": _("The payment was declined."),
     "cancelled_by_customer": _("You cancelled the payment."),
+    "cancelled_by_operator": _("Our support team cancelled this top-up."),
     "payment_timeout": _("The time to pay ran out."),
     "method_unavailable": _("This payment method is not available at the moment."),
 }

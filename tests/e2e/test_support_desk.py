@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.e2e.frontend import APPROVED, DECLINED, Frontend
+from tests.e2e.frontend import APPROVED, DECLINED, LOST_NOTIFICATION, Frontend
 from tests.helpers import wait_for
 
 
@@ -88,3 +88,46 @@ def test_one_top_up_is_seen_across_the_services_from_what_they_announced(fronten
     [entry] = seen["wallet_entries"]
     assert (entry["kind"], entry["amount"], entry["balance_after"]) == ("topup", 2500, 2500)
     assert [s["operator"] for s in seen["timeline"]] == [None] * len(seen["timeline"]), "nobody acted by hand"
+
+
+def test_support_cancels_an_unpaid_order_for_the_customer_with_a_reason(frontend: Frontend) -> None:
+    who = frontend.register()
+    order = frontend.top_up(who, 1800)
+    path = f"/v1/operator/orders/{order['order_id']}/cancel"
+    assert frontend.operator("order", "POST", path, json={}).status_code == 422, "a reason is required"
+    cancelled = frontend.operator("order", "POST", path, json={"reason": "asked by phone: wrong amount"})
+    assert cancelled.status_code == 202, cancelled.text
+    body = cancelled.json()
+    assert body["status"] == "cancelled" and body["failure_reason"] == "cancelled_by_operator"
+    step = body["timeline"][-1]
+    assert (step["event"], step["operator"], step["note"]) == ("cancel_requested", "operator",
+                                                               "asked by phone: wrong amount")
+    again = frontend.operator("order", "POST", path, json={"reason": "asked twice"})
+    assert again.status_code == 202 and [s["event"] for s in again.json()["timeline"]].count("cancel_requested") == 1
+    customer_view = frontend.order(who, order["order_id"])
+    assert customer_view["status"] == "cancelled" and "note" not in customer_view["timeline"][-1]
+
+    paid = frontend.top_up(who, 1900)
+    frontend.pay(paid)
+    frontend.wait_status(who, paid["order_id"], "completed")
+    refused = frontend.operator("order", "POST", f"/v1/operator/orders/{paid['order_id']}/cancel",
+                                json={"reason": "too late"})
+    assert refused.status_code == 409 and refused.json()["code"] == "order_not_cancellable"
+    assert frontend.operator("order", "POST", "/v1/operator/orders/ord_nope/cancel",
+                             json={"reason": "no such"}).json()["code"] == "order_not_found"
+
+
+def test_support_asks_the_gateway_now_about_a_payment_whose_notification_never_came(frontend: Frontend) -> None:
+    who = frontend.register()
+    order = frontend.top_up(who, 2100)
+    assert frontend.pay(order, LOST_NOTIFICATION, come_back=False).status_code == 303  # the browser closed
+    payment_id = wait_for(lambda: frontend.order(who, order["order_id"])["payment"]["payment_id"],
+                          what="the payment known")
+    assert frontend.order(who, order["order_id"])["status"] == "awaiting_payment", "nothing told us yet"
+    synced = frontend.operator("payment", "POST", f"/v1/payments/{payment_id}/sync")
+    assert synced.status_code == 200, synced.text
+    assert synced.json()["news"] is True and synced.json()["status"] == "captured"
+    frontend.wait_status(who, order["order_id"], "completed")
+    again = frontend.operator("payment", "POST", f"/v1/payments/{payment_id}/sync").json()
+    assert again["news"] is False and again["status"] == "captured", "asking again changes nothing twice"
+    assert frontend.operator("payment", "POST", "/v1/payments/pay_nope/sync").status_code == 404
