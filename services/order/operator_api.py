@@ -17,21 +17,31 @@ from flask.views import MethodView
 from marshmallow import Schema, fields, validate
 from sqlalchemy import select
 
-from services.order import ordering
+from services.order import ordering, receipts
 from services.order.balances import balance_of
-from services.order.domain.errors import OrderNotCancellable, OrderNotFound
+from services.order.domain.errors import OrderNotCancellable, OrderNotFound, ReceiptNotFound
 from services.order.domain.saga import Event, Status
 from services.order.handlers import record
 from services.order.models import BalanceChange, Customer, Order, OutboxMessage, Receipt
 from services.order.schemas import ORDER_EXAMPLE, STATUSES, OrderOut, TimelineOut
 from services.order.texts import _
+from shared.clock import utcnow
 from shared.db import unit_of_work
 from shared.messaging.envelope import Envelope
 from shared.messaging.outbox import put
-from shared.openapi import JSON_BODY, OPERATOR, VALIDATION_FAILED, Blueprint, QueryArgs, problems, refusal
+from shared.openapi import (
+    IDEMPOTENCY_KEY,
+    JSON_BODY,
+    OPERATOR,
+    VALIDATION_FAILED,
+    Blueprint,
+    QueryArgs,
+    problems,
+    refusal,
+)
 from shared.problems import Problem
 from shared.service import ServiceContext
-from shared.web import require_operator
+from shared.web import IDEMPOTENCY_KEY_HEADER, idempotency_key, require_operator
 
 BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
 #: how many of a customer's orders their lookup shows
@@ -262,6 +272,21 @@ def build_operator_blueprint(ctx: ServiceContext) -> Blueprint:
                 ordering.cancel_order(session, None, order_id, operator=g.operator, note=body["reason"])
             except OrderNotFound:
                 raise not_found(order_id) from None
+        with ctx.sessions() as session:
+            return view(session, load(session, order_id)), 202
+
+    @blp.route("/orders/<order_id>/receipt/resend", methods=["POST"])
+    @blp.arguments(OperatorActionIn, example={"reason": "the customer's spam filter ate it"})
+    @blp.response(202, OperatorOrderViewOut, example=OPERATOR_ORDER_VIEW_EXAMPLE)
+    @blp.doc(security=BEARER, parameters=[IDEMPOTENCY_KEY_HEADER])
+    @problems(OPERATOR, *JSON_BODY, IDEMPOTENCY_KEY, refusal(ReceiptNotFound, note="Not issued yet, or no such order."))
+    @operator
+    def resend_receipt(body: dict[str, Any], order_id: str) -> Any:
+        """Email a copy of the receipt (same number, same words) to the customer's address now,
+        with the operator's name and reason on the timeline; once per Idempotency-Key."""
+        key = idempotency_key()
+        with unit_of_work(ctx.sessions) as session:
+            receipts.resend_for_support(session, order_id, key, g.operator, body["reason"], utcnow())
         with ctx.sessions() as session:
             return view(session, load(session, order_id)), 202
 

@@ -10,6 +10,7 @@ to flood an inbox.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,7 +20,8 @@ from sqlalchemy.orm import Session
 
 from services.order.customers import new_id
 from services.order.domain.errors import ReceiptNotFound, TooManyResends
-from services.order.models import Customer, Order, OutboxMessage, Receipt, ReceiptResend
+from services.order.domain.saga import Event
+from services.order.models import Customer, Order, OutboxMessage, Receipt, ReceiptResend, TimelineEntry
 from services.order.texts import _
 from shared.contracts import jsonable
 from shared.db import insert_new
@@ -56,6 +58,29 @@ def receipt_of(session: Session, customer_id: str, order_id: str) -> Receipt:
     if receipt is None or receipt.customer_id != customer_id:
         raise ReceiptNotFound(_("Order {order_id} has no receipt yet: a receipt is issued when a top-up completes.",
                                 order_id=order_id))
+    return receipt
+
+
+def resend_for_support(session: Session, order_id: str, key: str, operator: str, note: str,
+                       now: datetime) -> Receipt:
+    """An operator has a copy of the receipt sent to the customer's email as it is now, with
+    their name and reason on the order's timeline; once per Idempotency-Key (the copy's id
+    is derived from it), and not counted against the customer's hourly copies' limit."""
+    receipt = session.get(Receipt, order_id)
+    if receipt is None:
+        raise ReceiptNotFound(_("Order {order_id} has no receipt yet: a receipt is issued when a top-up completes.",
+                                order_id=order_id))
+    order = session.scalars(select(Order).where(Order.id == order_id).with_for_update()).one()
+    resend_id = "rsd_" + hashlib.sha256(f"{order_id}\n{key}".encode()).hexdigest()[:32]
+    if session.get(ReceiptResend, resend_id) is not None:
+        return receipt
+    customer = session.get_one(Customer, receipt.customer_id)
+    session.add(ReceiptResend(id=resend_id, order_id=order_id, customer_id=customer.id, requested_at=now))
+    put(session, OutboxMessage, Envelope.new("receipt.resend", {
+        "order_id": order_id, "customer_id": customer.id, "resend_id": resend_id, "email": customer.email},
+        correlation_id=order_id))
+    session.add(TimelineEntry(order_id=order_id, event=Event.RECEIPT_RESENT.value, status=order.status,
+                              reason="operator", occurred_at=now, operator=operator, note=note))
     return receipt
 
 

@@ -86,11 +86,11 @@ class Frontend:
                                     "description": description})
 
     def operator(self, service: str, method: str, path: str, token: str | None = None,
-                 **kwargs: Any) -> requests.Response:
+                 headers_extra: dict[str, str] | None = None, **kwargs: Any) -> requests.Response:
         """An operator's call: OPERATOR_TOKEN's, or a named operator's `token`."""
         token = token or self.system.settings.operator_token
         return self.http.request(method, f"{self.system.url(service)}{path}",
-                                 headers={"Authorization": f"Bearer {token}"}, **kwargs)
+                                 headers={"Authorization": f"Bearer {token}", **(headers_extra or {})}, **kwargs)
 
     def signed_webhook(self, body: dict[str, Any], secret: str | None = None, age: int = 0) -> requests.Response:
         raw = json.dumps(body).encode()

@@ -131,3 +131,24 @@ def test_support_asks_the_gateway_now_about_a_payment_whose_notification_never_c
     again = frontend.operator("payment", "POST", f"/v1/payments/{payment_id}/sync").json()
     assert again["news"] is False and again["status"] == "captured", "asking again changes nothing twice"
     assert frontend.operator("payment", "POST", "/v1/payments/pay_nope/sync").status_code == 404
+
+
+def test_support_has_a_copy_of_the_receipt_sent_once_per_key_with_a_reason(frontend: Frontend) -> None:
+    who = frontend.register()
+    order = frontend.top_up(who, 2200)
+    frontend.pay(order)
+    wait_for(lambda: frontend.get(who, f"/v1/orders/{order['order_id']}/receipt").ok, what="the receipt issued")
+    path = f"/v1/operator/orders/{order['order_id']}/receipt/resend"
+    reason = {"reason": "the customer's spam filter ate it"}
+    assert frontend.operator("order", "POST", path, json=reason).json()["code"] == "idempotency_key_required"
+    sent = frontend.operator("order", "POST", path, json=reason, headers_extra={"Idempotency-Key": "call-1"})
+    assert sent.status_code == 202, sent.text
+    again = frontend.operator("order", "POST", path, json=reason, headers_extra={"Idempotency-Key": "call-1"})
+    steps = [s for s in again.json()["timeline"] if s["event"] == "receipt_resent"]
+    assert [(s["operator"], s["note"]) for s in steps] == [("operator", reason["reason"])], "once per key"
+    copies = wait_for(lambda: frontend.mail_for(order["order_id"]) if len(frontend.mail_for(order["order_id"])) >= 2
+                      else None, what="the copy emailed")
+    assert len(copies) == 2 and copies[0]["Subject"] == copies[1]["Subject"], "the same receipt, twice"
+    unissued = frontend.top_up(who, 1000)
+    assert frontend.operator("order", "POST", f"/v1/operator/orders/{unissued['order_id']}/receipt/resend",
+                             json=reason, headers_extra={"Idempotency-Key": "x"}).status_code == 404

@@ -166,7 +166,8 @@ const CODES = {
       payment_created: 'Payment page ready', payment_attempt_failed: 'Payment attempt failed',
       payment_captured: 'Payment received', payment_failed: 'Payment failed', credited: 'Credited to your balance',
       credit_failed: 'Crediting failed', payment_refunded: 'Payment refunded', refund_failed: 'Refund delayed',
-      refund_retried: 'Refund tried again', payment_deadline_passed: 'Time to pay ran out',
+      refund_retried: 'Refund tried again', receipt_resent: 'Receipt sent again',
+      payment_deadline_passed: 'Time to pay ran out',
       cancel_requested: 'Cancelled', receipt_sent: 'Receipt emailed',
     },
     reason: {
@@ -200,7 +201,8 @@ const CODES = {
       payment_created: '支付页面已就绪', payment_attempt_failed: '一次支付尝试失败',
       payment_captured: '已收到付款', payment_failed: '支付失败', credited: '已充入余额',
       credit_failed: '充入余额失败', payment_refunded: '款项已退回', refund_failed: '退款延迟',
-      refund_retried: '已重新尝试退款', payment_deadline_passed: '支付时间已过',
+      refund_retried: '已重新尝试退款', receipt_resent: '收据已重新发送',
+      payment_deadline_passed: '支付时间已过',
       cancel_requested: '已取消', receipt_sent: '收据已发送',
     },
     reason: {
