@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from deploy.checks.audit import audit
 from deploy.checks.report import Check, Problem, Report
 from deploy.checks.snapshot import CheckError, load
+from deploy.parked import ParkingLot
 from shared.clock import utcnow
 from shared.config import Settings
 
@@ -61,8 +62,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CheckError as exc:
         print(f"check failed: {exc}", file=sys.stderr)
         return 2
-    print(report.render())
+    *lines, verdict = report.render().splitlines()
+    print("\n".join([*lines, parked_line(Settings.from_env()), verdict]))  # the verdict stays the last line
     return report.exit_code
+
+
+def parked_line(settings: Settings) -> str:
+    """How many messages wait in the parking queues, per queue (deploy/parked.py replays them):
+    each is a step of some top-up that did not happen. Said beside the money check, not part
+    of its verdict: the books can balance while a credit waits there."""
+    if settings.amqp_url.startswith("memory://"):
+        return "parked messages: not looked at (AMQP_URL is not set: the embedded run keeps them in its process)"
+    try:
+        lot = ParkingLot(settings.amqp_url, settings.amqp_namespace)
+    except Exception as exc:  # noqa: BLE001 - the money check stands on its own
+        return f"parked messages: the broker could not be asked ({type(exc).__name__})"
+    try:
+        counts = {queue: n for queue, n in lot.counts().items() if n}
+    finally:
+        lot.close()
+    if not counts:
+        return "parked messages: none"
+    listed = ", ".join(f"{queue} {n}" for queue, n in sorted(counts.items()))
+    return f"parked messages: {sum(counts.values())} ({listed}); see them with `make parked`"
 
 
 if __name__ == "__main__":

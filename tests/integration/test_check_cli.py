@@ -52,6 +52,7 @@ def test_the_command_says_ok_and_exits_0_on_a_clean_history(files: Settings) -> 
     done = check(files)
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.splitlines()[-1] == "OK: 3 orders, 3 payments, 1 journal entry checked; money is conserved."
+    assert done.stdout.splitlines()[-2].startswith("parked messages: not looked at (AMQP_URL is not set")
     assert done.stdout.startswith("topup money check at ") and "(grace 15 min)" in done.stdout.splitlines()[0]
 
 

@@ -11,6 +11,7 @@ import pika
 import pytest
 
 from deploy import parked as tool
+from deploy.check import parked_line
 from services.wallet.models import InboxMessage
 from shared.config import Settings
 from shared.messaging.envelope import Envelope
@@ -54,6 +55,8 @@ def test_parked_messages_are_listed_replayed_once_fixed_and_discarded(ctx: Servi
         finally:
             lot.close()
 
+        assert parked_line(ctx.settings) == ("parked messages: 3 (wallet.credit 3); see them with `make parked`"), (
+            "make check says it too")
         code, listing = run(ctx.settings, monkeypatch, "list")
         assert code == 0 and listing.startswith("3 parked message(s)")
         rows = [line for line in listing.splitlines()[1:] if line.startswith(QUEUE)]
@@ -81,6 +84,7 @@ def test_parked_messages_are_listed_replayed_once_fixed_and_discarded(ctx: Servi
         assert said.startswith("replayed 1 message")
         wait_for(lambda: handled == [first.message_id, second.message_id], what="the rest replayed")
         assert run(ctx.settings, monkeypatch, "list")[1].startswith("0 parked")
+        assert parked_line(ctx.settings) == "parked messages: none"
         assert run(ctx.settings, monkeypatch, "replay", QUEUE, "--all")[0] == 1, "nothing left to replay"
         with pytest.raises(SystemExit):
             run(ctx.settings, monkeypatch, "replay", "wallet.nope", "--all")
