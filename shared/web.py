@@ -173,6 +173,17 @@ IDEMPOTENCY_KEY_HEADER: dict[str, Any] = {
 }
 
 
+#: How the OpenAPI documents describe the header of an answer to a request made before.
+REPLAYED_HEADER: dict[str, Any] = {"Idempotent-Replayed": {
+    "description": "`true` when this answers a request made before (the same Idempotency-Key, or the same reversal)",
+    "schema": {"type": "string", "enum": ["true"]}}}
+
+
+def replayed(was: bool) -> dict[str, str]:
+    """The headers of an answer: `Idempotent-Replayed: true` when it repeats an earlier one."""
+    return {"Idempotent-Replayed": "true"} if was else {}
+
+
 def idempotency_key() -> str:
     """The request's `Idempotency-Key` (as Stripe's): required, not blank, at most 255
     characters as sent (surrounding whitespace is not part of the key)."""

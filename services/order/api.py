@@ -44,11 +44,8 @@ from shared.durations import format_duration
 from shared.openapi import IDEMPOTENCY_KEY, JSON_BODY, SIGNED_IN, VALIDATION_FAILED, Blueprint, problems, refusal
 from shared.problems import request_language
 from shared.service import ServiceContext
-from shared.web import IDEMPOTENCY_KEY_HEADER, idempotency_key, request_hash, takes_idempotency_key
+from shared.web import IDEMPOTENCY_KEY_HEADER, REPLAYED_HEADER, idempotency_key, request_hash, takes_idempotency_key
 
-REPLAYED_HEADER = {"Idempotent-Replayed": {
-    "description": "`true` when this answers an earlier request with the same Idempotency-Key",
-    "schema": {"type": "string", "enum": ["true"]}}}
 #: the longest a placing request waits for its payment page (Prefer: wait=N)
 MAX_PLACE_WAIT_SECONDS = 5
 PLACE_PREFER = {"in": "header", "name": "Prefer", "schema": {"type": "string", "example": "wait=5"},

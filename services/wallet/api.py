@@ -5,20 +5,31 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import g
 from flask.views import MethodView
 from marshmallow import Schema, fields, validate
 from sqlalchemy import select
 
-from services.wallet import handlers, store
-from services.wallet.credits import threshold
+from services.wallet import adjustments, handlers, store
+from services.wallet.credits import CreditRules, threshold
 from services.wallet.domain.ledger import AccountStatus, EntryKind, FreezeReason
-from services.wallet.models import AccountRow, JournalEntryRow
+from services.wallet.models import AccountRow, AdjustmentRow, JournalEntryRow
 from services.wallet.problems import REFUSALS
 from services.wallet.spending import AccountNotFound
+from shared.clock import utcnow
 from shared.db import unit_of_work
-from shared.openapi import JSON_BODY, OPERATOR, Blueprint, Refusal, problems, refusal
+from shared.money import CURRENCY_EXPONENTS, Money
+from shared.openapi import IDEMPOTENCY_KEY, JSON_BODY, OPERATOR, Blueprint, Refusal, problems, refusal
 from shared.service import ServiceContext
-from shared.web import require_operator
+from shared.web import (
+    IDEMPOTENCY_KEY_HEADER,
+    REPLAYED_HEADER,
+    idempotency_key,
+    replayed,
+    request_hash,
+    require_operator,
+    takes_idempotency_key,
+)
 
 
 def refused(*codes: str) -> list[Refusal]:
@@ -54,6 +65,32 @@ class AccountSchema(Schema):
 class FreezeSchema(Schema):
     reason = fields.String(load_default=FreezeReason.OTHER.value, validate=validate.OneOf(list(FreezeReason)),
                            metadata={"description": "why; the customer is told this in their language"})
+
+
+class AdjustmentIn(Schema):
+    amount = fields.Integer(required=True, strict=True, validate=validate.NoneOf([0]), metadata={
+        "description": "minor units, signed: positive puts money on the balance, negative takes it off",
+        "not": {"enum": [0]}})
+    currency = fields.String(required=True, validate=validate.OneOf(sorted(CURRENCY_EXPONENTS)))
+    reason = fields.String(required=True, validate=validate.Length(min=3, max=500), metadata={
+        "description": "why, in the operator's words (kept with the operator's name; not shown to the customer)"})
+
+
+class AdjustmentOut(Schema):
+    adjustment_id = fields.String(attribute="id")
+    customer_id = fields.String()
+    amount = fields.Integer(attribute="amount_minor")
+    currency = fields.String()
+    reason = fields.String()
+    operator = fields.String()
+    entry_id = fields.String()
+    balance_after = fields.Integer(attribute="balance_after_minor")
+    created_at = fields.DateTime()
+
+
+ADJUSTMENT_EXAMPLE = {"adjustment_id": "adj_5e0c", "customer_id": "cus_8c1d2e", "amount": 500, "currency": "EUR",
+                      "reason": "goodwill: the Japan plan failed for two days", "operator": "li.na",
+                      "entry_id": "je_91f2", "balance_after": 10500, "created_at": "2025-03-05T08:00:00+00:00"}
 
 
 class PostingSchema(Schema):
@@ -131,7 +168,7 @@ ENTRIES_EXAMPLE = {
 }
 
 
-def build_blueprint(ctx: ServiceContext) -> Blueprint:
+def build_blueprint(ctx: ServiceContext, rules: CreditRules) -> Blueprint:
     blp = Blueprint("accounts", __name__, url_prefix="/v1/accounts", description="Operator API (Bearer OPERATOR_TOKEN)")
     operator = require_operator(ctx.settings.operators)
 
@@ -182,6 +219,30 @@ def build_blueprint(ctx: ServiceContext) -> Blueprint:
         def post(self, customer_id: str) -> dict[str, Any]:
             """Unfreeze an account (unfreezing an active one changes nothing)."""
             return change_status(customer_id, False, None)
+
+    @blp.route("/<customer_id>/adjustments", methods=["POST"])
+    @operator
+    @blp.arguments(AdjustmentIn, example={"amount": 500, "currency": "EUR",
+                                          "reason": "goodwill: the Japan plan failed for two days"})
+    @blp.response(201, AdjustmentOut, example=ADJUSTMENT_EXAMPLE, headers=REPLAYED_HEADER)
+    @blp.doc(security=[{"bearer": []}], parameters=[IDEMPOTENCY_KEY_HEADER])
+    @problems(*JSON_BODY, OPERATOR, IDEMPOTENCY_KEY, *refused(
+        "account_not_found", "insufficient_funds", "currency_mismatch", "balance_cap_exceeded",
+        "idempotency_key_reused"))
+    @takes_idempotency_key
+    def adjust(body: dict[str, Any], customer_id: str) -> Any:
+        """Put money on a balance or take it off, with a reason: a balanced journal entry of
+        kind `adjustment`, on the customer's statement, under the operator's name.
+
+        Money put on is a credit valid for the default validity; money taken off comes from
+        the credits that expire first, never more than is spendable. Frozen accounts too."""
+        request = adjustments.AdjustmentRequest(
+            customer_id=customer_id, key=idempotency_key(), request_hash=request_hash(body),
+            amount=Money(body["amount"], body["currency"]), reason=body["reason"], operator=g.operator)
+        with unit_of_work(ctx.sessions) as session:
+            row, was = adjustments.adjust(session, request, rules, utcnow())
+            view = {column.key: getattr(row, column.key) for column in AdjustmentRow.__table__.columns}
+        return view, 201, replayed(was)
 
     @blp.route("/<customer_id>/entries")
     class Entries(MethodView):

@@ -44,7 +44,7 @@ def create_app(settings: Settings | None = None, ctx: ServiceContext | None = No
     app, api = create_base_app(NAME, "topup wallet", "Customer accounts, their credits and the double-entry ledger.",
                                max_body_bytes=ctx.settings.max_body_bytes)
     api.register_blueprint(build_platform_blueprint(ctx))
-    api.register_blueprint(build_blueprint(ctx))
+    api.register_blueprint(build_blueprint(ctx, rules_of(ctx.settings)))
     problems.install(app)
     app.extensions["topup"] = ctx
     return app

@@ -44,7 +44,7 @@ def to_lot(row: CreditLotRow) -> Lot:
     return Lot(row.id, Money(row.remaining_minor, row.currency), row.expires_at)
 
 
-def add_lot(session: Session, row: AccountRow, booked: store.Booked, order_id: str, expires_at: datetime,
+def add_lot(session: Session, row: AccountRow, booked: store.Booked, order_id: str | None, expires_at: datetime,
             rules: CreditRules, now: datetime) -> CreditLotRow:
     lot = CreditLotRow(id=f"lot_{uuid.uuid4().hex}", customer_id=row.customer_id, entry_id=booked.row.id,
                        order_id=order_id, currency=row.currency, amount_minor=booked.change,

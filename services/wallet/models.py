@@ -131,6 +131,26 @@ class DebitRow(Base):
     reversed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
+class AdjustmentRow(Base):
+    """An operator's adjustment of a balance, with who and why. UNIQUE(customer_id,
+    idempotency_key): the same key is the same adjustment."""
+
+    __tablename__ = "adjustments"
+    __table_args__ = (UniqueConstraint("customer_id", "idempotency_key"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(String(64))
+    idempotency_key: Mapped[str] = mapped_column(String(255))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    reason: Mapped[str] = mapped_column(String(500))
+    operator: Mapped[str] = mapped_column(String(40))
+    entry_id: Mapped[str] = mapped_column(String(40))
+    balance_after_minor: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class DebitAllocationRow(Base):
     """The part of a debit paid from one credit lot (where a reversal puts it back)."""
 

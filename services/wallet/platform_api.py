@@ -21,7 +21,15 @@ from shared.db import unit_of_work
 from shared.money import CURRENCY_EXPONENTS, Money
 from shared.openapi import IDEMPOTENCY_KEY, JSON_BODY, Blueprint, problems, token_required
 from shared.service import ServiceContext
-from shared.web import IDEMPOTENCY_KEY_HEADER, idempotency_key, request_hash, require_bearer, takes_idempotency_key
+from shared.web import (
+    IDEMPOTENCY_KEY_HEADER,
+    REPLAYED_HEADER,
+    idempotency_key,
+    replayed,
+    request_hash,
+    require_bearer,
+    takes_idempotency_key,
+)
 
 BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
 
@@ -69,14 +77,6 @@ def debit_view(row: DebitRow, balance_after: int | None = None) -> dict[str, Any
                     "currency": row.currency},
     }
 
-
-REPLAYED_HEADER = {"Idempotent-Replayed": {
-    "description": "`true` when this answers a request made before (the same key, or the same reversal)",
-    "schema": {"type": "string", "enum": ["true"]}}}
-
-
-def replayed(was: bool) -> dict[str, str]:
-    return {"Idempotent-Replayed": "true"} if was else {}
 
 
 def build_platform_blueprint(ctx: ServiceContext) -> Blueprint:

@@ -152,3 +152,41 @@ def test_support_has_a_copy_of_the_receipt_sent_once_per_key_with_a_reason(front
     unissued = frontend.top_up(who, 1000)
     assert frontend.operator("order", "POST", f"/v1/operator/orders/{unissued['order_id']}/receipt/resend",
                              json=reason, headers_extra={"Idempotency-Key": "x"}).status_code == 404
+
+
+def test_support_adjusts_a_balance_with_a_reason_and_the_books_still_balance(frontend: Frontend) -> None:
+    who = frontend.register()
+    order = frontend.top_up(who, 3000)
+    frontend.pay(order)
+    frontend.wait_status(who, order["order_id"], "completed")
+    path = f"/v1/accounts/{who['customer_id']}/adjustments"
+
+    def adjust(amount: int, key: str, currency: str = "EUR", reason: str = "goodwill: plan failed") -> Any:
+        return frontend.operator("wallet", "POST", path, headers_extra={"Idempotency-Key": key},
+                                 json={"amount": amount, "currency": currency, "reason": reason})
+
+    given = adjust(500, "adj-1")
+    assert given.status_code == 201, given.text
+    assert (given.json()["balance_after"], given.json()["operator"]) == (3500, "operator")
+    again = adjust(500, "adj-1")
+    assert again.headers.get("Idempotent-Replayed") == "true" and again.json() == given.json(), "once per key"
+    assert adjust(600, "adj-1").json()["code"] == "idempotency_key_reused"
+    assert adjust(-4000, "adj-2").json()["code"] == "insufficient_funds", "never more than is spendable"
+    assert adjust(100, "adj-3", currency="CNY").json()["code"] == "currency_mismatch"
+    for bad in ({"amount": 0, "currency": "EUR", "reason": "nothing"}, {"amount": 100, "currency": "EUR"}):
+        assert frontend.operator("wallet", "POST", path, json=bad,
+                                 headers_extra={"Idempotency-Key": "adj-bad"}).status_code == 422
+    taken = adjust(-1000, "adj-4", reason="correction: charged twice by the platform")
+    assert taken.status_code == 201 and taken.json()["balance_after"] == 2500
+
+    def statement() -> Any:
+        entries = frontend.get(who, "/v1/balance/entries").json()["entries"]
+        return entries if len(entries) == 3 else None
+
+    entries = wait_for(statement, what="the adjustments on the customer's statement")
+    assert [(e["kind"], e["amount"]) for e in entries] == [("adjustment", -1000), ("adjustment", 500),
+                                                           ("topup", 3000)]
+    assert entries[0]["description"] == "Adjustment by support" and entries[0]["balance_after"] == 2500
+    assert frontend.get(who, "/v1/balance").json()["amount"] == 2500
+    ledger = frontend.operator("wallet", "GET", f"/v1/accounts/{who['customer_id']}/entries").json()["entries"]
+    assert {p["account"] for p in ledger[0]["postings"]} == {f"customer:{who['customer_id']}", "adjustments:EUR"}

@@ -10,6 +10,7 @@ kind of entry:
 | debit | - amount | `sales:<CUR>` + amount (the eSIM platform sold a plan or usage) |
 | debit_reversal | + amount | `sales:<CUR>` - amount (a cancelled plan, given back) |
 | expiry | - rest of a credit | `expired:<CUR>` + rest (validity ended with money left) |
+| adjustment | ± amount | `adjustments:<CUR>` ∓ amount (support's correction or goodwill, with a reason) |
 """
 
 from __future__ import annotations
@@ -73,6 +74,10 @@ def sales_account(currency: str) -> str:
 
 def expired_account(currency: str) -> str:
     return f"expired:{currency}"
+
+
+def adjustments_account(currency: str) -> str:
+    return f"adjustments:{currency}"
 
 
 @dataclass(frozen=True)
@@ -168,3 +173,12 @@ def expiry_entry(account: Account, lot_id: str, rest: Money) -> JournalEntry:
         Posting(customer_account(account.customer_id), -rest),
         Posting(expired_account(rest.currency), rest),
     ), reference=lot_id)
+
+
+def adjustment_entry(account: Account, adjustment_id: str, amount: Money) -> JournalEntry:
+    """Support puts money on the balance (goodwill, a correction in the customer's favour)
+    or takes it off (a correction the other way): `amount` is signed, the customer's side."""
+    return JournalEntry(EntryKind.ADJUSTMENT, None, (
+        Posting(customer_account(account.customer_id), amount),
+        Posting(adjustments_account(amount.currency), -amount),
+    ), reference=adjustment_id)
