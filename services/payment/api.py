@@ -10,11 +10,12 @@ from __future__ import annotations
 from typing import Any
 
 import structlog
+from flask import g
 from flask.views import MethodView
-from marshmallow import Schema, fields
+from marshmallow import Schema, fields, validate
 from sqlalchemy.orm import Session
 
-from services.payment import store
+from services.payment import handlers, store
 from services.payment.domain.payment import PaymentStatus
 from services.payment.domain.refund import RefundStatus
 from services.payment.gateways import Gateways
@@ -22,8 +23,10 @@ from services.payment.models import RefundRow
 from services.payment.reconcile import settle_by_query
 from services.payment.store import PaymentRecord
 from services.payment.texts import _
+from shared.clock import utcnow
+from shared.db import unit_of_work
 from shared.i18n import Text
-from shared.openapi import OPERATOR, VALIDATION_FAILED, Blueprint, QueryArgs, problems, refusal
+from shared.openapi import JSON_BODY, OPERATOR, VALIDATION_FAILED, Blueprint, QueryArgs, problems, refusal
 from shared.problems import Problem
 from shared.service import ServiceContext
 from shared.web import require_operator
@@ -38,6 +41,14 @@ class RefundSchema(Schema):
     failure_code = fields.String(allow_none=True, metadata={"description": "the gateway's last refusal"})
     last_error = fields.String(allow_none=True)
     next_attempt_at = fields.DateTime(allow_none=True)
+    settled_outside = fields.Dict(allow_none=True, metadata={
+        "description": "made outside the system, as an operator recorded it: {reference, by, note}"})
+
+
+class SettledOutsideIn(Schema):
+    gateway_reference = fields.String(required=True, validate=validate.Length(min=1, max=128), metadata={
+        "description": "the gateway's (or bank's) reference of the refund made outside the system"})
+    reason = fields.String(required=True, validate=validate.Length(min=3, max=500))
 
 
 class AttemptSchema(Schema):
@@ -91,10 +102,14 @@ def payment_view(session: Session, row: PaymentRecord) -> dict[str, Any]:
 def refund_view(refund: RefundRow) -> dict[str, Any]:
     return {"status": refund.status, "reason": refund.reason, "attempts": refund.attempts,
             "failure_code": refund.failure_code, "last_error": refund.last_error,
-            "next_attempt_at": refund.next_attempt_at}
+            "next_attempt_at": refund.next_attempt_at,
+            "settled_outside": {"reference": refund.settled_reference, "by": refund.settled_by,
+                                "note": refund.settled_note} if refund.settled_reference else None}
 
 
 NOT_FOUND = refusal(404, "payment_not_found", _("No such payment."))
+NO_REFUND_WAITING = refusal(409, "no_refund_waiting", _("No refund is waiting for an operator."),
+                            note="Only a refund whose every attempt failed.")
 
 
 def not_found(detail: Text) -> Problem:
@@ -146,6 +161,29 @@ def build_blueprint(ctx: ServiceContext, gateways: Gateways) -> Blueprint:
                 if row is None:
                     raise not_found(_("There is no payment {payment_id}.", payment_id=payment_id))
                 return payment_view(session, row)
+
+    @blp.route("/<payment_id>/refund/settled", methods=["POST"])
+    @operator
+    @blp.arguments(SettledOutsideIn, example={"gateway_reference": "re_3PqX2", "reason": "refunded by hand in "
+                                                                                        "the gateway's dashboard"})
+    @blp.response(200, PaymentSchema, example={**PAYMENT_EXAMPLE, "status": "refunded"})
+    @blp.doc(security=[{"bearer": []}])
+    @problems(*JSON_BODY, OPERATOR, NOT_FOUND, NO_REFUND_WAITING)
+    def refund_settled(body: dict[str, Any], payment_id: str) -> dict[str, Any]:
+        """Record a refund made outside the system after every attempt of ours failed (the
+        order waits for an operator): the payment becomes refunded and the order hears it as
+        from the gateway. The gateway's reference, the operator and the reason are kept; the
+        same reference again changes nothing."""
+        with unit_of_work(ctx.sessions) as session:
+            try:
+                row = handlers.refund_settled_outside(session, payment_id, body["gateway_reference"], g.operator,
+                                                      body["reason"], utcnow())
+            except handlers.NoRefundWaiting:
+                raise Problem(409, NO_REFUND_WAITING.code, NO_REFUND_WAITING.title, _(
+                    "Only a refund whose every attempt failed can be recorded as made outside the system.")) from None
+            if row is None:
+                raise not_found(_("There is no payment {payment_id}.", payment_id=payment_id))
+            return payment_view(session, row)
 
     @blp.route("/<payment_id>/sync", methods=["POST"])
     @blp.response(200, SyncedSchema, example={**PAYMENT_EXAMPLE, "news": True})

@@ -154,6 +154,34 @@ def refund_attempted(session: Session, payment_id: str, error: GatewayError | No
                                attempts=refund.attempts))
 
 
+class NoRefundWaiting(Exception):
+    """Only a refund whose attempts failed can be recorded as made outside the system."""
+
+
+def refund_settled_outside(session: Session, payment_id: str, reference: str, operator: str, note: str,
+                           now: datetime) -> PaymentRecord | None:
+    """An operator records that a refund our attempts could not make was made outside the
+    system (the gateway's dashboard, a bank transfer), with the gateway's reference: the
+    refund is over, the payment refunded, and the saga told, as if the gateway had done it.
+    The same reference again changes nothing; None: no such payment."""
+    row = store.get_payment(session, payment_id, lock=True)
+    if row is None:
+        return None
+    refund = store.get_refund(session, payment_id, lock=True)
+    if refund is not None and refund.status == RefundStatus.SUCCEEDED and refund.settled_reference == reference:
+        return row
+    if refund is None or refund.status != RefundStatus.FAILED:
+        raise NoRefundWaiting(f"payment {payment_id} has no failed refund")
+    refund.status, refund.next_attempt_at = RefundStatus.SUCCEEDED.value, None
+    refund.settled_reference, refund.settled_by, refund.settled_note = reference, operator, note
+    if row.status == PaymentStatus.CAPTURED:
+        row = store.update_payment(session, row, replace(row, status=PaymentStatus.REFUNDED.value))
+        store.emit(session, _refunded(row, None, now))
+    log.warning("refund_settled_outside", payment_id=row.id, order_id=row.order_id, reference=reference,
+                operator=operator, note=note)
+    return row
+
+
 def cancel_payment(session: Session, msg: Envelope, gateways: Gateways) -> None:
     """Close an unpaid checkout (the order timed out or was abandoned). Too late when the
     customer already paid: then the gateway's webhook says so, and the saga refunds. A

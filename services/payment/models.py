@@ -94,6 +94,11 @@ class RefundRow(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     failure_code: Mapped[str | None] = mapped_column(String(64))
+    #: an operator's record of a refund made outside the system (the gateway's dashboard, a
+    #: bank transfer) after our attempts failed: the gateway's reference, who and why
+    settled_reference: Mapped[str | None] = mapped_column(String(128))
+    settled_by: Mapped[str | None] = mapped_column(String(40))
+    settled_note: Mapped[str | None] = mapped_column(String(500))
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

@@ -43,3 +43,30 @@ def test_a_refund_the_gateway_refuses_waits_for_an_operator(frontend: Frontend) 
     assert "operator" not in frontend.order(who, order["order_id"])["timeline"][-1], "not shown to the customer"
     wrong = frontend.operator("order", "GET", "/v1/operator/orders", token="li.na-" + "x" * 40)
     assert wrong.status_code == 401
+
+    # The gateway still refuses: the money goes back by hand, and the operator records it.
+    wait_for(lambda: [s for s in frontend.operator("order", "GET", f"/v1/operator/orders/{order['order_id']}")
+                      .json()["timeline"] if s["event"] == "refund_failed"][1:], timeout=20, what="refused again")
+    payment_id = seen["payment"]["payment_id"]
+    settle = f"/v1/payments/{payment_id}/refund/settled"
+    body = {"gateway_reference": "re_manual_77", "reason": "refunded by hand in the gateway's dashboard"}
+    settled = frontend.operator("payment", "POST", settle, json=body, token=LI_NA)
+    assert settled.status_code == 200, settled.text
+    assert settled.json()["status"] == "refunded"
+    assert settled.json()["refund"]["settled_outside"] == {"reference": "re_manual_77", "by": "li.na",
+                                                         "note": body["reason"]}
+    assert frontend.operator("payment", "POST", settle, json=body).json()["status"] == "refunded", "again: the same"
+    ended = frontend.wait_status(who, order["order_id"], "refunded")
+    assert ended["timeline"][-1]["event"] == "payment_refunded"
+    assert not frontend.operator("order", "GET", f"/v1/operator/orders/{order['order_id']}").json()["needs_operator"]
+    assert run_checks(frontend.system.settings).about(order["order_id"]) == [], "the books know it"
+
+    completed = frontend.top_up(frontend.register(), 1000)
+    frontend.pay(completed)
+    def payment_of_completed() -> str | None:
+        found = frontend.operator("payment", "GET", "/v1/payments", params={"order_id": completed["order_id"]})
+        return found.json().get("payment_id") if found.ok else None
+
+    other_payment = wait_for(payment_of_completed, what="its payment")
+    refused = frontend.operator("payment", "POST", f"/v1/payments/{other_payment}/refund/settled", json=body)
+    assert refused.status_code == 409 and refused.json()["code"] == "no_refund_waiting"
