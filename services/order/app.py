@@ -20,6 +20,7 @@ from flask_cors import CORS
 
 from services.order import api, customer_api, password_api, passwords
 from services.order.backfill import Backfill
+from services.order.console import build_blueprint as build_console
 from services.order.consumers import order_handlers
 from services.order.domain.errors import OrderError
 from services.order.handlers import expire_overdue
@@ -63,6 +64,7 @@ def create_app(settings: Settings | None = None, ctx: ServiceContext | None = No
     smorest.register_blueprint(api.build_blueprint(ctx, OrderRules.from_settings(ctx.settings, METHODS)))
     smorest.register_blueprint(build_operator_blueprint(ctx))
     app.register_blueprint(build_storefront())  # the example frontend at /, outside the OpenAPI document
+    app.register_blueprint(build_console())  # the operator console at /operator/, likewise
 
     @app.errorhandler(OrderError)
     def _refused(exc: OrderError) -> Response:

@@ -21,16 +21,23 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' 
 
 
 def build_blueprint() -> Blueprint:
-    pages = Blueprint("storefront", __name__)
+    pages = static_pages("storefront", STATIC)
 
     @pages.get("/")
     @pages.get("/return")
     def page() -> Response:
-        return _send("index.html")
+        return send(STATIC, "index.html")
 
     @pages.get("/storefront/<path:name>")
     def asset(name: str) -> Response:
-        return _send(name)
+        return send(STATIC, name)
+
+    return pages
+
+
+def static_pages(name: str, folder: Path) -> Blueprint:
+    """A blueprint of plain files (the storefront's, the operator console's) under one policy."""
+    pages = Blueprint(name, __name__)
 
     @pages.after_request
     def _headers(response: Response) -> Response:
@@ -45,9 +52,9 @@ def build_blueprint() -> Blueprint:
     return pages
 
 
-def _send(name: str) -> Response:
+def send(folder: Path, name: str) -> Response:
     kind = TYPES.get(Path(name).suffix)
     if kind is None:
         abort(404)
     # send_from_directory refuses any name that leaves the folder (404)
-    return send_from_directory(STATIC, name, mimetype=kind, max_age=None, conditional=True)
+    return send_from_directory(folder, name, mimetype=kind, max_age=None, conditional=True)

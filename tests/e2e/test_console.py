@@ -1,0 +1,97 @@
+"""The operator console (services/order/console/) as support uses it, in a real Chromium, on
+both backends: a wrong token refused; a customer found by email with their top-ups; one
+top-up read across the services; a pending one cancelled for the customer with a reason,
+after a confirmation; the list of top-ups waiting for an operator. Screenshots are saved as
+var/screenshots/console-<name>.png."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Dialog, Page, expect
+
+from deploy.local import LocalSystem
+from tests.e2e.browser import chromium
+from tests.e2e.frontend import Frontend
+
+SCREENSHOTS = Path("var/screenshots")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with chromium() as running:
+        yield running
+
+
+@pytest.fixture
+def page(browser: Browser, system: LocalSystem) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=system.url("order"))
+    opened = context.new_page()
+    errors: list[str] = []
+    opened.on("pageerror", lambda error: errors.append(str(error)))
+    opened.on("console", lambda message: errors.append(message.text) if message.type == "error"
+              and "Content Security Policy" in message.text else None)
+    yield opened
+    context.close()
+    assert not errors, f"no script error, nothing the CSP refused: {errors}"
+
+
+def shot(page: Page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"console-{name}.png"), full_page=True)
+
+
+def test_support_finds_a_customer_reads_a_top_up_and_cancels_it_with_a_reason(page: Page, frontend: Frontend) -> None:
+    who = frontend.register()
+    paid = frontend.top_up(who, 2500)
+    frontend.pay(paid)
+    frontend.wait_status(who, paid["order_id"], "completed")
+    pending = frontend.top_up(who, 1200)
+
+    page.goto("/operator/")
+    page.fill("#token", "not-a-token")
+    page.click("button[type=submit]")
+    expect(page.locator(".alert")).to_have_text("That is not an operator's token.")
+    page.fill("#token", frontend.system.settings.operator_token)
+    page.click("button[type=submit]")
+    expect(page.locator("#waiting h2")).to_have_text("Waiting for an operator")
+
+    page.fill("#search", who["email"])
+    page.click("#search + button")
+    expect(page.locator("#customer h2").first).to_have_text(who["email"])
+    expect(page.locator("#customer")).to_contain_text("€25.00")
+    expect(page.locator("#customer table tr")).to_have_count(3)  # a header, two top-ups
+    shot(page, "customer")
+
+    page.click(f"text={paid['order_id']}")
+    expect(page.locator("#status")).to_have_text("completed")
+    expect(page.locator("#order")).to_contain_text("visa ···· 4242")
+    expect(page.locator("#timeline")).to_contain_text("credited")
+    shot(page, "top-up")
+
+    page.click("text=← Search")
+    page.fill("#search", pending["order_id"])
+    page.click("#search + button")
+    expect(page.locator("#status")).to_have_text("awaiting_payment")
+    page.click("text=Cancel the top-up")
+    expect(page.locator("#actions .alert")).to_have_text("Say why first.")
+    page.fill("#reason", "asked by phone: wrong amount")
+    asked: list[str] = []
+
+    def confirm(dialog: Dialog) -> None:
+        asked.append(dialog.message)
+        dialog.accept()
+
+    page.once("dialog", confirm)
+    page.click("text=Cancel the top-up")
+    expect(page.locator("#status")).to_have_text("cancelled")
+    assert asked == [f"Cancel {pending['order_id']} for the customer?"]
+    last = page.locator("#timeline tr").last
+    expect(last).to_contain_text("cancel_requested")
+    expect(last).to_contain_text("operator")
+    expect(last).to_contain_text("asked by phone: wrong amount")
+    expect(page.locator(".done")).to_have_text("Cancel the top-up: done.")
+    shot(page, "cancelled")
+    assert frontend.order(who, pending["order_id"])["status"] == "cancelled"
