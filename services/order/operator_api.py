@@ -29,6 +29,7 @@ from shared.clock import utcnow
 from shared.db import unit_of_work
 from shared.messaging.envelope import Envelope
 from shared.messaging.outbox import put
+from shared.messaging.parking import parked_counts
 from shared.openapi import (
     IDEMPOTENCY_KEY,
     JSON_BODY,
@@ -121,6 +122,13 @@ class OperatorListOut(Schema):
     next_cursor = fields.String(allow_none=True, metadata={"description": "null on the last page"})
 
 
+class ParkedOut(Schema):
+    total = fields.Integer()
+    queues = fields.Dict(keys=fields.String(), values=fields.Integer(), metadata={
+        "description": "`<service>.<handler>` -> messages parked there (only queues holding any); `make parked` "
+                       "reads, replays and discards them"})
+
+
 class CustomerLookupArgs(QueryArgs):
     email = fields.Email(required=True, metadata={"description": "the customer's email (any case)"})
 
@@ -211,6 +219,17 @@ def build_operator_blueprint(ctx: ServiceContext) -> Blueprint:
         limit = args["limit"]
         rows = list(session.scalars(query.order_by(Order.created_at.desc(), Order.id.desc()).limit(limit + 1)))
         return rows[:limit], (rows[limit - 1].id if len(rows) > limit else None)
+
+    @blp.route("/parked")
+    @blp.response(200, ParkedOut, example={"total": 2, "queues": {"wallet.credit": 1, "notify.send_receipt": 1}})
+    @blp.doc(security=BEARER)
+    @problems(OPERATOR)
+    @operator
+    def parked() -> dict[str, Any]:
+        """How many messages wait in the parking queues, per queue: each is a step of some
+        top-up that failed every attempt (or could not be read)."""
+        counts = parked_counts(ctx.settings)
+        return {"total": sum(counts.values()), "queues": counts}
 
     @blp.route("/customers")
     @blp.arguments(CustomerLookupArgs, location="query")

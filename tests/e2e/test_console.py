@@ -57,6 +57,7 @@ def test_support_finds_a_customer_reads_a_top_up_and_cancels_it_with_a_reason(pa
     page.fill("#token", frontend.system.settings.operator_token)
     page.click("button[type=submit]")
     expect(page.locator("#waiting h2")).to_have_text("Waiting for an operator")
+    expect(page.locator("#parked h2")).to_have_text("Parked messages: 0")
 
     page.fill("#search", who["email"])
     page.click("#search + button")

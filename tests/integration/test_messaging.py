@@ -24,6 +24,7 @@ from shared.messaging.broker import connect
 from shared.messaging.consumer import ConsumerRunner, RetryPolicy
 from shared.messaging.envelope import Envelope
 from shared.messaging.outbox import put
+from shared.messaging.parking import parked_counts
 from shared.messaging.relay import OutboxRelay
 from shared.messaging.topology import Topology
 from shared.messaging.worker import declare_topology
@@ -303,7 +304,9 @@ def test_retry_and_parking_work_on_the_embedded_in_memory_transport(sqlite_setti
         def parked_here() -> object:
             return conn.default_channel.basic_get(f"{topology.namespace}.wallet.credit.dlq", no_ack=True)
 
+        wait_for(lambda: parked_counts(sqlite_settings) == {"wallet.credit": 1}, what="counted as parked (console)")
         message = wait_for(parked_here, what="the message parked in memory")
+        assert parked_counts(sqlite_settings) == {}
     stop.set()
     thread.join(5)
     context.engine.dispose()

@@ -15,6 +15,7 @@ from deploy.check import parked_line
 from services.wallet.models import InboxMessage
 from shared.config import Settings
 from shared.messaging.envelope import Envelope
+from shared.messaging.parking import parked_counts
 from shared.service import ServiceContext
 from tests.helpers import publish_raw, wait_for
 from tests.integration.test_messaging import credit_command, ctx, run_consumer  # noqa: F401 - the fixture
@@ -57,6 +58,7 @@ def test_parked_messages_are_listed_replayed_once_fixed_and_discarded(ctx: Servi
 
         assert parked_line(ctx.settings) == ("parked messages: 3 (wallet.credit 3); see them with `make parked`"), (
             "make check says it too")
+        assert parked_counts(ctx.settings) == {"wallet.credit": 3}, "and the operator console"
         code, listing = run(ctx.settings, monkeypatch, "list")
         assert code == 0 and listing.startswith("3 parked message(s)")
         rows = [line for line in listing.splitlines()[1:] if line.startswith(QUEUE)]

@@ -79,16 +79,23 @@ async function home() {
   const query = h('input', { id: 'search', placeholder: 'customer email, or an order id (ord_…)' });
   const results = h('div', { id: 'results' });
   const waiting = h('section', { id: 'waiting' }, h('h2', {}, 'Waiting for an operator'), h('p', {}, '…'));
+  const parked = h('section', { id: 'parked' }, h('h2', {}, 'Parked messages'), h('p', {}, '…'));
   show(app,
     h('section', {},
       h('form', {
         onsubmit: (event) => { event.preventDefault(); search(query.value.trim(), results, box); },
       }, query, h('button', { type: 'submit' }, 'Find')),
       box),
-    results, waiting);
+    results, waiting, parked);
   try {
     const listed = await call('GET', '/v1/operator/orders?needs_operator=true&limit=50');
     show(waiting, h('h2', {}, 'Waiting for an operator'), ordersTable(listed.orders));
+    const held = await call('GET', '/v1/operator/parked');
+    show(parked, h('h2', {}, `Parked messages: ${held.total}`),
+      held.total ? [h('table', {}, Object.entries(held.queues).map(([queue, count]) =>
+        h('tr', {}, h('td', {}, queue), h('td', {}, String(count))))),
+      h('p', { class: 'muted' }, 'Read, replay or discard them with make parked (deploy/parked.py).')]
+        : h('p', { class: 'muted' }, 'None: every message was handled.'));
   } catch (error) {
     if (error.status === 401) return signIn('The sign-in ended.');
     show(waiting, h('p', { class: 'alert' }, error.message));
