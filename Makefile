@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench floor check parked translations clean
+.PHONY: run test lint bench floor check parked chaos translations clean
 CATALOGS := shared services/order services/payment services/wallet services/notify
 
 $(STAMP): requirements.txt requirements-dev.txt
@@ -36,6 +36,10 @@ floor: $(STAMP)
 ## check: money conservation across the four databases (*_DATABASE_URL; GRACE=seconds past a deadline, default 900)
 check: $(STAMP)
 	$(BIN)/python -m deploy.check $(if $(GRACE),--grace-seconds $(GRACE))
+
+## chaos: top-ups on the deployed shape while processes are killed and database connections cut (CHAOS_ARGS="--n 300")
+chaos: $(STAMP)
+	$(BIN)/python -m deploy.chaos $(CHAOS_ARGS)
 
 ## parked: parked messages on AMQP_URL (PARKED="list" by default; "replay <queue> --all", "discard <queue> <id> --reason ...")
 parked: $(STAMP)

@@ -29,6 +29,8 @@ class ProcessSystem:
     web_workers: int = 1
     log_dir: Path = field(default_factory=lambda: ROOT / "var" / "logs")
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    #: how each process was started, to start it again (kill_and_restart)
+    commands: dict[str, tuple[list[str], dict[str, str] | None]] = field(default_factory=dict)
 
     def url(self, service: str) -> str:
         return f"http://127.0.0.1:{self.ports[service]}"
@@ -38,6 +40,17 @@ class ProcessSystem:
         log = (self.log_dir / f"{name}.log").open("ab")
         self.processes[name] = subprocess.Popen(argv, env={**os.environ, **self.env, **(extra_env or {})}, cwd=ROOT,
                                                 stdout=log, stderr=subprocess.STDOUT)
+        self.commands[name] = (argv, extra_env)
+
+    def kill_and_restart(self, name: str) -> None:
+        """What a crashed container and its restart do: SIGKILL (no cleanup), then the same
+        command again (a gunicorn master takes its workers with it: post_fork)."""
+        process = self.processes[name]
+        if process.poll() is None:
+            process.kill()
+            process.wait(30)
+        argv, extra_env = self.commands[name]
+        self._spawn(name, argv, extra_env)
 
     def restart_worker(self, service: str, extra_env: dict[str, str] | None = None) -> None:
         """Stop a service's worker (if it still runs) and start it again, with `extra_env`."""
@@ -62,6 +75,11 @@ class ProcessSystem:
                     raise RuntimeError(f"{service} did not start; see {self.log_dir}")
                 time.sleep(0.1)
         return self
+
+    def ready(self, name: str) -> bool:
+        """A web answers its health check; a worker runs."""
+        service, _, kind = name.rpartition("-")
+        return self._healthy(service) if kind == "web" else self.processes[name].poll() is None
 
     def _healthy(self, service: str) -> bool:
         try:

@@ -1,0 +1,238 @@
+"""`make chaos`: top-ups through the deployed shape while its processes crash and its
+database connections are cut, then proof that nothing was lost, doubled or left behind.
+
+The system runs as deployed (deploy/processes.py: a gunicorn web and a worker per service, on
+PostgreSQL and RabbitMQ) and the bench's frontends (deploy/bench_client.py) drive top-ups of
+the default mix. Meanwhile, every `--kill-every` seconds one of its processes, web or worker,
+is killed with SIGKILL and started again; every `--drop-every` seconds every connection to its
+four databases is terminated. Faults go only to the processes and databases this run started.
+Then, once every order has ended (an order whose frontend gave up expires after
+ORDER_PAYMENT_TIMEOUT, short here), it asserts:
+
+- every order ended (none pending, awaiting payment or paid);
+- the money check (deploy/check.py) says money is conserved (no credit doubled, every
+  capture credited or refunded);
+- exactly one receipt recorded per completed top-up, each delivered;
+- nothing parked; nothing left unpublished in any outbox.
+
+    python -m deploy.chaos --n 300 --rate 5 --kill-every 4 --drop-every 6
+
+The suite runs a short one (tests/e2e/test_chaos.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import random
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import create_engine, text
+
+from deploy.bench import ConnectionDropper, customers, parse_mix
+from deploy.bench_client import Driver
+from deploy.check import run_checks
+from deploy.infra import Databases, delete_namespace, free_port, new_namespace, postgres_server, rabbitmq_server
+from deploy.processes import ProcessSystem, fresh_secrets
+from services.notify.sink import MailSink
+from shared.config import SERVICES, Settings
+from shared.db import normalize_url
+from shared.messaging.parking import parked_counts
+
+DEFAULT_MIX = "card_approved:5,card_declined:1,paypal_approved:1,paypal_cancelled:1,alipay_approved:1"
+#: the statuses an order may not be left in
+UNENDED = ("pending", "awaiting_payment", "paid")
+
+
+@dataclass
+class ChaosResult:
+    placed: int = 0
+    statuses: collections.Counter[str] = field(default_factory=collections.Counter)
+    kills: list[str] = field(default_factory=list)
+    terminated: int = 0
+    unended: int = 0
+    verdict: str = ""
+    money_problems: list[str] = field(default_factory=list)
+    receipt_problems: list[str] = field(default_factory=list)
+    duplicate_deliveries: int = 0
+    parked: dict[str, int] = field(default_factory=dict)
+    unpublished: dict[str, int] = field(default_factory=dict)
+    gave_up: collections.Counter[str] = field(default_factory=collections.Counter)
+
+    @property
+    def ok(self) -> bool:
+        return not (self.unended or self.money_problems or self.receipt_problems or self.parked
+                    or any(self.unpublished.values()))
+
+    def render(self) -> str:
+        kills = collections.Counter(self.kills)
+        return "\n".join([
+            f"chaos: {self.placed} orders {dict(self.statuses)}",
+            f"  faults          {len(self.kills)} kills {dict(kills)}; {self.terminated} database connections "
+            "terminated",
+            f"  frontends gave up {sum(self.gave_up.values())}: {dict(self.gave_up)}",
+            f"  unended orders  {self.unended}",
+            f"  money check     {self.verdict}",
+            *(f"    {problem}" for problem in self.money_problems),
+            f"  receipts        {'one per completed top-up' if not self.receipt_problems else 'PROBLEMS'}"
+            f" ({self.duplicate_deliveries} delivered twice: a kill between sending and recording)",
+            *(f"    {problem}" for problem in self.receipt_problems),
+            f"  parked          {self.parked or 'none'}",
+            f"  unpublished     {self.unpublished}",
+            f"  verdict         {'OK' if self.ok else 'FAILED'}",
+        ])
+
+
+class Killer:
+    """Every `every` seconds, SIGKILL one of the system's processes and start it again."""
+
+    def __init__(self, system: ProcessSystem, every: float, seed: int) -> None:
+        self.system, self.every = system, every
+        self.random = random.Random(seed)
+        self.stop = threading.Event()
+        self.kills: list[str] = []
+        self.thread = threading.Thread(target=self._run, name="killer", daemon=True)
+
+    def _run(self) -> None:
+        while not self.stop.wait(self.every):
+            name = self.random.choice(sorted(self.system.processes))
+            self.system.kill_and_restart(name)
+            self.kills.append(name)
+
+
+def run(n: int, rate: float, concurrency: int, kill_every: float, drop_every: float, settle: float, seed: int = 1,
+        mix: str = DEFAULT_MIX) -> ChaosResult:
+    with postgres_server() as pg, rabbitmq_server() as amqp, tempfile.TemporaryDirectory() as tmp:
+        dbs = Databases(pg)
+        urls = {name: dbs.create(name) for name in SERVICES}
+        ports = {name: free_port() for name in SERVICES}
+        namespace = new_namespace()
+        sink = MailSink(Path(tmp) / "mail")
+        sink.start()
+        env = {f"{name.upper()}_DATABASE_URL": url for name, url in urls.items()}
+        env.update({f"{name.upper()}_PORT": str(port) for name, port in ports.items()})
+        env.update(AMQP_URL=amqp, AMQP_NAMESPACE=namespace, SANDBOX_ENABLED="true", LOG_LEVEL="WARNING",
+                   PAYMENT_QUERY_AFTER="3", PAYMENT_QUERY_EVERY="1", ORDER_PAYMENT_TIMEOUT="20",
+                   RETRY_BASE_SECONDS="0.2", PAYMENT_PUBLIC_URL=f"http://127.0.0.1:{ports['payment']}",
+                   SMTP_HOST="127.0.0.1", SMTP_PORT=str(sink.port), AUTH_RATE_LIMIT="100000 per minute")
+        env.update(fresh_secrets())
+        system = ProcessSystem(env, ports, web_workers=1, log_dir=Path(tmp) / "logs").start()
+        result = ChaosResult()
+        try:
+            drive(system, urls, n, rate, concurrency, kill_every, drop_every, seed, parse_mix(mix), result)
+            settled(urls, settle, result)
+            inspect(urls, sink, Settings(database_urls=urls, amqp_url=amqp, amqp_namespace=namespace), result)
+        finally:
+            system.stop()
+            sink.stop()
+            delete_namespace(amqp, namespace)
+            dbs.drop_all()
+    return result
+
+
+def drive(system: ProcessSystem, urls: dict[str, str], n: int, rate: float, concurrency: int, kill_every: float,
+          drop_every: float, seed: int, mix: dict[str, int], result: ChaosResult) -> None:
+    driver = Driver(system.url("order"), 0.25, long_poll=True)
+    pool = customers(driver, min(concurrency, 20))
+    time.sleep(1)  # the wallet opens every account
+    endings = [e for e, share in mix.items() for _ in range(share)]
+    killer = Killer(system, kill_every, seed) if kill_every else None
+    dropper = ConnectionDropper(urls, drop_every) if drop_every else None
+    for fault in (killer, dropper):
+        if fault:
+            fault.thread.start()
+    try:
+        started = time.monotonic()
+        with ThreadPoolExecutor(max_workers=concurrency) as threads:
+            for i in range(n):  # paced, so that the faults fall among the top-ups
+                threads.submit(driver.top_up, pool[i % len(pool)], endings[i % len(endings)])
+                time.sleep(max(0.0, started + (i + 1) / rate - time.monotonic()))
+    finally:
+        for fault in (killer, dropper):
+            if fault:
+                fault.stop.set()
+                fault.thread.join()
+    # a process killed in the last moment is up again before the system is judged
+    for name in system.processes:
+        while not system.ready(name):
+            time.sleep(0.2)
+    result.kills = killer.kills if killer else []
+    result.terminated = dropper.terminated if dropper else 0
+    result.gave_up = driver.errors.copy()
+
+
+def settled(urls: dict[str, str], timeout: float, result: ChaosResult) -> None:
+    """Wait until no order is left unended (at most `timeout` seconds)."""
+    engine = create_engine(normalize_url(urls["order"]))
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            with engine.connect() as conn:
+                result.statuses = collections.Counter(dict(conn.execute(
+                    text("SELECT status, count(*) FROM orders GROUP BY status")).all()))
+            result.unended = sum(result.statuses[status] for status in UNENDED)
+            if not result.unended or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        time.sleep(7)  # the receipts' last emails, the publishers' marks (2 s) and the relay's sweep (5 s)
+    finally:
+        engine.dispose()
+    result.placed = sum(result.statuses.values())
+
+
+def inspect(urls: dict[str, str], sink: MailSink, settings: Settings, result: ChaosResult) -> None:
+    report = run_checks(settings)
+    result.verdict = report.verdict()
+    result.money_problems = [problem.message for problem in report.problems]
+    result.parked = parked_counts(settings)
+    completed: set[str] = set()
+    receipts: collections.Counter[str] = collections.Counter()
+    unsent: set[str] = set()
+    for service, url in urls.items():
+        engine = create_engine(normalize_url(url))
+        try:
+            with engine.connect() as conn:
+                result.unpublished[service] = conn.execute(
+                    text("SELECT count(*) FROM outbox WHERE published_at IS NULL")).scalar_one()
+                if service == "order":
+                    completed = {row[0] for row in conn.execute(text("SELECT id FROM orders WHERE status = "
+                                                                      "'completed'"))}
+                if service == "notify":
+                    receipts = collections.Counter(dict(conn.execute(text(
+                        "SELECT order_id, count(*) FROM emails WHERE kind = 'receipt' GROUP BY order_id")).all()))
+                    unsent = {row[0] for row in conn.execute(text(
+                        "SELECT order_id FROM emails WHERE kind = 'receipt' AND status <> 'sent'"))}
+        finally:
+            engine.dispose()
+    for order_id in sorted(completed):
+        if receipts[order_id] != 1:
+            result.receipt_problems.append(f"{order_id}: {receipts[order_id]} receipts recorded")
+        elif order_id in unsent:
+            result.receipt_problems.append(f"{order_id}: its receipt was never sent")
+    delivered = collections.Counter(message["Message-ID"] for message in sink.messages())
+    result.duplicate_deliveries = sum(count - 1 for count in delivered.values() if count > 1)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m deploy.chaos", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=300, help="top-ups to drive")
+    parser.add_argument("--rate", type=float, default=5.0, help="top-ups started per second")
+    parser.add_argument("--concurrency", type=int, default=12)
+    parser.add_argument("--kill-every", type=float, default=4.0, help="seconds between SIGKILLs (0: none)")
+    parser.add_argument("--drop-every", type=float, default=6.0,
+                        help="seconds between terminating every database connection (0: never)")
+    parser.add_argument("--settle", type=float, default=120.0, help="at most this long for every order to end")
+    parser.add_argument("--seed", type=int, default=1, help="which processes get killed, in which order")
+    args = parser.parse_args(argv)
+    result = run(args.n, args.rate, args.concurrency, args.kill_every, args.drop_every, args.settle, args.seed)
+    print(result.render())
+    return 0 if result.ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

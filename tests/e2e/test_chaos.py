@@ -1,0 +1,23 @@
+"""The short chaos run (deploy/chaos.py; `make chaos` is the long one): top-ups on the deployed
+shape while its webs and workers are killed with SIGKILL and restarted and its database
+connections are terminated; then every order has ended, money is conserved, one receipt per
+completed top-up was recorded and sent, nothing is parked, nothing left in an outbox."""
+
+from __future__ import annotations
+
+import pytest
+
+from deploy.chaos import run
+
+
+@pytest.mark.timeout(300)
+def test_top_ups_survive_killed_processes_and_cut_database_connections() -> None:
+    result = run(n=45, rate=3, concurrency=8, kill_every=3, drop_every=5, settle=90, seed=7)
+    print(result.render())
+    assert len(result.kills) >= 3 and result.terminated > 0, "the faults happened"
+    assert result.placed >= 40 and result.statuses["completed"] > 0
+    assert result.unended == 0, result.render()
+    assert result.money_problems == [], result.render()
+    assert result.receipt_problems == [], result.render()
+    assert result.parked == {}, result.render()
+    assert not any(result.unpublished.values()), result.render()
