@@ -5,9 +5,10 @@ The system runs as deployed (deploy/processes.py: a gunicorn web and a worker pe
 PostgreSQL and RabbitMQ) and the bench's frontends (deploy/bench_client.py) drive top-ups of
 the default mix. Meanwhile, every `--kill-every` seconds one of its processes, web or worker,
 is killed with SIGKILL and started again; every `--drop-every` seconds every connection to its
-four databases is terminated. Faults go only to the processes and databases this run started.
-Then, once every order has ended (an order whose frontend gave up expires after
-ORDER_PAYMENT_TIMEOUT, short here), it asserts:
+four databases is terminated; every `--cut-every` seconds its processes' connections to
+RabbitMQ are closed (with `rabbitmqctl`, when the broker is local). Faults go only to the
+processes, connections and databases this run started. Then, once every order has ended (an
+order whose frontend gave up expires after ORDER_PAYMENT_TIMEOUT, short here), it asserts:
 
 - every order ended (none pending, awaiting payment or paid);
 - the money check (deploy/check.py) says money is conserved (no credit doubled, every
@@ -24,7 +25,10 @@ from __future__ import annotations
 
 import argparse
 import collections
+import os
 import random
+import shutil
+import subprocess
 import tempfile
 import threading
 import time
@@ -38,13 +42,14 @@ from deploy.bench import ConnectionDropper, customers, parse_mix
 from deploy.bench_client import Driver
 from deploy.check import run_checks
 from deploy.infra import Databases, delete_namespace, free_port, new_namespace, postgres_server, rabbitmq_server
-from deploy.processes import ProcessSystem, fresh_secrets
+from deploy.processes import ProcessSystem, fresh_secrets, process_table
 from services.notify.sink import MailSink
 from shared.config import SERVICES, Settings
 from shared.db import normalize_url
 from shared.messaging.parking import parked_counts
 
 DEFAULT_MIX = "card_approved:5,card_declined:1,paypal_approved:1,paypal_cancelled:1,alipay_approved:1"
+AMQP_PORT = 5672
 #: the statuses an order may not be left in
 UNENDED = ("pending", "awaiting_payment", "paid")
 
@@ -55,6 +60,8 @@ class ChaosResult:
     statuses: collections.Counter[str] = field(default_factory=collections.Counter)
     kills: list[str] = field(default_factory=list)
     terminated: int = 0
+    #: broker connections closed; None: not tried (no rabbitmqctl here, or not asked)
+    broker_cuts: int | None = None
     unended: int = 0
     verdict: str = ""
     money_problems: list[str] = field(default_factory=list)
@@ -74,7 +81,7 @@ class ChaosResult:
         return "\n".join([
             f"chaos: {self.placed} orders {dict(self.statuses)}",
             f"  faults          {len(self.kills)} kills {dict(kills)}; {self.terminated} database connections "
-            "terminated",
+            f"terminated; {'no' if self.broker_cuts is None else self.broker_cuts} broker connections closed",
             f"  frontends gave up {sum(self.gave_up.values())}: {dict(self.gave_up)}",
             f"  unended orders  {self.unended}",
             f"  money check     {self.verdict}",
@@ -105,8 +112,64 @@ class Killer:
             self.kills.append(name)
 
 
+class BrokerCutter:
+    """Every `every` seconds, close every RabbitMQ connection of this run's processes (found
+    by their sockets' local ports in /proc, so no other client of the broker is touched), as
+    a broker restart or a network cut would; `rabbitmqctl` does the closing."""
+
+    def __init__(self, system: ProcessSystem, every: float) -> None:
+        self.system, self.every = system, every
+        self.stop = threading.Event()
+        self.closed = 0
+        self.thread = threading.Thread(target=self._run, name="broker-cutter", daemon=True)
+
+    @staticmethod
+    def available() -> bool:
+        return shutil.which("rabbitmqctl") is not None
+
+    def _run(self) -> None:
+        while not self.stop.wait(self.every):
+            ours = amqp_ports(self.system)
+            listed = subprocess.run(["rabbitmqctl", "list_connections", "pid", "peer_port", "--quiet",
+                                     "--no-table-headers"], capture_output=True, text=True, timeout=30).stdout
+            for line in listed.splitlines():
+                pid, _, port = line.partition("\t")
+                if port.strip().isdigit() and int(port) in ours:
+                    subprocess.run(["rabbitmqctl", "close_connection", pid.strip(), "chaos"], capture_output=True,
+                                   timeout=30)
+                    self.closed += 1
+
+
+def amqp_ports(system: ProcessSystem) -> set[int]:
+    """The local ports of the TCP connections to port 5672 held by the system's processes and
+    their children (gunicorn's workers)."""
+    pids = {process.pid for process in system.processes.values()}
+    pids |= {pid for pid, (_, parent, _) in process_table().items() if parent in pids}
+    inodes: set[str] = set()
+    for pid in pids:
+        try:
+            for fd in Path(f"/proc/{pid}/fd").iterdir():
+                target = os.readlink(fd)
+                if target.startswith("socket:["):
+                    inodes.add(target[8:-1])
+        except OSError:
+            continue  # it has just ended
+    ports = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            rows = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            fields = row.split()
+            local, remote, inode = fields[1], fields[2], fields[9]
+            if inode in inodes and int(remote.rsplit(":", 1)[1], 16) == AMQP_PORT:
+                ports.add(int(local.rsplit(":", 1)[1], 16))
+    return ports
+
+
 def run(n: int, rate: float, concurrency: int, kill_every: float, drop_every: float, settle: float, seed: int = 1,
-        mix: str = DEFAULT_MIX) -> ChaosResult:
+        mix: str = DEFAULT_MIX, cut_every: float = 0.0) -> ChaosResult:
     with postgres_server() as pg, rabbitmq_server() as amqp, tempfile.TemporaryDirectory() as tmp:
         dbs = Databases(pg)
         urls = {name: dbs.create(name) for name in SERVICES}
@@ -124,7 +187,8 @@ def run(n: int, rate: float, concurrency: int, kill_every: float, drop_every: fl
         system = ProcessSystem(env, ports, web_workers=1, log_dir=Path(tmp) / "logs").start()
         result = ChaosResult()
         try:
-            drive(system, urls, n, rate, concurrency, kill_every, drop_every, seed, parse_mix(mix), result)
+            drive(system, urls, n, rate, concurrency, (kill_every, drop_every, cut_every), seed, parse_mix(mix),
+                  result)
             settled(urls, settle, result)
             inspect(urls, sink, Settings(database_urls=urls, amqp_url=amqp, amqp_namespace=namespace), result)
         finally:
@@ -135,15 +199,18 @@ def run(n: int, rate: float, concurrency: int, kill_every: float, drop_every: fl
     return result
 
 
-def drive(system: ProcessSystem, urls: dict[str, str], n: int, rate: float, concurrency: int, kill_every: float,
-          drop_every: float, seed: int, mix: dict[str, int], result: ChaosResult) -> None:
+def drive(system: ProcessSystem, urls: dict[str, str], n: int, rate: float, concurrency: int,
+          every: tuple[float, float, float], seed: int, mix: dict[str, int], result: ChaosResult) -> None:
+    """The top-ups, paced, with the faults: (kill, drop, cut) every so many seconds, 0: never."""
+    kill_every, drop_every, cut_every = every
     driver = Driver(system.url("order"), 0.25, long_poll=True)
     pool = customers(driver, min(concurrency, 20))
     time.sleep(1)  # the wallet opens every account
     endings = [e for e, share in mix.items() for _ in range(share)]
     killer = Killer(system, kill_every, seed) if kill_every else None
     dropper = ConnectionDropper(urls, drop_every) if drop_every else None
-    for fault in (killer, dropper):
+    cutter = BrokerCutter(system, cut_every) if cut_every and BrokerCutter.available() else None
+    for fault in (killer, dropper, cutter):
         if fault:
             fault.thread.start()
     try:
@@ -153,7 +220,7 @@ def drive(system: ProcessSystem, urls: dict[str, str], n: int, rate: float, conc
                 threads.submit(driver.top_up, pool[i % len(pool)], endings[i % len(endings)])
                 time.sleep(max(0.0, started + (i + 1) / rate - time.monotonic()))
     finally:
-        for fault in (killer, dropper):
+        for fault in (killer, dropper, cutter):
             if fault:
                 fault.stop.set()
                 fault.thread.join()
@@ -163,6 +230,7 @@ def drive(system: ProcessSystem, urls: dict[str, str], n: int, rate: float, conc
             time.sleep(0.2)
     result.kills = killer.kills if killer else []
     result.terminated = dropper.terminated if dropper else 0
+    result.broker_cuts = cutter.closed if cutter else None
     result.gave_up = driver.errors.copy()
 
 
@@ -226,10 +294,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kill-every", type=float, default=4.0, help="seconds between SIGKILLs (0: none)")
     parser.add_argument("--drop-every", type=float, default=6.0,
                         help="seconds between terminating every database connection (0: never)")
+    parser.add_argument("--cut-every", type=float, default=9.0,
+                        help="seconds between closing every broker connection of the run's processes (0: never; "
+                             "needs rabbitmqctl)")
     parser.add_argument("--settle", type=float, default=120.0, help="at most this long for every order to end")
     parser.add_argument("--seed", type=int, default=1, help="which processes get killed, in which order")
     args = parser.parse_args(argv)
-    result = run(args.n, args.rate, args.concurrency, args.kill_every, args.drop_every, args.settle, args.seed)
+    result = run(args.n, args.rate, args.concurrency, args.kill_every, args.drop_every, args.settle, args.seed,
+                 cut_every=args.cut_every)
     print(result.render())
     return 0 if result.ok else 1
 
