@@ -40,6 +40,12 @@ class LocalSystem:
         # with the public development secrets on any backend, as ALLOW_DEV_SECRETS=true, and
         # `make run` says so. Deployed services refuse them (ServiceContext.start).
         self.settings = self.settings.with_changes(allow_dev_secrets=True)
+        # The operator console (served by the order service) calls the payment and wallet
+        # operator APIs from the browser: their CORS allows its origin on this development run.
+        console = f"http://{self.settings.host}:{self.settings.ports['order']}"
+        if console not in self.settings.cors_allowed_origins:
+            self.settings = self.settings.with_changes(cors_allowed_origins=(*self.settings.cors_allowed_origins,
+                                                                             console))
         if self.settings.smtp_host is None:
             from services.notify.sink import MailSink
 

@@ -132,6 +132,10 @@ class Settings:
     #: gunicorn's threads per web process (deploy/gunicorn.conf.py reads the same variable)
     web_threads: int = 4
     payment_public_url: str = "http://127.0.0.1:8002"
+    #: where the operator console (served by the order service) reaches the payment and
+    #: wallet operator APIs from the operator's browser; their CORS_ALLOWED_ORIGINS must
+    #: name the console's origin. None: http://HOST:<the service's port>
+    console_urls: dict[str, str] | None = None
     sandbox_enabled: bool = True
     sandbox_webhook_url: str = "http://127.0.0.1:8002/v1/webhooks/sandbox"
     webhook_tolerance_seconds: int = 300
@@ -212,6 +216,8 @@ class Settings:
             operator_token=env.get("OPERATOR_TOKEN",
                                    "" if env.get("OPERATOR_TOKENS") else DEV_SECRETS["OPERATOR_TOKEN"]),
             operator_tokens=parse_operator_tokens(env.get("OPERATOR_TOKENS", "")),
+            console_urls={service: url for service in ("payment", "wallet")
+                          if (url := env.get(f"CONSOLE_{service.upper()}_URL"))} or None,
             webhook_secret=env.get("WEBHOOK_SECRET", DEV_SECRETS["WEBHOOK_SECRET"]),
             jwt_secret=env.get("JWT_SECRET", DEV_SECRETS["JWT_SECRET"]),
             jwt_ttl_seconds=_int(env, "JWT_TTL_SECONDS", 3600),
@@ -283,6 +289,9 @@ class Settings:
 
     def with_changes(self, **changes: Any) -> Settings:
         return replace(self, **changes)
+
+    def console_url(self, service: str) -> str:
+        return (self.console_urls or {}).get(service) or f"http://{self.host}:{self.ports[service]}"
 
     def operators(self) -> dict[str, str]:
         """Who may call the operator APIs: name -> token. OPERATOR_TOKEN is one operator,

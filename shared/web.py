@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 import structlog
 from flask import Flask, Response, current_app, g, request
+from flask_cors import CORS
 from flask_smorest import Api
 
 from shared.bodies import install_body_checks
@@ -101,6 +102,21 @@ def create_base_app(service: str, title: str, description: str, max_body_bytes: 
         return {"status": "ok", "service": service}
 
     return app, api
+
+
+def allow_browsers(app: Flask, origins: tuple[str, ...]) -> None:
+    """CORS for the browsers' origins (CORS_ALLOWED_ORIGINS: the frontends', for the order API;
+    the operator console's, for the payment and wallet operator APIs it calls): their
+    preflights are answered; any other origin gets no CORS headers, so a browser keeps its
+    pages out. Tokens travel in the Authorization header, never in cookies: no credentials."""
+    if not origins:
+        return
+    CORS(app, resources={r"/v1/*": {"origins": list(origins)}}, supports_credentials=False, max_age=600,
+         allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "Accept-Language", "If-None-Match",
+                        "Prefer"],
+         expose_headers=["Retry-After", "Content-Language", "ETag", "Location", "Preference-Applied",
+                         "Idempotent-Replayed"],
+         methods=["GET", "POST", "PATCH", "OPTIONS"])
 
 
 def require_bearer(get_token: Callable[[], str], setting: str) -> Callable[[F], F]:

@@ -16,7 +16,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from flask import Flask, Response
-from flask_cors import CORS
 
 from services.order import api, customer_api, password_api, passwords
 from services.order.backfill import Backfill
@@ -37,7 +36,7 @@ from shared.loops import PollLoop
 from shared.messaging.worker import Worker, messaging_loops
 from shared.problems import problem_response
 from shared.service import ServiceContext
-from shared.web import create_base_app
+from shared.web import allow_browsers, create_base_app
 
 NAME = "order"
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -64,7 +63,7 @@ def create_app(settings: Settings | None = None, ctx: ServiceContext | None = No
     smorest.register_blueprint(api.build_blueprint(ctx, OrderRules.from_settings(ctx.settings, METHODS)))
     smorest.register_blueprint(build_operator_blueprint(ctx))
     app.register_blueprint(build_storefront())  # the example frontend at /, outside the OpenAPI document
-    app.register_blueprint(build_console())  # the operator console at /operator/, likewise
+    app.register_blueprint(build_console(ctx.settings))  # the operator console at /operator/, likewise
 
     @app.errorhandler(OrderError)
     def _refused(exc: OrderError) -> Response:
@@ -74,20 +73,6 @@ def create_app(settings: Settings | None = None, ctx: ServiceContext | None = No
     allow_browsers(app, ctx.settings.cors_allowed_origins)
     app.extensions["topup"] = ctx
     return app
-
-
-def allow_browsers(app: Flask, origins: tuple[str, ...]) -> None:
-    """CORS for the frontends' origins (CORS_ALLOWED_ORIGINS): their preflights are answered;
-    any other origin gets no CORS headers, so a browser keeps its pages out. Tokens travel
-    in the Authorization header, never in cookies: no credentials mode."""
-    if not origins:
-        return
-    CORS(app, resources={r"/v1/*": {"origins": list(origins)}}, supports_credentials=False, max_age=600,
-         allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "Accept-Language", "If-None-Match",
-                        "Prefer"],
-         expose_headers=["Retry-After", "Content-Language", "ETag", "Location", "Preference-Applied",
-                         "Idempotent-Replayed"],
-         methods=["GET", "POST", "PATCH", "OPTIONS"])
 
 
 def create_worker(settings: Settings | None = None, ctx: ServiceContext | None = None) -> Worker:

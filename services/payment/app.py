@@ -35,7 +35,7 @@ from shared.bodies import allow_larger_body
 from shared.config import Settings
 from shared.messaging.worker import Worker, messaging_loops
 from shared.service import ServiceContext
-from shared.web import create_base_app
+from shared.web import allow_browsers, create_base_app
 
 NAME = "payment"
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -57,6 +57,7 @@ def create_app(settings: Settings | None = None, ctx: ServiceContext | None = No
     smorest.register_blueprint(webhooks.build_blueprint(ctx, gateways))
     smorest.register_blueprint(returns.build_blueprint(ctx, gateways))
     allow_larger_body(app, "webhooks.receive", ctx.settings.webhook_max_body_bytes)
+    allow_browsers(app, ctx.settings.cors_allowed_origins)  # the operator console's origin
     if sandbox is not None:
         app.register_blueprint(checkout.build_blueprint(ctx, sandbox))
         app.register_blueprint(wallets.build_blueprint(ctx, sandbox))

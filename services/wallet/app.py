@@ -25,7 +25,7 @@ from services.wallet.platform_api import build_platform_blueprint
 from shared.config import Settings
 from shared.messaging.worker import Worker, messaging_loops
 from shared.service import ServiceContext
-from shared.web import create_base_app
+from shared.web import allow_browsers, create_base_app
 
 NAME = "wallet"
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -46,6 +46,7 @@ def create_app(settings: Settings | None = None, ctx: ServiceContext | None = No
     api.register_blueprint(build_platform_blueprint(ctx))
     api.register_blueprint(build_blueprint(ctx, rules_of(ctx.settings)))
     problems.install(app)
+    allow_browsers(app, ctx.settings.cors_allowed_origins)  # the operator console's origin
     app.extensions["topup"] = ctx
     return app
 

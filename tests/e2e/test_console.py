@@ -6,6 +6,7 @@ var/screenshots/console-<name>.png."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from playwright.sync_api import Browser, Dialog, Page, expect
 
 from deploy.local import LocalSystem
 from tests.e2e.browser import chromium
-from tests.e2e.frontend import Frontend
+from tests.e2e.frontend import LOST_NOTIFICATION, Frontend
 
 SCREENSHOTS = Path("var/screenshots")
 
@@ -96,3 +97,41 @@ def test_support_finds_a_customer_reads_a_top_up_and_cancels_it_with_a_reason(pa
     expect(page.locator(".done")).to_have_text("Cancel the top-up: done.")
     shot(page, "cancelled")
     assert frontend.order(who, pending["order_id"])["status"] == "cancelled"
+
+
+def test_support_adjusts_a_balance_and_asks_the_gateway_from_the_console(page: Page, frontend: Frontend) -> None:
+    """The payment and wallet services' actions, called from the browser (their CORS allows
+    the console's origin on this run)."""
+    who = frontend.register()
+    paid = frontend.top_up(who, 2000)
+    frontend.pay(paid)
+    frontend.wait_status(who, paid["order_id"], "completed")
+    silent = frontend.top_up(who, 1500)
+    frontend.pay(silent, LOST_NOTIFICATION, come_back=False)  # paid; the gateway's notice never comes
+
+    page.goto("/operator/")
+    page.fill("#token", frontend.system.settings.operator_token)
+    page.click("button[type=submit]")
+    page.fill("#search", who["email"])
+    page.click("#search + button")
+    expect(page.locator("#customer h2").first).to_have_text(who["email"])
+    page.fill("#adjust-amount", "500")
+    page.fill("#adjust-reason", "goodwill: the plan failed for a day")
+    asked: list[str] = []
+
+    def confirm(dialog: Dialog) -> None:
+        asked.append(dialog.message)
+        dialog.accept()
+
+    page.on("dialog", confirm)
+    page.click("#adjust button")
+    expect(page.locator("#adjust .done")).to_have_text("Adjusted: the balance is €25.00.")
+    assert asked == [f"Adjust {who['email']}'s balance by €5.00?"]
+
+    page.click(f"text={silent['order_id']}")
+    expect(page.locator("#status")).to_have_text("awaiting_payment")
+    page.click("text=Ask the gateway now")
+    expect(page.locator(".done")).to_have_text("The gateway's answer was applied.")
+    expect(page.locator("#status")).to_have_text(re.compile("paid|completed"))
+    shot(page, "synced")
+    frontend.wait_status(who, silent["order_id"], "completed")

@@ -16,7 +16,7 @@ STATIC = Path(__file__).parent / "static"
 #: what each kind of file is served as (a module script must come as JavaScript; text is UTF-8)
 TYPES = {".html": "text/html", ".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml"}
 #: no inline script or style, nothing from elsewhere; the payment page is reached by navigation
-CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'{connect}; "
        "form-action 'self'; base-uri 'none'; object-src 'none'; frame-ancestors 'none'")
 
 
@@ -35,16 +35,18 @@ def build_blueprint() -> Blueprint:
     return pages
 
 
-def static_pages(name: str, folder: Path) -> Blueprint:
-    """A blueprint of plain files (the storefront's, the operator console's) under one policy."""
+def static_pages(name: str, folder: Path, connect: tuple[str, ...] = ()) -> Blueprint:
+    """A blueprint of plain files (the storefront's, the operator console's) under one policy;
+    `connect`: the other origins its scripts may call (the console's payment and wallet APIs)."""
     pages = Blueprint(name, __name__)
+    policy = CSP.format(connect="".join(f" {origin}" for origin in connect))
 
     @pages.after_request
     def _headers(response: Response) -> Response:
         # The files change without a build step (no hashed names): the browser keeps them but
         # asks each time, and gets 304 while they are unchanged (ETag, Last-Modified).
         response.headers["Cache-Control"] = "no-cache"
-        response.headers["Content-Security-Policy"] = CSP
+        response.headers["Content-Security-Policy"] = policy
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Referrer-Policy"] = "same-origin"
         return response

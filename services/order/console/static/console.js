@@ -16,8 +16,11 @@ class Refused extends Error {
   }
 }
 
-async function call(method, path, body = null, headers = {}) {
-  const response = await fetch(path, {
+/** Where the payment and wallet operator APIs are, from the console's config. */
+const services = { order: '' };
+
+async function call(method, path, body = null, headers = {}, service = 'order') {
+  const response = await fetch(services[service] + path, {
     method,
     headers: { Authorization: `Bearer ${sessionStorage.getItem(TOKEN)}`, 'Content-Type': 'application/json',
       ...headers },
@@ -50,6 +53,26 @@ function ordersTable(orders) {
       h('td', {}, order.method),
       h('td', {}, order.failure_reason || ''),
       h('td', {}, when(order.created_at)))));
+}
+
+/**
+ * A button that asks for a confirmation, then calls the API with the form's values; `inputs`
+ * are read when clicked ({name: input}); every action needs a reason of a few words.
+ */
+function action(label, confirmText, box, inputs, send, after) {
+  return h('button', {
+    class: 'quiet',
+    onclick: async () => {
+      const values = Object.fromEntries(Object.entries(inputs).map(([name, input]) => [name, input.value.trim()]));
+      if ('reason' in values && values.reason.length < 3) return say(box, 'Say why first.');
+      if (!window.confirm(confirmText(values))) return;
+      try {
+        after(await send(values), values);
+      } catch (error) {
+        say(box, error.message);
+      }
+    },
+  }, label);
 }
 
 function signIn(problem = '') {
@@ -115,10 +138,28 @@ async function search(text, results, box) {
       facts([['customer', customer.customer_id], ['country', customer.country], ['language', customer.language],
         ['account', `${customer.account.status}${customer.account.frozen_reason ? ` (${customer.account.frozen_reason})` : ''}`],
         ['balance', money(customer.account.balance, customer.account.currency)]]),
-      h('h2', {}, 'Newest top-ups'), ordersTable(customer.recent_orders)));
+      h('h2', {}, 'Newest top-ups'), ordersTable(customer.recent_orders),
+      adjustForm(customer, results, box)));
   } catch (error) {
     say(box, error.message);
   }
+}
+
+function adjustForm(customer, results, box) {
+  const amount = h('input', { id: 'adjust-amount', type: 'number', step: '1', placeholder: 'amount, minor units (− to take off)' });
+  const reason = h('input', { id: 'adjust-reason', placeholder: 'why (kept with your name)' });
+  const key = crypto.randomUUID(); // one per view: a second click is the same adjustment
+  const done = h('p', { class: 'done', role: 'status' });
+  const currency = customer.account.currency;
+  return h('div', { id: 'adjust' },
+    h('h2', {}, 'Adjust the balance'),
+    h('form', { onsubmit: (event) => event.preventDefault() }, amount, reason,
+      action('Adjust', ({ amount: value }) => `Adjust ${customer.email}'s balance by ${money(Number(value), currency)}?`,
+        box, { amount, reason },
+        ({ amount: value, reason: why }) => call('POST', `/v1/accounts/${customer.customer_id}/adjustments`,
+          { amount: Number(value), currency, reason: why }, { 'Idempotency-Key': key }, 'wallet'),
+        (adjusted) => { done.textContent = `Adjusted: the balance is ${money(adjusted.balance_after, currency)}.`; })),
+    done);
 }
 
 async function openOrder(orderId, done = '') {
@@ -131,28 +172,17 @@ async function openOrder(orderId, done = '') {
   const box = alertBox();
   const reason = h('input', { id: 'reason', placeholder: 'why (kept on the timeline with your name)' });
   const key = crypto.randomUUID(); // one per view: a second click is the same request
-  const act = (label, confirmText, method, path, headers = {}) => h('button', {
-    class: 'quiet',
-    onclick: async () => {
-      if (reason.value.trim().length < 3) return say(box, 'Say why first.');
-      if (!window.confirm(confirmText)) return;
-      try {
-        await call(method, path, { reason: reason.value.trim() }, headers);
-        openOrder(orderId, `${label}: done.`);
-      } catch (error) {
-        say(box, error.message);
-      }
-    },
-  }, label);
+  const act = (label, confirmText, path, headers = {}) => action(label, () => confirmText, box, { reason },
+    (values) => call('POST', path, values, headers), () => openOrder(orderId, `${label}: done.`));
   const base = `/v1/operator/orders/${encodeURIComponent(orderId)}`;
   const payment = order.payment_detail;
   const actions = [
     ['pending', 'awaiting_payment'].includes(order.status)
-      && act('Cancel the top-up', `Cancel ${orderId} for the customer?`, 'POST', `${base}/cancel`),
-    order.receipt && act('Resend the receipt', `Email a copy of receipt ${order.receipt.receipt_number}?`, 'POST',
+      && act('Cancel the top-up', `Cancel ${orderId} for the customer?`, `${base}/cancel`),
+    order.receipt && act('Resend the receipt', `Email a copy of receipt ${order.receipt.receipt_number}?`,
       `${base}/receipt/resend`, { 'Idempotency-Key': key }),
     order.needs_operator && payment.refund === 'failed'
-      && act('Retry the refund', `Ask the gateway to refund ${orderId} again?`, 'POST', `${base}/retry-refund`),
+      && act('Retry the refund', `Ask the gateway to refund ${orderId} again?`, `${base}/retry-refund`),
   ].filter(Boolean);
   show(app,
     h('p', {}, h('a', { onclick: home }, '← Search')),
@@ -176,11 +206,30 @@ async function openOrder(orderId, done = '') {
       h('h2', {}, 'Act'),
       actions.length ? [h('form', { onsubmit: (event) => event.preventDefault() }, reason, actions)]
         : h('p', { class: 'muted' }, 'Nothing to do here from the order service.'),
-      payment.payment_id && h('p', { class: 'muted' },
-        `On the payment service: ask the gateway now, POST /v1/payments/${payment.payment_id}/sync; a refund made by `
-        + `hand, POST /v1/payments/${payment.payment_id}/refund/settled.`),
+      payment.payment_id && paymentActions(orderId, payment, box),
       h('p', { class: 'done', role: 'status' }, done),
       box));
 }
 
-if (sessionStorage.getItem(TOKEN)) home(); else signIn();
+function paymentActions(orderId, payment, box) {
+  const base = `/v1/payments/${payment.payment_id}`;
+  const reference = h('input', { id: 'reference', placeholder: "the gateway's reference of the refund" });
+  const why = h('input', { id: 'refund-reason', placeholder: 'why (kept with your name)' });
+  return h('div', { id: 'payment-actions' },
+    h('h2', {}, 'At the payment service'),
+    h('form', { onsubmit: (event) => event.preventDefault() },
+      action('Ask the gateway now', () => `Ask the gateway about ${payment.payment_id} now?`, box, {},
+        () => call('POST', `${base}/sync`, null, {}, 'payment'),
+        (synced) => setTimeout(() => openOrder(orderId, synced.news ? 'The gateway\'s answer was applied.'
+          : 'Nothing new from the gateway.'), 500))),
+    payment.refund === 'failed' && h('form', { onsubmit: (event) => event.preventDefault() }, reference, why,
+      action('Record a refund made by hand', ({ gateway_reference: ref }) => `Record refund ${ref} for ${orderId}?`,
+        box, { gateway_reference: reference, reason: why },
+        (values) => call('POST', `${base}/refund/settled`, values, {}, 'payment'),
+        () => setTimeout(() => openOrder(orderId, 'The refund was recorded.'), 500))));
+}
+
+fetch('/operator/config.json').then((response) => response.json()).then((config) => {
+  Object.assign(services, config);
+  if (sessionStorage.getItem(TOKEN)) home(); else signIn();
+});
