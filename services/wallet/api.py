@@ -109,6 +109,8 @@ class EntrySchema(Schema):
     balance_after = fields.Integer()
     created_at = fields.DateTime()
     postings = fields.List(fields.Nested(PostingSchema))
+    operator = fields.String(allow_none=True, metadata={"description": "for an adjustment: the operator who made it"})
+    note = fields.String(allow_none=True, metadata={"description": "for an adjustment: why, in the operator's words"})
 
 
 class EntriesSchema(Schema):
@@ -132,9 +134,11 @@ def account_view(session: Any, row: AccountRow) -> dict[str, Any]:
     }
 
 
-def entry_view(row: JournalEntryRow) -> dict[str, Any]:
+def entry_view(row: JournalEntryRow, adjustment: AdjustmentRow | None = None) -> dict[str, Any]:
     mine = store.customer_account(row.customer_id)
     return {
+        "operator": adjustment.operator if adjustment else None,
+        "note": adjustment.reason if adjustment else None,
         "entry_id": row.id,
         "kind": row.kind,
         "order_id": row.order_id,
@@ -162,7 +166,7 @@ ENTRIES_EXAMPLE = {
     "customer_id": "cus_8c1d2e",
     "entries": [{"entry_id": "je_93a1", "kind": "debit", "order_id": None, "reference": "plan-eu-5gb",
                  "description": "Europe 5 GB, 30 days", "amount": -2500, "balance_after": 7500,
-                 "created_at": "2025-03-02T10:00:00+00:00",
+                 "created_at": "2025-03-02T10:00:00+00:00", "operator": None, "note": None,
                  "postings": [{"account": "customer:cus_8c1d2e", "amount": -2500, "currency": "EUR"},
                               {"account": "sales:EUR", "amount": 2500, "currency": "EUR"}]}],
 }
@@ -261,6 +265,8 @@ def build_blueprint(ctx: ServiceContext, rules: CreditRules) -> Blueprint:
                     .where(JournalEntryRow.customer_id == customer_id)
                     .order_by(JournalEntryRow.created_at.desc(), JournalEntryRow.account_version.desc())
                 ).all()
-                return {"customer_id": customer_id, "entries": [entry_view(r) for r in rows]}
+                adjusted = {row.entry_id: row for row in session.scalars(
+                    select(AdjustmentRow).where(AdjustmentRow.customer_id == customer_id))}
+                return {"customer_id": customer_id, "entries": [entry_view(r, adjusted.get(r.id)) for r in rows]}
 
     return blp

@@ -190,3 +190,5 @@ def test_support_adjusts_a_balance_with_a_reason_and_the_books_still_balance(fro
     assert frontend.get(who, "/v1/balance").json()["amount"] == 2500
     ledger = frontend.operator("wallet", "GET", f"/v1/accounts/{who['customer_id']}/entries").json()["entries"]
     assert {p["account"] for p in ledger[0]["postings"]} == {f"customer:{who['customer_id']}", "adjustments:EUR"}
+    assert (ledger[0]["operator"], ledger[0]["note"]) == ("operator", "correction: charged twice by the platform")
+    assert ledger[-1]["kind"] == "topup" and ledger[-1]["operator"] is None
