@@ -156,6 +156,16 @@ def credited(session: Session, msg: Envelope) -> None:
     advance(session, p["order_id"], Event.CREDITED, caused_by=msg, facts=_credited(p))
 
 
+def refunded(session: Session, msg: Envelope) -> None:
+    """The money went back: by the gateway, or by hand outside the system, which the
+    operator who recorded it put on the timeline with why and the gateway's reference."""
+    p = msg.payload
+    note = " ".join(filter(None, [p.get("note"), f"(gateway reference {p['gateway_reference']})"
+                                  if p.get("gateway_reference") else None])) or None
+    advance(session, p["order_id"], Event.PAYMENT_REFUNDED, caused_by=msg, facts={"needs_operator": False},
+            operator=p.get("operator"), note=note[:500] if note else None)
+
+
 def receipt_issued(session: Session, msg: Envelope) -> None:
     receipts.keep(session, msg.payload)
 
@@ -167,7 +177,7 @@ SAGA_HANDLERS: dict[str, Callable[[Session, Envelope], None]] = {
     "payment_captured": on(Event.PAYMENT_CAPTURED, facts=_payment_captured),
     "payment_failed": on(Event.PAYMENT_FAILED, reason_key="reason"),
     "payment_attempt_failed": on(Event.PAYMENT_ATTEMPT_FAILED, reason_key="reason"),
-    "payment_refunded": on(Event.PAYMENT_REFUNDED, facts=lambda p: {"needs_operator": False}),
+    "payment_refunded": refunded,
     "refund_failed": on(Event.REFUND_FAILED, reason_key="reason", facts=lambda p: {"needs_operator": True}),
     "credited": credited,
     "credit_failed": on(Event.CREDIT_FAILED, reason_key="reason"),

@@ -176,7 +176,8 @@ def refund_settled_outside(session: Session, payment_id: str, reference: str, op
     refund.settled_reference, refund.settled_by, refund.settled_note = reference, operator, note
     if row.status == PaymentStatus.CAPTURED:
         row = store.update_payment(session, row, replace(row, status=PaymentStatus.REFUNDED.value))
-        store.emit(session, _refunded(row, None, now))
+        store.emit(session, _event("payment.refunded", row, None, amount=row.amount_minor, currency=row.currency,
+                                   refunded_at=now, operator=operator, note=note, gateway_reference=reference))
     log.warning("refund_settled_outside", payment_id=row.id, order_id=row.order_id, reference=reference,
                 operator=operator, note=note)
     return row

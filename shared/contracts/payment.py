@@ -46,6 +46,11 @@ class PaymentRefunded(Schema):
     amount = Amount()
     currency = Currency()
     refunded_at = fields.DateTime(required=True)
+    #: a refund made outside the system and recorded by an operator: who, why, and the
+    #: gateway's reference (absent when the gateway refunded)
+    operator = fields.String(load_default=None, validate=validate.Length(max=40))
+    note = fields.String(load_default=None, validate=validate.Length(max=500))
+    gateway_reference = fields.String(load_default=None, validate=validate.Length(max=128))
 
 
 class RefundFailed(Schema):

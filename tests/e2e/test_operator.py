@@ -58,6 +58,9 @@ def test_a_refund_the_gateway_refuses_waits_for_an_operator(frontend: Frontend) 
     assert frontend.operator("payment", "POST", settle, json=body).json()["status"] == "refunded", "again: the same"
     ended = frontend.wait_status(who, order["order_id"], "refunded")
     assert ended["timeline"][-1]["event"] == "payment_refunded"
+    step = frontend.operator("order", "GET", f"/v1/operator/orders/{order['order_id']}").json()["timeline"][-1]
+    assert (step["event"], step["operator"]) == ("payment_refunded", "li.na"), "on the timeline under the name"
+    assert step["note"] == f"{body['reason']} (gateway reference re_manual_77)"
     assert not frontend.operator("order", "GET", f"/v1/operator/orders/{order['order_id']}").json()["needs_operator"]
     assert run_checks(frontend.system.settings).about(order["order_id"]) == [], "the books know it"
 
