@@ -166,6 +166,19 @@ def refunded(session: Session, msg: Envelope) -> None:
             operator=p.get("operator"), note=note[:500] if note else None)
 
 
+def payment_synced(session: Session, msg: Envelope) -> None:
+    """An operator had the gateway asked about the order's payment: on the timeline, under
+    their name and why; the order's status is not this message's to move."""
+    p = msg.payload
+    status = session.execute(select(ORDERS.c.status).where(ORDERS.c.id == p["order_id"])).scalar_one_or_none()
+    if status is None:
+        raise LookupError(f"unknown order {p['order_id']}")
+    writebehind.insert(session, TIMELINE, [{
+        "order_id": p["order_id"], "event": Event.PAYMENT_SYNCED.value, "status": status,
+        "reason": "news" if p["news"] else "no_news", "occurred_at": msg.occurred_at, "operator": p["operator"],
+        "note": p["note"]}])
+
+
 def receipt_issued(session: Session, msg: Envelope) -> None:
     receipts.keep(session, msg.payload)
 
@@ -184,6 +197,7 @@ SAGA_HANDLERS: dict[str, Callable[[Session, Envelope], None]] = {
     "receipt_sent": on(Event.RECEIPT_SENT),
     "account_updated": account_updated,
     "receipt_issued": receipt_issued,
+    "payment_synced": payment_synced,
 }
 
 

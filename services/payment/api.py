@@ -26,6 +26,7 @@ from services.payment.texts import _
 from shared.clock import utcnow
 from shared.db import unit_of_work
 from shared.i18n import Text
+from shared.messaging.envelope import Envelope
 from shared.openapi import JSON_BODY, OPERATOR, VALIDATION_FAILED, Blueprint, QueryArgs, problems, refusal
 from shared.problems import Problem
 from shared.service import ServiceContext
@@ -43,6 +44,11 @@ class RefundSchema(Schema):
     next_attempt_at = fields.DateTime(allow_none=True)
     settled_outside = fields.Dict(allow_none=True, metadata={
         "description": "made outside the system, as an operator recorded it: {reference, by, note}"})
+
+
+class ReasonIn(Schema):
+    reason = fields.String(required=True, validate=validate.Length(min=3, max=500), metadata={
+        "description": "why, in the operator's words: on the order's timeline with the operator's name"})
 
 
 class SettledOutsideIn(Schema):
@@ -186,11 +192,12 @@ def build_blueprint(ctx: ServiceContext, gateways: Gateways) -> Blueprint:
             return payment_view(session, row)
 
     @blp.route("/<payment_id>/sync", methods=["POST"])
+    @operator
+    @blp.arguments(ReasonIn, example={"reason": "the customer says they paid ten minutes ago"})
     @blp.response(200, SyncedSchema, example={**PAYMENT_EXAMPLE, "news": True})
     @blp.doc(security=[{"bearer": []}])
-    @problems(OPERATOR, NOT_FOUND)
-    @operator
-    def sync(payment_id: str) -> dict[str, Any]:
+    @problems(*JSON_BODY, OPERATOR, NOT_FOUND)
+    def sync(body: dict[str, Any], payment_id: str) -> dict[str, Any]:
         """Ask the gateway about a payment now, rather than wait for its notification or the
         next scheduled question: its answer is applied as the notification would be (once;
         asking again changes nothing twice), and the saga hears of it as usual. Logged with
@@ -202,6 +209,10 @@ def build_blueprint(ctx: ServiceContext, gateways: Gateways) -> Blueprint:
         applied = settle_by_query(ctx.sessions, gateways, store.to_payment(row), row.gateway) if row.gateway else None
         news = applied is not None and applied.fresh
         log.info("payment_synced_by_operator", payment_id=payment_id, news=news)
+        with unit_of_work(ctx.sessions) as session:  # the order's timeline shows who asked, and why
+            store.emit(session, Envelope.new("payment.synced", {
+                "order_id": row.order_id, "payment_id": payment_id, "operator": g.operator, "note": body["reason"],
+                "news": news}, correlation_id=row.order_id))
         with ctx.sessions() as session:
             now = store.get_payment(session, payment_id)
             assert now is not None

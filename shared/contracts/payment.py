@@ -62,6 +62,17 @@ class RefundFailed(Schema):
     attempts = fields.Integer(required=True, strict=True)
 
 
+class PaymentSynced(Schema):
+    """An operator had the gateway asked about the payment now: for the order's timeline,
+    with who and why (what the answer changed, if anything, comes as its own message)."""
+
+    order_id = Id()
+    payment_id = Id()
+    operator = fields.String(required=True, validate=validate.Length(min=1, max=40))
+    note = fields.String(required=True, validate=validate.Length(min=1, max=500))
+    news = fields.Boolean(required=True)
+
+
 MESSAGES = {
     "payment.created": PaymentCreated,
     "payment.captured": PaymentCaptured,
@@ -69,4 +80,5 @@ MESSAGES = {
     "payment.attempt_failed": PaymentAttemptFailed,
     "payment.refunded": PaymentRefunded,
     "payment.refund_failed": RefundFailed,
+    "payment.synced": PaymentSynced,
 }

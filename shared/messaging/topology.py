@@ -47,6 +47,7 @@ SUBSCRIPTIONS: tuple[Subscription, ...] = (
     Subscription("order", "receipt_sent", "receipt.sent"),
     Subscription("order", "account_updated", "wallet.account_updated"),
     Subscription("order", "receipt_issued", "receipt.issued"),
+    Subscription("order", "payment_synced", "payment.synced"),
     # notify: receipts, and what the customer must know about their balance
     Subscription("notify", "remember_customer", "customer.registered"),
     Subscription("notify", "update_customer", "customer.updated"),

@@ -124,13 +124,23 @@ def test_support_asks_the_gateway_now_about_a_payment_whose_notification_never_c
     payment_id = wait_for(lambda: frontend.order(who, order["order_id"])["payment"]["payment_id"],
                           what="the payment known")
     assert frontend.order(who, order["order_id"])["status"] == "awaiting_payment", "nothing told us yet"
-    synced = frontend.operator("payment", "POST", f"/v1/payments/{payment_id}/sync")
+    asked = {"reason": "the customer says they paid"}
+    assert frontend.operator("payment", "POST", f"/v1/payments/{payment_id}/sync").status_code == 422, "why?"
+    synced = frontend.operator("payment", "POST", f"/v1/payments/{payment_id}/sync", json=asked)
     assert synced.status_code == 200, synced.text
     assert synced.json()["news"] is True and synced.json()["status"] == "captured"
     frontend.wait_status(who, order["order_id"], "completed")
-    again = frontend.operator("payment", "POST", f"/v1/payments/{payment_id}/sync").json()
+    again = frontend.operator("payment", "POST", f"/v1/payments/{payment_id}/sync", json=asked).json()
     assert again["news"] is False and again["status"] == "captured", "asking again changes nothing twice"
-    assert frontend.operator("payment", "POST", "/v1/payments/pay_nope/sync").status_code == 404
+    assert frontend.operator("payment", "POST", "/v1/payments/pay_nope/sync", json=asked).status_code == 404
+
+    def synced_steps() -> list[Any] | None:
+        timeline = frontend.operator("order", "GET", f"/v1/operator/orders/{order['order_id']}").json()["timeline"]
+        steps = [(s["reason"], s["operator"], s["note"]) for s in timeline if s["event"] == "payment_synced"]
+        return steps if len(steps) == 2 else None
+
+    assert wait_for(synced_steps, what="both asks on the timeline") == [
+        ("news", "operator", asked["reason"]), ("no_news", "operator", asked["reason"])]
 
 
 def test_support_has_a_copy_of_the_receipt_sent_once_per_key_with_a_reason(frontend: Frontend) -> None:

@@ -63,6 +63,7 @@ class Event(StrEnum):
     REFUND_FAILED = "refund_failed"
     REFUND_RETRIED = "refund_retried"  # an operator asked again; noted on the timeline only
     RECEIPT_RESENT = "receipt_resent"  # an operator had a copy of the receipt sent; timeline only
+    PAYMENT_SYNCED = "payment_synced"  # an operator had the gateway asked now; timeline only
     PAYMENT_DEADLINE_PASSED = "payment_deadline_passed"
     CANCEL_REQUESTED = "cancel_requested"  # the customer backed out before paying
     RECEIPT_SENT = "receipt_sent"

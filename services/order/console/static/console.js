@@ -215,11 +215,12 @@ function paymentActions(orderId, payment, box) {
   const base = `/v1/payments/${payment.payment_id}`;
   const reference = h('input', { id: 'reference', placeholder: "the gateway's reference of the refund" });
   const why = h('input', { id: 'refund-reason', placeholder: 'why (kept with your name)' });
+  const syncWhy = h('input', { id: 'sync-reason', placeholder: 'why (kept on the timeline with your name)' });
   return h('div', { id: 'payment-actions' },
     h('h2', {}, 'At the payment service'),
-    h('form', { onsubmit: (event) => event.preventDefault() },
-      action('Ask the gateway now', () => `Ask the gateway about ${payment.payment_id} now?`, box, {},
-        () => call('POST', `${base}/sync`, null, {}, 'payment'),
+    h('form', { onsubmit: (event) => event.preventDefault() }, syncWhy,
+      action('Ask the gateway now', () => `Ask the gateway about ${payment.payment_id} now?`, box,
+        { reason: syncWhy }, (values) => call('POST', `${base}/sync`, values, {}, 'payment'),
         (synced) => setTimeout(() => openOrder(orderId, synced.news ? 'The gateway\'s answer was applied.'
           : 'Nothing new from the gateway.'), 500))),
     payment.refund === 'failed' && h('form', { onsubmit: (event) => event.preventDefault() }, reference, why,
