@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import structlog
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.wallet import credits, store
@@ -24,7 +23,7 @@ from services.wallet.domain.errors import BalanceCapExceeded, CurrencyNotSupport
 from services.wallet.domain.ledger import adjustment_entry
 from services.wallet.domain.lots import allocate, spendable
 from services.wallet.models import AdjustmentRow
-from services.wallet.spending import IdempotencyKeyReused, locked_account
+from services.wallet.spending import earlier, locked_account
 from shared.currencies import max_balance
 from shared.money import Money
 
@@ -46,11 +45,8 @@ def adjust(session: Session, request: AdjustmentRequest, rules: CreditRules,
            now: datetime) -> tuple[AdjustmentRow, bool]:
     """Book the adjustment now, or refuse with nothing changed; (it, whether a replay)."""
     row = locked_account(session, request.customer_id)
-    existing = session.scalars(select(AdjustmentRow).where(AdjustmentRow.customer_id == request.customer_id,
-                                                           AdjustmentRow.idempotency_key == request.key)).one_or_none()
-    if existing is not None:
-        if existing.request_hash != request.request_hash:
-            raise IdempotencyKeyReused("this Idempotency-Key was used with a different request")
+    if (existing := earlier(session, AdjustmentRow, request.customer_id, request.key,
+                            request.request_hash)) is not None:
         return existing, True
     if request.amount.currency != row.currency:
         raise CurrencyNotSupported(f"account holds {row.currency}, not {request.amount.currency}")

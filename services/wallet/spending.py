@@ -13,6 +13,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -21,7 +22,7 @@ from services.wallet import credits, store
 from services.wallet.domain.errors import WalletError
 from services.wallet.domain.ledger import debit_entry, debit_reversal_entry
 from services.wallet.domain.lots import allocate, spendable
-from services.wallet.models import AccountRow, CreditLotRow, DebitAllocationRow, DebitRow
+from services.wallet.models import AccountRow, AdjustmentRow, CreditLotRow, DebitAllocationRow, DebitRow
 from shared.money import Money
 
 
@@ -56,14 +57,23 @@ def locked_account(session: Session, customer_id: str) -> AccountRow:
     return row
 
 
+Keyed = TypeVar("Keyed", DebitRow, AdjustmentRow)
+
+
+def earlier(session: Session, model: type[Keyed], customer_id: str, key: str, request_hash: str) -> Keyed | None:
+    """What an Idempotency-Key did before on this account (a debit, an adjustment), if
+    anything; refused if it came with another request."""
+    found: Keyed | None = session.scalars(select(model).where(model.customer_id == customer_id,
+                                                             model.idempotency_key == key)).one_or_none()
+    if found is not None and found.request_hash != request_hash:
+        raise IdempotencyKeyReused("this Idempotency-Key was used with a different request")
+    return found
+
+
 def debit(session: Session, request: DebitRequest, now: datetime) -> tuple[DebitRow, bool]:
     """Take `amount` from the balance; (the debit, whether it is a replay of the same key)."""
     row = locked_account(session, request.customer_id)
-    existing = session.scalars(select(DebitRow).where(DebitRow.customer_id == request.customer_id,
-                                                      DebitRow.idempotency_key == request.key)).one_or_none()
-    if existing is not None:
-        if existing.request_hash != request.request_hash:
-            raise IdempotencyKeyReused("this Idempotency-Key was used with a different request")
+    if (existing := earlier(session, DebitRow, request.customer_id, request.key, request.request_hash)) is not None:
         return existing, True
     lots = store.open_lots(session, row.customer_id)
     credits.expire_due(session, row, now, lots=lots)

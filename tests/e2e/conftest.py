@@ -10,11 +10,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import Browser
 
 from deploy.check import run_checks
 from deploy.infra import Databases, delete_namespace, free_port, new_namespace
 from deploy.local import LocalSystem
 from shared.config import SERVICES, Settings
+from tests.e2e.browser import chromium
 from tests.e2e.frontend import Frontend
 
 
@@ -56,6 +58,13 @@ def system(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     dbs.drop_all()
     assert report is None or report.ok, report.render()
     assert left_open == {}, "a stopped system leaves no connection open to its databases"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """A real Chromium for a module's page tests (tests/e2e/browser.py)."""
+    with chromium() as running:
+        yield running
 
 
 @pytest.fixture

@@ -14,16 +14,9 @@ import pytest
 from playwright.sync_api import Browser, Dialog, Page, expect
 
 from deploy.local import LocalSystem
-from tests.e2e.browser import chromium
 from tests.e2e.frontend import LOST_NOTIFICATION, Frontend
 
 SCREENSHOTS = Path("var/screenshots")
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as running:
-        yield running
 
 
 @pytest.fixture
@@ -44,6 +37,17 @@ def shot(page: Page, name: str) -> None:
     page.screenshot(path=str(SCREENSHOTS / f"console-{name}.png"), full_page=True)
 
 
+def sign_in(page: Page, token: str) -> None:
+    page.goto("/operator/")
+    page.fill("#token", token)
+    page.click("button[type=submit]")
+
+
+def find(page: Page, text: str) -> None:
+    page.fill("#search", text)
+    page.click("#search + button")
+
+
 def test_support_finds_a_customer_reads_a_top_up_and_cancels_it_with_a_reason(page: Page, frontend: Frontend) -> None:
     who = frontend.register()
     paid = frontend.top_up(who, 2500)
@@ -51,17 +55,13 @@ def test_support_finds_a_customer_reads_a_top_up_and_cancels_it_with_a_reason(pa
     frontend.wait_status(who, paid["order_id"], "completed")
     pending = frontend.top_up(who, 1200)
 
-    page.goto("/operator/")
-    page.fill("#token", "not-a-token")
-    page.click("button[type=submit]")
+    sign_in(page, "not-a-token")
     expect(page.locator(".alert")).to_have_text("That is not an operator's token.")
-    page.fill("#token", frontend.system.settings.operator_token)
-    page.click("button[type=submit]")
+    sign_in(page, frontend.system.settings.operator_token)
     expect(page.locator("#waiting h2")).to_have_text("Waiting for an operator")
     expect(page.locator("#parked h2")).to_have_text("Parked messages: 0")
 
-    page.fill("#search", who["email"])
-    page.click("#search + button")
+    find(page, who["email"])
     expect(page.locator("#customer h2").first).to_have_text(who["email"])
     expect(page.locator("#customer")).to_contain_text("€25.00")
     expect(page.locator("#customer table tr")).to_have_count(3)  # a header, two top-ups
@@ -74,8 +74,7 @@ def test_support_finds_a_customer_reads_a_top_up_and_cancels_it_with_a_reason(pa
     shot(page, "top-up")
 
     page.click("text=← Search")
-    page.fill("#search", pending["order_id"])
-    page.click("#search + button")
+    find(page, pending["order_id"])
     expect(page.locator("#status")).to_have_text("awaiting_payment")
     page.click("text=Cancel the top-up")
     expect(page.locator("#actions .alert")).to_have_text("Say why first.")
@@ -109,11 +108,8 @@ def test_support_adjusts_a_balance_and_asks_the_gateway_from_the_console(page: P
     silent = frontend.top_up(who, 1500)
     frontend.pay(silent, LOST_NOTIFICATION, come_back=False)  # paid; the gateway's notice never comes
 
-    page.goto("/operator/")
-    page.fill("#token", frontend.system.settings.operator_token)
-    page.click("button[type=submit]")
-    page.fill("#search", who["email"])
-    page.click("#search + button")
+    sign_in(page, frontend.system.settings.operator_token)
+    find(page, who["email"])
     expect(page.locator("#customer h2").first).to_have_text(who["email"])
     page.fill("#adjust-amount", "500")
     page.fill("#adjust-reason", "goodwill: the plan failed for a day")
@@ -137,8 +133,7 @@ def test_support_adjusts_a_balance_and_asks_the_gateway_from_the_console(page: P
     shot(page, "synced")
     frontend.wait_status(who, silent["order_id"], "completed")
     page.click("text=← Search")
-    page.fill("#search", silent["order_id"])
-    page.click("#search + button")
+    find(page, silent["order_id"])
     synced = page.locator("#timeline tr", has_text="payment_synced")
     expect(synced).to_contain_text("the customer says they paid")
     expect(synced).to_contain_text("operator")

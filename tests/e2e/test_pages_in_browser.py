@@ -9,16 +9,10 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page
 
-from tests.e2e.browser import chromium, draws_as_characters, pay_by_card
+from tests.e2e.browser import draws_as_characters, pay_by_card
 from tests.e2e.frontend import DECLINED, Frontend
 
 SCREENSHOTS = Path("var/screenshots")
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as running:
-        yield running
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from deploy.local import LocalSystem
-from tests.e2e.browser import chromium, draws_as_characters, pay_by_card
+from tests.e2e.browser import draws_as_characters, pay_by_card
 
 SCREENSHOTS = Path("var/screenshots")
 PHONE = {"width": 390, "height": 844}
@@ -24,12 +24,6 @@ RETURNED = re.compile(r"/return\?order_id=ord_\w+$")
 #: how long the saga may take to end an order, or the receipt to be issued (milliseconds)
 SAGA = 20_000
 APPROVED, DECLINED = "4242 4242 4242 4242", "4000 0000 0000 0002"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as running:
-        yield running
 
 
 @pytest.fixture
