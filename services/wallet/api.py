@@ -56,6 +56,9 @@ class AccountSchema(Schema):
     balance = fields.Nested(MoneySchema)
     status = fields.String(metadata={"enum": [s.value for s in AccountStatus]})
     frozen_reason = fields.String(allow_none=True, metadata={"enum": [r.value for r in FreezeReason] + [None]})
+    status_changed_by = fields.String(allow_none=True, metadata={"description": "the operator who last froze or "
+                                                                               "unfroze it"})
+    status_changed_at = fields.DateTime(allow_none=True)
     version = fields.Integer()
     low_balance_threshold = fields.Nested(MoneySchema)
     reminders = fields.Boolean()
@@ -125,6 +128,8 @@ def account_view(session: Any, row: AccountRow) -> dict[str, Any]:
         "balance": {"amount": row.balance_minor, "currency": row.currency},
         "status": row.status,
         "frozen_reason": row.frozen_reason,
+        "status_changed_by": row.status_changed_by,
+        "status_changed_at": row.status_changed_at,
         "version": row.version,
         "low_balance_threshold": {"amount": limit.amount_minor, "currency": limit.currency},
         "reminders": row.reminders,
@@ -157,7 +162,8 @@ def not_found(customer_id: str) -> AccountNotFound:
 
 ACCOUNT_EXAMPLE = {
     "customer_id": "cus_8c1d2e", "balance": {"amount": 7500, "currency": "EUR"}, "status": "active",
-    "frozen_reason": None, "version": 4, "low_balance_threshold": {"amount": 500, "currency": "EUR"},
+    "frozen_reason": None, "status_changed_by": None, "status_changed_at": None, "version": 4,
+    "low_balance_threshold": {"amount": 500, "currency": "EUR"},
     "reminders": True,
     "credits": [{"lot_id": "lot_41f0", "order_id": "ord_5b7e", "amount": 10000, "remaining": 7500,
                  "expires_at": "2026-03-01T09:30:00+00:00", "reminded_at": None}],
@@ -193,7 +199,7 @@ def build_blueprint(ctx: ServiceContext, rules: CreditRules) -> Blueprint:
 
     def change_status(customer_id: str, frozen: bool, reason: str | None) -> dict[str, Any]:
         with unit_of_work(ctx.sessions) as session:
-            row = handlers.set_frozen(session, customer_id, frozen, reason)
+            row = handlers.set_frozen(session, customer_id, frozen, reason, g.operator)
             if row is None:
                 raise not_found(customer_id)
             return account_view(session, row)

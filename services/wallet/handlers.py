@@ -122,9 +122,10 @@ def _credited(entry_id: str, balance_after: int, p: dict[str, Any], msg: Envelop
     )
 
 
-def set_frozen(session: Session, customer_id: str, frozen: bool, reason: str | None) -> store.AccountRow | None:
+def set_frozen(session: Session, customer_id: str, frozen: bool, reason: str | None,
+               operator: str | None = None) -> store.AccountRow | None:
     """Operator: freeze (with a reason code the customer is told in words) or unfreeze an
-    account. Idempotent: the same state twice is one change."""
+    account, under the operator's name. Idempotent: the same state twice is one change."""
     row = store.get_account(session, customer_id, lock=True)
     if row is None:
         return None
@@ -132,6 +133,7 @@ def set_frozen(session: Session, customer_id: str, frozen: bool, reason: str | N
     if row.status != status or (frozen and row.frozen_reason != reason):
         row.status = status
         row.frozen_reason = reason if frozen else None
+        row.status_changed_by, row.status_changed_at = operator, utcnow()
         store.bump(row)
         store.emit(session, store.account_updated(session, row))
     return row

@@ -28,6 +28,9 @@ class AccountRow(Base):
     currency: Mapped[str] = mapped_column(String(3))
     status: Mapped[str] = mapped_column(String(16), default="active")
     frozen_reason: Mapped[str | None] = mapped_column(String(200))
+    #: the operator who last froze or unfroze the account (OPERATOR_TOKENS' name), and when
+    status_changed_by: Mapped[str | None] = mapped_column(String(40))
+    status_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     balance_minor: Mapped[int] = mapped_column(BigInteger, default=0)
     version: Mapped[int] = mapped_column(Integer, default=1)
     #: the customer's choice (None: the currency's default), and whether they want reminders
