@@ -30,6 +30,8 @@ class ServiceContext:
     #: set by `stop`: the threads started by `spawn` (the order watch's listener) end with it
     stopping: threading.Event = field(default_factory=threading.Event, compare=False)
     threads: list[threading.Thread] = field(default_factory=list, compare=False)
+    #: the service's migrations, which /readyz compares the database with (shared/readiness.py)
+    migrations: Path | None = field(default=None, compare=False)
 
     @classmethod
     def start(cls, name: str, settings: Settings, migrations_dir: Path) -> ServiceContext:
@@ -44,7 +46,8 @@ class ServiceContext:
         migrate(url, migrations_dir)
         engine = make_engine(url)
         sessions = session_factory(engine)
-        return cls(name, settings, engine, sessions, DirectPublisher(name, settings, sessions).attach())
+        return cls(name, settings, engine, sessions, DirectPublisher(name, settings, sessions).attach(),
+                   migrations=Path(migrations_dir))
 
     def spawn(self, loop: Callable[[threading.Event], None], name: str) -> threading.Thread:
         """A thread of this process that runs `loop(stopping)` until `stop`, which waits for it."""

@@ -24,6 +24,7 @@ from services.notify.mailer import Mailer
 from services.notify.models import InboxMessage, OutboxMessage
 from shared.config import Settings
 from shared.messaging.worker import Worker, messaging_loops
+from shared.readiness import install_readiness
 from shared.service import ServiceContext
 from shared.web import create_base_app
 
@@ -46,6 +47,7 @@ def create_app(settings: Settings | None = None, ctx: ServiceContext | None = No
                                max_body_bytes=ctx.settings.max_body_bytes)
     api.register_blueprint(build_blueprint(ctx))
     app.extensions["topup"] = ctx
+    install_readiness(app, ctx)
     return app
 
 

@@ -35,6 +35,7 @@ from shared.db import unit_of_work
 from shared.loops import PollLoop
 from shared.messaging.worker import Worker, messaging_loops
 from shared.problems import problem_response
+from shared.readiness import install_readiness
 from shared.service import ServiceContext
 from shared.web import allow_browsers, create_base_app
 
@@ -72,6 +73,7 @@ def create_app(settings: Settings | None = None, ctx: ServiceContext | None = No
     limits.install(app)
     allow_browsers(app, ctx.settings.cors_allowed_origins)
     app.extensions["topup"] = ctx
+    install_readiness(app, ctx)
     return app
 
 

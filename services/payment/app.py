@@ -34,6 +34,7 @@ from services.payment.settings import CheckoutTerms, PaymentSettings
 from shared.bodies import allow_larger_body
 from shared.config import Settings
 from shared.messaging.worker import Worker, messaging_loops
+from shared.readiness import install_readiness
 from shared.service import ServiceContext
 from shared.web import allow_browsers, create_base_app
 
@@ -63,6 +64,7 @@ def create_app(settings: Settings | None = None, ctx: ServiceContext | None = No
         app.register_blueprint(wallets.build_blueprint(ctx, sandbox))
         app.register_blueprint(sandbox_api.build_blueprint(ctx))
     app.extensions["topup"] = ctx
+    install_readiness(app, ctx)
     return app
 
 

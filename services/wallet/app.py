@@ -24,6 +24,7 @@ from services.wallet.models import InboxMessage, OutboxMessage
 from services.wallet.platform_api import build_platform_blueprint
 from shared.config import Settings
 from shared.messaging.worker import Worker, messaging_loops
+from shared.readiness import install_readiness
 from shared.service import ServiceContext
 from shared.web import allow_browsers, create_base_app
 
@@ -48,6 +49,7 @@ def create_app(settings: Settings | None = None, ctx: ServiceContext | None = No
     problems.install(app)
     allow_browsers(app, ctx.settings.cors_allowed_origins)  # the operator console's origin
     app.extensions["topup"] = ctx
+    install_readiness(app, ctx)
     return app
 
 

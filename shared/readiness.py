@@ -1,0 +1,59 @@
+"""`/readyz` beside `/healthz`: whether this process can do its work now, for a load balancer
+or Kubernetes' readiness probe (take it out of rotation, do not restart it). `/healthz` says
+only that it is alive.
+
+Ready means: its database answers, its migrations are applied (the schema is the one this
+code expects: a process started before a migration Job finished must not serve), and its
+broker accepts a connection. Each check says ok or why not; 503 when any fails.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from flask import Flask, Response, jsonify
+
+from shared.messaging.broker import close_quietly, connect
+from shared.service import ServiceContext
+
+
+def migration_heads(migrations_dir: Path) -> set[str]:
+    config = Config()
+    config.set_main_option("script_location", str(migrations_dir))
+    return set(ScriptDirectory.from_config(config).get_heads())
+
+
+def install_readiness(app: Flask, ctx: ServiceContext) -> None:
+    expected = migration_heads(ctx.migrations) if ctx.migrations else set()
+
+    @app.get("/readyz")
+    def readyz() -> Response:
+        checks: dict[str, str] = {}
+        try:
+            with ctx.engine.connect() as conn:
+                current = set(MigrationContext.configure(conn).get_current_heads())
+            checks["database"] = "ok"
+            checks["migrations"] = "ok" if current == expected else (
+                f"at {sorted(current) or 'none'}, this code expects {sorted(expected)}")
+        except Exception as exc:  # noqa: BLE001 - a probe says why, it does not fail
+            checks["database"] = checks["migrations"] = f"unreachable: {type(exc).__name__}"
+        checks["broker"] = _broker(ctx)
+        ready = all(value == "ok" for value in checks.values())
+        response = jsonify({"status": "ready" if ready else "not_ready", "service": ctx.name, "checks": checks})
+        response.status_code = 200 if ready else 503
+        return response
+
+
+def _broker(ctx: ServiceContext) -> str:
+    connection: Any = connect(ctx.settings.amqp_url, ctx.settings.amqp_heartbeat)
+    try:
+        connection.ensure_connection(max_retries=1, timeout=2)
+        return "ok"
+    except Exception as exc:  # noqa: BLE001
+        return f"unreachable: {type(exc).__name__}"
+    finally:
+        close_quietly(connection)
