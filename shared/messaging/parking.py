@@ -8,7 +8,7 @@ from __future__ import annotations
 from kombu.exceptions import ChannelError
 
 from shared.config import Settings
-from shared.messaging.broker import connect
+from shared.messaging.broker import close_quietly, connect
 from shared.messaging.topology import SUBSCRIPTIONS, Topology
 
 
@@ -16,16 +16,20 @@ def parked_counts(settings: Settings) -> dict[str, int]:
     """`<service>.<handler>` -> messages parked, for every queue that holds any."""
     topology = Topology(settings.amqp_namespace)
     counts: dict[str, int] = {}
-    with connect(settings.amqp_url, settings.amqp_heartbeat) as connection:
+    connection = connect(settings.amqp_url, settings.amqp_heartbeat)
+    try:
+        channel = connection.channel()
         for sub in SUBSCRIPTIONS:
-            channel = connection.channel()
             try:
-                _name, waiting, _consumers = channel.queue_declare(
-                    queue=f"{topology.queue_name(sub)}.dlq", passive=True)
+                _name, waiting, _consumers = channel.queue_declare(queue=f"{topology.queue_name(sub)}.dlq",
+                                                                   passive=True)
             except ChannelError:
                 waiting = 0  # not declared yet: nothing was ever parked there
-            finally:
-                channel.close()
+                channel = connection.channel()  # RabbitMQ closes a channel whose passive declare failed
             if waiting:
                 counts[f"{sub.service}.{sub.handler}"] = int(waiting)
+    finally:
+        # Quietly: closing one of kombu's in-memory channels walks the queues every thread
+        # shares, and trips over another thread declaring one at that moment.
+        close_quietly(connection)
     return counts
