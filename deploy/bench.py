@@ -46,6 +46,21 @@ from shared.sqlcount import read_counts
 TERMINAL = ("completed", "failed", "expired", "refunded", "cancelled")
 
 
+def deployed_env(urls: dict[str, str], ports: dict[str, int], amqp_url: str, namespace: str, smtp_port: int,
+                 **extra: str) -> dict[str, str]:
+    """The environment of the deployed shape for a load run (bench, chaos): these databases,
+    this broker and a local SMTP sink, fresh secrets, quiet logs, and the per-address limit on
+    registration and login lifted (every simulated customer comes from 127.0.0.1)."""
+    env = {f"{name.upper()}_DATABASE_URL": url for name, url in urls.items()}
+    env.update({f"{name.upper()}_PORT": str(port) for name, port in ports.items()})
+    env.update(AMQP_URL=amqp_url, AMQP_NAMESPACE=namespace, SANDBOX_ENABLED="true", LOG_LEVEL="WARNING",
+               PAYMENT_PUBLIC_URL=f"http://127.0.0.1:{ports['payment']}", SMTP_HOST="127.0.0.1",
+               SMTP_PORT=str(smtp_port), AUTH_RATE_LIMIT="100000 per minute")
+    env.update(fresh_secrets())
+    env.update(extra)
+    return env
+
+
 def commits_by_service(pg_urls: dict[str, str]) -> collections.Counter[str]:
     """PostgreSQL's commit counter of each service's database (transactions that only read
     count too: each is a BEGIN ... COMMIT)."""
@@ -138,16 +153,8 @@ def run(args: argparse.Namespace) -> BenchResult:
         sink = MailSink(Path(tmp) / "mail")
         sink.start()
         counts_dir = Path(tmp) / "sql-counts"
-        env = {f"{name.upper()}_DATABASE_URL": url for name, url in urls.items()}
-        env.update({f"{name.upper()}_PORT": str(port) for name, port in ports.items()})
-        env.update(AMQP_URL=amqp, AMQP_NAMESPACE=namespace, SANDBOX_ENABLED="true", LOG_LEVEL="WARNING",
-                   PAYMENT_QUERY_AFTER="5",
-                   PAYMENT_PUBLIC_URL=f"http://127.0.0.1:{ports['payment']}", SMTP_HOST="127.0.0.1",
-                   SMTP_PORT=str(sink.port), WEB_THREADS=str(args.web_threads),
-                   # every simulated customer comes from 127.0.0.1: the per-address limit on
-                   # registration and login would stop the pool being registered
-                   AUTH_RATE_LIMIT="100000 per minute", **{SQL_COUNT_ENV: str(counts_dir)})
-        env.update(fresh_secrets())
+        env = deployed_env(urls, ports, amqp, namespace, sink.port, PAYMENT_QUERY_AFTER="5",
+                           WEB_THREADS=str(args.web_threads), **{SQL_COUNT_ENV: str(counts_dir)})
         system = ProcessSystem(env, ports, web_workers=args.web_workers, log_dir=Path(tmp) / "logs").start()
         try:
             result = measure(args, system, urls, counts_dir)

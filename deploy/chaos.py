@@ -38,11 +38,11 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, text
 
-from deploy.bench import ConnectionDropper, customers, parse_mix
+from deploy.bench import ConnectionDropper, customers, deployed_env, parse_mix
 from deploy.bench_client import Driver
 from deploy.check import run_checks
 from deploy.infra import Databases, delete_namespace, free_port, new_namespace, postgres_server, rabbitmq_server
-from deploy.processes import ProcessSystem, fresh_secrets, process_table
+from deploy.processes import ProcessSystem, process_table
 from services.notify.sink import MailSink
 from shared.config import SERVICES, Settings
 from shared.db import normalize_url
@@ -177,13 +177,8 @@ def run(n: int, rate: float, concurrency: int, kill_every: float, drop_every: fl
         namespace = new_namespace()
         sink = MailSink(Path(tmp) / "mail")
         sink.start()
-        env = {f"{name.upper()}_DATABASE_URL": url for name, url in urls.items()}
-        env.update({f"{name.upper()}_PORT": str(port) for name, port in ports.items()})
-        env.update(AMQP_URL=amqp, AMQP_NAMESPACE=namespace, SANDBOX_ENABLED="true", LOG_LEVEL="WARNING",
-                   PAYMENT_QUERY_AFTER="3", PAYMENT_QUERY_EVERY="1", ORDER_PAYMENT_TIMEOUT="20",
-                   RETRY_BASE_SECONDS="0.2", PAYMENT_PUBLIC_URL=f"http://127.0.0.1:{ports['payment']}",
-                   SMTP_HOST="127.0.0.1", SMTP_PORT=str(sink.port), AUTH_RATE_LIMIT="100000 per minute")
-        env.update(fresh_secrets())
+        env = deployed_env(urls, ports, amqp, namespace, sink.port, PAYMENT_QUERY_AFTER="3", PAYMENT_QUERY_EVERY="1",
+                           ORDER_PAYMENT_TIMEOUT="20", RETRY_BASE_SECONDS="0.2")
         system = ProcessSystem(env, ports, web_workers=1, log_dir=Path(tmp) / "logs").start()
         result = ChaosResult()
         try:

@@ -23,9 +23,9 @@ from datetime import datetime, timedelta
 from deploy.checks.audit import audit
 from deploy.checks.report import Check, Problem, Report
 from deploy.checks.snapshot import CheckError, load
-from deploy.parked import ParkingLot
 from shared.clock import utcnow
 from shared.config import Settings
+from shared.messaging.parking import parked_counts
 
 __all__ = ["DEFAULT_GRACE", "Check", "CheckError", "Problem", "Report", "main", "run_checks"]
 
@@ -74,13 +74,9 @@ def parked_line(settings: Settings) -> str:
     if settings.amqp_url.startswith("memory://"):
         return "parked messages: not looked at (AMQP_URL is not set: the embedded run keeps them in its process)"
     try:
-        lot = ParkingLot(settings.amqp_url, settings.amqp_namespace)
+        counts = parked_counts(settings)
     except Exception as exc:  # noqa: BLE001 - the money check stands on its own
         return f"parked messages: the broker could not be asked ({type(exc).__name__})"
-    try:
-        counts = {queue: n for queue, n in lot.counts().items() if n}
-    finally:
-        lot.close()
     if not counts:
         return "parked messages: none"
     listed = ", ".join(f"{queue} {n}" for queue, n in sorted(counts.items()))

@@ -39,6 +39,7 @@ from pika.adapters.blocking_connection import BlockingChannel
 from shared.clock import utcnow
 from shared.config import Settings
 from shared.logging import configure_logging
+from shared.messaging.parking import parked_counts
 from shared.messaging.received import ATTEMPT_HEADER, PARKED_REASON_HEADER
 from shared.messaging.topology import SUBSCRIPTIONS, Topology
 
@@ -116,14 +117,6 @@ class ParkingLot:
         if queue not in self.queues():
             raise SystemExit(f"no queue {queue!r}; one of: {', '.join(self.queues())}")
         return f"{self.namespace}.{queue}"
-
-    def counts(self) -> dict[str, int]:
-        channel = self.connection.channel()
-        try:
-            return {queue: channel.queue_declare(f"{self._name(queue)}.dlq", passive=True).method.message_count
-                    for queue in self.queues()}
-        finally:
-            channel.close()
 
     @contextmanager
     def holding(self, queue: str) -> Iterator[tuple[BlockingChannel, list[Parked]]]:
@@ -208,8 +201,8 @@ def main(argv: list[str] | None = None, out: Any = sys.stdout) -> int:
     now = utcnow()
     try:
         if args.command == "list":
-            counts = lot.counts()
-            queues = [args.queue] if args.queue else [q for q, n in counts.items() if n]
+            counts = parked_counts(settings)
+            queues = [args.queue] if args.queue else sorted(counts)
             print(f"{sum(counts.values())} parked message(s)", file=out)
             for queue in queues:
                 with lot.holding(queue) as (_channel, held):

@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from services.order import ordering, receipts
 from services.order.balances import balance_of
-from services.order.domain.errors import OrderNotCancellable, OrderNotFound, ReceiptNotFound
+from services.order.domain.errors import OrderNotCancellable, ReceiptNotFound
 from services.order.domain.saga import Event, Status
 from services.order.handlers import record
 from services.order.models import BalanceChange, Customer, Order, OutboxMessage, Receipt
@@ -201,7 +201,6 @@ def build_operator_blueprint(ctx: ServiceContext) -> Blueprint:
                 return {"orders": orders, "next_cursor": cursor}
 
     def find_orders(session: Any, args: dict[str, Any]) -> tuple[list[Order], str | None]:
-        """Keyset-paginated on (created_at, id), which never change: pages never skip or repeat."""
         query = select(Order)
         if args["needs_operator"] is not None:
             query = query.where(Order.needs_operator.is_(args["needs_operator"]))
@@ -212,13 +211,8 @@ def build_operator_blueprint(ctx: ServiceContext) -> Blueprint:
         if args["email"]:
             query = query.join(Customer, Customer.id == Order.customer_id).where(
                 Customer.email == args["email"].strip().lower())
-        if args["cursor"]:
-            anchor = load(session, args["cursor"])
-            query = query.where((Order.created_at < anchor.created_at)
-                                | ((Order.created_at == anchor.created_at) & (Order.id < anchor.id)))
-        limit = args["limit"]
-        rows = list(session.scalars(query.order_by(Order.created_at.desc(), Order.id.desc()).limit(limit + 1)))
-        return rows[:limit], (rows[limit - 1].id if len(rows) > limit else None)
+        after = load(session, args["cursor"]) if args["cursor"] else None
+        return ordering.newest_page(session, query, args["limit"], after)
 
     @blp.route("/parked")
     @blp.response(200, ParkedOut, example={"total": 2, "queues": {"wallet.credit": 1, "notify.send_receipt": 1}})
@@ -249,9 +243,8 @@ def build_operator_blueprint(ctx: ServiceContext) -> Blueprint:
                 Customer.email == args["email"].strip().lower())).one_or_none()
             if customer is None:
                 return {"customers": []}
-            orders, _cursor = find_orders(session, {"needs_operator": None, "status": None, "email": None,
-                                                    "customer_id": customer.id, "cursor": None,
-                                                    "limit": RECENT_ORDERS})
+            orders, _cursor = ordering.newest_page(session, select(Order).where(Order.customer_id == customer.id),
+                                                   RECENT_ORDERS, None)
             found = SimpleNamespace(id=customer.id, email=customer.email, country=customer.country,
                                     currency=customer.currency, language=customer.language,
                                     created_at=customer.created_at, account=balance_of(session, customer),
@@ -287,10 +280,7 @@ def build_operator_blueprint(ctx: ServiceContext) -> Blueprint:
         gateway is cancelled, a capture racing it refunded), with the operator's name and
         reason on the timeline. Asking again answers the same."""
         with unit_of_work(ctx.sessions) as session:
-            try:
-                ordering.cancel_order(session, None, order_id, operator=g.operator, note=body["reason"])
-            except OrderNotFound:
-                raise not_found(order_id) from None
+            ordering.cancel_order(session, None, order_id, operator=g.operator, note=body["reason"])
         with ctx.sessions() as session:
             return view(session, load(session, order_id)), 202
 

@@ -235,14 +235,18 @@ def cancel_order(session: Session, customer_id: str | None, order_id: str, opera
 
 
 def list_orders(session: Session, customer_id: str, limit: int, cursor: str | None) -> tuple[list[Order], str | None]:
-    """Newest first, keyset-paginated on (created_at, id) so pages never skip or repeat."""
-    query = select(Order).where(Order.customer_id == customer_id)
-    if cursor:
-        anchor = get_order(session, customer_id, cursor)
-        query = query.where((Order.created_at < anchor.created_at)
-                            | ((Order.created_at == anchor.created_at) & (Order.id < anchor.id)))
+    """The customer's orders, newest first, a page at a time."""
+    anchor = get_order(session, customer_id, cursor) if cursor else None
+    return newest_page(session, select(Order).where(Order.customer_id == customer_id), limit, anchor)
+
+
+def newest_page(session: Session, query: Any, limit: int, after: Order | None) -> tuple[list[Order], str | None]:
+    """One page of `query`'s orders, newest first after the order `after` (the cursor):
+    keyset-paginated on (created_at, id), which never change, so pages never skip or repeat.
+    (the page, the next page's cursor or None)."""
+    if after is not None:
+        query = query.where((Order.created_at < after.created_at)
+                            | ((Order.created_at == after.created_at) & (Order.id < after.id)))
     rows = list(session.scalars(query.order_by(Order.created_at.desc(), Order.id.desc()).limit(limit + 1)))
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return rows, (rows[-1].id if more else None)
+    return rows[:limit], (rows[limit - 1].id if len(rows) > limit else None)
 

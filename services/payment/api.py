@@ -213,8 +213,7 @@ def build_blueprint(ctx: ServiceContext, gateways: Gateways) -> Blueprint:
             store.emit(session, Envelope.new("payment.synced", {
                 "order_id": row.order_id, "payment_id": payment_id, "operator": g.operator, "note": body["reason"],
                 "news": news}, correlation_id=row.order_id))
-        with ctx.sessions() as session:
-            now = store.get_payment(session, payment_id)
+            now = applied.payment if applied is not None and applied.payment else store.get_payment(session, payment_id)
             assert now is not None
             return {**payment_view(session, now), "news": news}
 

@@ -43,6 +43,18 @@ def sign_in(page: Page, token: str) -> None:
     page.click("button[type=submit]")
 
 
+def confirming(page: Page) -> list[str]:
+    """Accept every confirmation the page asks from now on; what it asked, in order."""
+    asked: list[str] = []
+
+    def confirm(dialog: Dialog) -> None:
+        asked.append(dialog.message)
+        dialog.accept()
+
+    page.on("dialog", confirm)
+    return asked
+
+
 def find(page: Page, text: str) -> None:
     page.fill("#search", text)
     page.click("#search + button")
@@ -79,13 +91,7 @@ def test_support_finds_a_customer_reads_a_top_up_and_cancels_it_with_a_reason(pa
     page.click("text=Cancel the top-up")
     expect(page.locator("#actions .alert")).to_have_text("Say why first.")
     page.fill("#reason", "asked by phone: wrong amount")
-    asked: list[str] = []
-
-    def confirm(dialog: Dialog) -> None:
-        asked.append(dialog.message)
-        dialog.accept()
-
-    page.once("dialog", confirm)
+    asked = confirming(page)
     page.click("text=Cancel the top-up")
     expect(page.locator("#status")).to_have_text("cancelled")
     assert asked == [f"Cancel {pending['order_id']} for the customer?"]
@@ -113,13 +119,7 @@ def test_support_adjusts_a_balance_and_asks_the_gateway_from_the_console(page: P
     expect(page.locator("#customer h2").first).to_have_text(who["email"])
     page.fill("#adjust-amount", "500")
     page.fill("#adjust-reason", "goodwill: the plan failed for a day")
-    asked: list[str] = []
-
-    def confirm(dialog: Dialog) -> None:
-        asked.append(dialog.message)
-        dialog.accept()
-
-    page.on("dialog", confirm)
+    asked = confirming(page)
     page.click("#adjust button")
     expect(page.locator("#adjust .done")).to_have_text("Adjusted: the balance is €25.00.")
     assert asked == [f"Adjust {who['email']}'s balance by €5.00?"]

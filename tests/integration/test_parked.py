@@ -50,11 +50,7 @@ def test_parked_messages_are_listed_replayed_once_fixed_and_discarded(ctx: Servi
         connection.channel().basic_publish(f"{ctx.settings.amqp_namespace}.order", "wallet.credit", b"\xff not json",
                                            pika.BasicProperties(message_id="garbage-1", delivery_mode=2))
         connection.close()
-        lot = tool.ParkingLot(ctx.settings.amqp_url, ctx.settings.amqp_namespace)
-        try:
-            wait_for(lambda: lot.counts()[QUEUE] == 3, timeout=15, what="three messages parked")
-        finally:
-            lot.close()
+        wait_for(lambda: parked_counts(ctx.settings).get(QUEUE) == 3, timeout=15, what="three messages parked")
 
         assert parked_line(ctx.settings) == ("parked messages: 3 (wallet.credit 3); see them with `make parked`"), (
             "make check says it too")
