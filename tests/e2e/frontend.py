@@ -92,6 +92,14 @@ class Frontend:
         return self.http.request(method, f"{self.system.url(service)}{path}",
                                  headers={"Authorization": f"Bearer {token}", **(headers_extra or {})}, **kwargs)
 
+    def freeze(self, who: dict[str, Any], reason: str, token: str | None = None) -> requests.Response:
+        """An operator freezes the customer's wallet account, once the wallet has opened it: it
+        opens the account when it hears of the registration, which may come after a quick
+        top-up (a freeze before then is an honest 404)."""
+        account = f"/v1/accounts/{who['customer_id']}"
+        wait_for(lambda: self.operator("wallet", "GET", account).ok, what="the wallet account")
+        return self.operator("wallet", "POST", f"{account}/freeze", json={"reason": reason}, token=token)
+
     def signed_webhook(self, body: dict[str, Any], secret: str | None = None, age: int = 0) -> requests.Response:
         raw = json.dumps(body).encode()
         t = int(time.time()) - age

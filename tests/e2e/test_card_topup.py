@@ -72,11 +72,8 @@ def test_a_declined_card_then_a_good_one_tops_up(frontend: Frontend) -> None:
 
 def test_frozen_account_is_refused_and_never_charged(frontend: Frontend) -> None:
     who = frontend.register()
-    wait_for(lambda: frontend.operator("wallet", "GET", f"/v1/accounts/{who['customer_id']}").ok,
-             what="the wallet account")
     quote = frontend.quote(who, 2000).json()
-    assert frontend.operator("wallet", "POST", f"/v1/accounts/{who['customer_id']}/freeze",
-                             json={"reason": "overdue_payment"}).status_code == 200
+    assert frontend.freeze(who, "overdue_payment").status_code == 200
     # Once the order service has heard of the freeze, the quote it gave can no longer be
     # placed (frozen after the order: tests/e2e/test_reversals.py, refunded).
     wait_for(lambda: frontend.get(who, "/v1/balance").json()["status"] == "frozen", what="balance shows frozen")

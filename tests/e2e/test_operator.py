@@ -15,8 +15,7 @@ CHECK_AT_END = False  # the scenario deliberately leaves an order waiting for an
 def test_a_refund_the_gateway_refuses_waits_for_an_operator(frontend: Frontend) -> None:
     who = frontend.register()
     order = frontend.top_up(who, 4000)
-    frozen = frontend.operator("wallet", "POST", f"/v1/accounts/{who['customer_id']}/freeze",
-                               json={"reason": "suspected_fraud"}, token=LI_NA).json()
+    frozen = frontend.freeze(who, "suspected_fraud", token=LI_NA).json()
     assert (frozen["status"], frozen["status_changed_by"]) == ("frozen", "li.na"), "frozen under the name"
     frontend.pay(order, REFUND_REFUSED)
 

@@ -14,8 +14,7 @@ SYSTEM_OVERRIDES = {"payment_query_after_seconds": 1.0, "payment_query_every_sec
 def test_a_paid_top_up_on_an_account_frozen_meanwhile_is_refunded_and_the_customer_told(frontend: Frontend) -> None:
     who = frontend.register()
     order = frontend.top_up(who, 5000)
-    assert frontend.operator("wallet", "POST", f"/v1/accounts/{who['customer_id']}/freeze",
-                             json={"reason": "overdue_payment"}).status_code == 200
+    assert frontend.freeze(who, "overdue_payment").status_code == 200
     frontend.pay(order)
     refunded = frontend.wait_status(who, order["order_id"], "refunded")
     assert refunded["failure_reason"] == "account_frozen"
