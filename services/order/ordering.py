@@ -33,7 +33,7 @@ from services.order.domain.quotes import check_balance_room, check_quote_usable,
 from services.order.domain.returns import check_return_url
 from services.order.domain.saga import CANCELLABLE, START, Event, Status
 from services.order.handlers import advance
-from services.order.models import Balance, Customer, IdempotencyKey, Order, OutboxMessage, Quote, TimelineEntry
+from services.order.models import Balance, Customer, Order, OutboxMessage, Quote, TimelineEntry
 from services.order.texts import _
 from shared.config import Settings
 from shared.currencies import max_balance
@@ -99,17 +99,16 @@ def names(campaign: Campaign | None, currency: str) -> dict[str, str] | None:
 
 def replay(session: Session, customer: Any, key: str, body_hash: str) -> Order | None:
     """The order an Idempotency-Key already produced, if any (refused if the body differs)."""
-    row = session.scalars(select(IdempotencyKey).where(
-        IdempotencyKey.customer_id == customer.id, IdempotencyKey.key == key)).one_or_none()
-    if row is None:
-        return None
-    if row.request_hash != body_hash:
+    order = session.scalars(select(Order).where(Order.customer_id == customer.id,
+                                                Order.idempotency_key == key)).one_or_none()
+    if order is not None and order.request_hash != body_hash:
         raise IdempotencyKeyReused(_("This Idempotency-Key was used with a different request."))
-    return session.get(Order, row.order_id)
+    return order
 
 
-ORDERS, TIMELINE = Order.__table__, TimelineEntry.__table__
-QUOTES, KEYS = Quote.__table__, IdempotencyKey.__table__
+ORDERS, TIMELINE, QUOTES = Order.__table__, TimelineEntry.__table__, Quote.__table__
+#: the order an Idempotency-Key already placed, beside the quote's own
+KEYED = ORDERS.alias("keyed")
 CUSTOMERS, BALANCES = Customer.__table__, Balance.__table__
 #: what placing an order needs of the customer (the token check's column among them)
 PLACING_CUSTOMER = ("id", "email", "country", "currency", "language", "credentials_version")
@@ -117,14 +116,15 @@ CUSTOMER_PREFIX = "c_"
 #: the quote, locked, the order it became if any, what an Idempotency-Key did before, and
 #: the customer with their announced balance (for the token check and the rules): one read
 QUOTE_TO_PLACE = (
-    select(QUOTES, ORDERS.c.id.label("used_by"), KEYS.c.request_hash.label("earlier_hash"),
-           KEYS.c.order_id.label("earlier_order"),
+    select(QUOTES, ORDERS.c.id.label("used_by"), KEYED.c.request_hash.label("earlier_hash"),
+           KEYED.c.id.label("earlier_order"),
            *(CUSTOMERS.c[name].label(f"{CUSTOMER_PREFIX}{name}") for name in PLACING_CUSTOMER),
            *(BALANCES.c[name].label(f"{BALANCE_PREFIX}{name}") for name in BALANCE_COLUMNS))
     .select_from(QUOTES.join(CUSTOMERS, CUSTOMERS.c.id == QUOTES.c.customer_id)
                  .outerjoin(BALANCES, BALANCES.c.customer_id == QUOTES.c.customer_id)
                  .outerjoin(ORDERS, ORDERS.c.quote_id == QUOTES.c.id)
-                 .outerjoin(KEYS, (KEYS.c.customer_id == bindparam("customer_id")) & (KEYS.c.key == bindparam("key"))))
+                 .outerjoin(KEYED, (KEYED.c.customer_id == bindparam("customer_id"))
+                            & (KEYED.c.idempotency_key == bindparam("key"))))
     .where(QUOTES.c.id == bindparam("quote_id"), QUOTES.c.customer_id == bindparam("customer_id"))
     .with_for_update(of=QUOTES))
 
@@ -170,13 +170,12 @@ def place_order(session: Session, rules: OrderRules, customer_id: str, signed_in
         "method": quote.method, "promotion": quote.promotion, "promotion_names": quote.promotion_names,
         "validity_days": quote.validity_days, "valid_until": quote.valid_until or now + rules.credit_validity,
         "payment_deadline": now + rules.payment_timeout, "return_url": return_url, "needs_operator": False,
-        "announce_again": False, "created_at": now, "updated_at": now,
+        "announce_again": False, "idempotency_key": key, "request_hash": body_hash, "created_at": now,
+        "updated_at": now,
     }
     placed = {"order_id": values["id"], "event": Event.PLACED.value, "status": values["status"], "reason": None,
               "occurred_at": now}
     session.execute(insert_into(ORDERS), values)
-    session.execute(insert_into(KEYS), {"customer_id": customer.id, "key": key, "request_hash": body_hash,
-                                        "order_id": values["id"], "created_at": now})
     session.execute(insert_into(TIMELINE), placed)
     order = SimpleNamespace(**{**dict.fromkeys(ORDERS.c.keys()), **values,
                                "timeline": [SimpleNamespace(**placed)]})

@@ -41,6 +41,8 @@ ROWS: dict[str, list[str]] = {
         "'pay_1', 20000, false, :then, :then, :then)",
         "INSERT INTO balances (customer_id, amount_minor, currency, status, version) VALUES "
         "('cus_1', 20000, 'CNY', 'active', 2)",
+        "INSERT INTO idempotency_keys (customer_id, key, request_hash, order_id, created_at) VALUES "
+        "('cus_1', 'checkout-1', 'cafe', 'ord_1', :then)",
     ],
     "wallet": [
         "INSERT INTO accounts (customer_id, currency, status, frozen_reason, balance_minor, version, opened_at, "
@@ -99,6 +101,8 @@ def test_an_upgrade_keeps_every_row_and_fills_in_what_is_new(urls: dict[str, str
     assert sorted(rows(order, "SELECT id, language, announced_version, profile_version FROM customers")) == [
         ("cus_1", "zh-CN", 0, 1), ("cus_2", "en", 0, 1)]
     assert rows(order, "SELECT announce_again FROM orders") in ([(True,)], [(1,)])
+    assert rows(order, "SELECT idempotency_key, request_hash FROM orders") == [("checkout-1", "cafe")], \
+        "the order's key moved onto its row"
     assert rows(notify, "SELECT kind, reference, order_id, status FROM emails") == [
         ("receipt", "ord_1", "ord_1", "sent")]
     assert rows(notify, "SELECT count(*) FROM receipts") == [(0,)]
@@ -135,5 +139,17 @@ def test_the_credit_an_upgrade_makes_lasts_a_year(urls: dict[str, str]) -> None:
     [(expires_at,)] = rows(engines["wallet"], "SELECT expires_at FROM credit_lots")
     moment = expires_at if isinstance(expires_at, datetime) else datetime.fromisoformat(expires_at)
     assert moment.replace(tzinfo=UTC) - datetime.now(UTC) > timedelta(days=364)
+    for engine in engines.values():
+        engine.dispose()
+
+
+def test_a_downgrade_gives_the_orders_keys_back_their_own_table(urls: dict[str, str]) -> None:
+    engines = upgraded(urls)
+    config = Config()
+    config.set_main_option("script_location", str(ROOT / "services" / "order" / "migrations"))
+    config.set_main_option("sqlalchemy.url", normalize_url(urls["order"]))
+    command.downgrade(config, "3c384c02f7c6")  # before the keys moved onto the orders
+    assert rows(engines["order"], "SELECT customer_id, key, request_hash, order_id FROM idempotency_keys") == [
+        ("cus_1", "checkout-1", "cafe", "ord_1")]
     for engine in engines.values():
         engine.dispose()
