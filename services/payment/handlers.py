@@ -209,11 +209,11 @@ def cancel_payment(session: Session, msg: Envelope, gateways: Gateways) -> None:
 def gateway_event(session: Session, provider: str, event: GatewayEvent, raw_body: bytes) -> Applied:
     """Apply a verified webhook, or the answer to our query: noted once (a redelivery
     changes nothing twice), then the payment, locked, moves as the domain's table says."""
-    if not store.record_webhook(session, provider, event, raw_body):
+    fresh, row = store.note_and_lock(session, provider, event, raw_body)
+    if not fresh:
         log.info("webhook_duplicate", provider=provider, event_id=event.event_id)
         return Applied(fresh=False)
     bound = log.bind(provider=provider, event_id=event.event_id, type=event.kind.value, payment_id=event.payment_id)
-    row = store.get_payment(session, event.payment_id, lock=True)
     if row is None or row.gateway != provider or event.gateway_ref not in (None, row.gateway_ref):
         bound.warning("webhook_unknown_payment")
         return Applied(fresh=True)

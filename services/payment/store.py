@@ -8,13 +8,15 @@ the schema, and serve refunds and the operator's view of a payment's tries.
 
 from __future__ import annotations
 
+import functools
 import uuid
 import zlib
 from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, String, Table, bindparam, select, text, update
+from sqlalchemy import Row, String, Table, bindparam, func, literal, select, text, true, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
 from services.payment.domain.gateway import GatewayEvent
@@ -210,9 +212,49 @@ def record_webhook(session: Session, provider: str, event: GatewayEvent, raw_bod
     'duplicate' rather than a failed request (or, if the first rolled back, inserts).
     """
     statement = insert_new(session, WEBHOOK_EVENTS, ("provider", "event_id"))
-    return session.execute(statement, {
-        "provider": provider, "event_id": event.event_id, "type": event.kind.value, "payment_id": event.payment_id,
-        "payload": raw_body.decode("utf-8", errors="replace"), "received_at": utcnow()}).first() is not None
+    return session.execute(statement, _webhook_values(provider, event, raw_body)).first() is not None
+
+
+def note_and_lock(session: Session, provider: str, event: GatewayEvent,
+                  raw_body: bytes) -> tuple[bool, PaymentRecord | None]:
+    """Note a webhook event (record_webhook) and lock the payment it names (get_payment):
+    (new?, the payment or None). On PostgreSQL one statement, the INSERT as a WITH beside
+    the locking read (every webhook and every answer to our question takes this path, two
+    of them per top-up); on SQLite the two statements. A redelivery meets the conflict and
+    answers not new (the lock it took is released with its transaction, having changed
+    nothing)."""
+    if session.get_bind().dialect.name != "postgresql":
+        if not record_webhook(session, provider, event, raw_body):
+            return False, None
+        return True, get_payment(session, event.payment_id, lock=True)
+    row = session.execute(_noted_and_locked(), _webhook_values(provider, event, raw_body)).one()
+    fresh = bool(row.fresh)
+    return fresh, (record_of_prefixed(row) if fresh and row.p_id is not None else None)
+
+
+def _webhook_values(provider: str, event: GatewayEvent, raw_body: bytes) -> dict[str, Any]:
+    return {"provider": provider, "event_id": event.event_id, "type": event.kind.value,
+            "payment_id": event.payment_id, "payload": raw_body.decode("utf-8", errors="replace"),
+            "received_at": utcnow()}
+
+
+@functools.cache
+def _noted_and_locked() -> Any:
+    """note_and_lock's statement on PostgreSQL, built once on first use."""
+    noted = (pg_insert(WEBHOOK_EVENTS)
+             .values({name: bindparam(name) for name in ("provider", "event_id", "type", "payment_id", "payload",
+                                                          "received_at")})
+             .on_conflict_do_nothing(index_elements=["provider", "event_id"])
+             .returning(WEBHOOK_EVENTS.c.event_id).cte("noted"))
+    locked = select(PAYMENTS).where(PAYMENTS.c.id == bindparam("payment_id")).with_for_update().cte("locked")
+    one = select(literal(1).label("one")).subquery("one")
+    return (select(select(func.count()).select_from(noted).scalar_subquery().label("fresh"),
+                   *(column.label(f"p_{column.name}") for column in locked.c))
+            .select_from(one.outerjoin(locked, true())))
+
+
+def record_of_prefixed(row: Row[Any]) -> PaymentRecord:
+    return PaymentRecord(**{f.name: getattr(row, f"p_{f.name}") for f in fields(PaymentRecord)})
 
 
 def record_attempt(session: Session, payment_id: str, attempt: int, reason: str, occurred_at: datetime) -> bool:
