@@ -2,8 +2,10 @@
 
 import ctypes
 import os
+import shutil
 import signal
 import sys
+import tempfile
 from typing import Any
 
 bind = os.environ.get("BIND", "0.0.0.0:8000")
@@ -27,6 +29,26 @@ preload_app = False
 control_socket_disable = True
 
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+# Prometheus' multiprocess mode: every worker process writes its counts to files in this
+# folder and /metrics adds them up (shared/metrics.py), so a scrape answered by any worker
+# tells the whole web process. A fresh folder per master, emptied when it starts: counts
+# of an earlier run would add to this one's. (On a read-only root filesystem, point
+# PROMETHEUS_MULTIPROC_DIR at a writable volume: the Kubernetes manifests mount /tmp.)
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="topup-metrics-")
+
+
+def on_starting(server: Any) -> None:
+    folder = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+    shutil.rmtree(folder, ignore_errors=True)
+    os.makedirs(folder, exist_ok=True)
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    from shared.metrics import process_died  # the master imports the project only here
+
+    process_died(worker.pid)
 
 
 def post_fork(server: Any, worker: Any) -> None:

@@ -31,6 +31,8 @@ class ProcessSystem:
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     #: how each process was started, to start it again (kill_and_restart)
     commands: dict[str, tuple[list[str], dict[str, str] | None]] = field(default_factory=dict)
+    #: service -> the port its worker answers Prometheus on (METRICS_PORT); none: no metrics
+    metrics_ports: dict[str, int] = field(default_factory=dict)
 
     def url(self, service: str) -> str:
         return f"http://127.0.0.1:{self.ports[service]}"
@@ -58,7 +60,12 @@ class ProcessSystem:
         if old.poll() is None:
             old.send_signal(signal.SIGTERM)
             old.wait(30)
-        self._spawn(f"{service}-worker", [sys.executable, "-m", f"services.{service}.worker"], extra_env)
+        self._spawn(f"{service}-worker", [sys.executable, "-m", f"services.{service}.worker"],
+                    {**self._worker_env(service), **(extra_env or {})})
+
+    def _worker_env(self, service: str) -> dict[str, str]:
+        port = self.metrics_ports.get(service)
+        return {"METRICS_PORT": str(port)} if port else {}
 
     def start(self, timeout: float = 60.0) -> ProcessSystem:
         for service in SERVICES:
@@ -66,7 +73,8 @@ class ProcessSystem:
                 sys.executable, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py",
                 "--bind", f"127.0.0.1:{self.ports[service]}", "--workers", str(self.web_workers),
                 f"services.{service}.wsgi:app"])
-            self._spawn(f"{service}-worker", [sys.executable, "-m", f"services.{service}.worker"])
+            self._spawn(f"{service}-worker", [sys.executable, "-m", f"services.{service}.worker"],
+                        self._worker_env(service))
         deadline = time.monotonic() + timeout
         for service in SERVICES:
             while not self._healthy(service):

@@ -106,6 +106,17 @@ def _duration(env: Mapping[str, str], key: str, default: timedelta) -> timedelta
         raise ValueError(f"{key}: {exc}") from None
 
 
+def _queue_type(value: str) -> str:
+    kind = value.strip().lower() or "classic"
+    if kind not in QUEUE_TYPES:
+        raise ValueError(f"AMQP_QUEUE_TYPE: {value!r} is not one of {', '.join(QUEUE_TYPES)}")
+    return kind
+
+
+#: the RabbitMQ queue types the topology declares (shared/messaging/topology.py)
+QUEUE_TYPES = ("classic", "quorum")
+
+
 def _bool(env: Mapping[str, str], key: str, default: bool) -> bool:
     value = env.get(key)
     if value is None:
@@ -192,6 +203,17 @@ class Settings:
     return_url_origins: tuple[str, ...] | None = None
     #: card or wallet tries one payment gets before its order fails (a decline leaves the page open)
     payment_attempts: int = 3
+    #: where a worker process answers Prometheus (web processes answer /metrics on their own
+    #: port); None: a worker serves no metrics
+    metrics_port: int | None = None
+    #: the kind of queue declared: "classic", or "quorum" (replicated over a RabbitMQ cluster;
+    #: the manifests' default). A queue keeps the kind it was declared with: switching means
+    #: new queues (AMQP_NAMESPACE) or emptied and deleted ones (deploy/SCALING.md)
+    amqp_queue_type: str = "classic"
+    #: a process brings its database to the newest migration when it starts; off where a
+    #: Job does it first (python -m deploy.migrate; the Kubernetes manifests), and /readyz
+    #: keeps a process out of rotation until its database is where its code expects
+    migrate_on_start: bool = True
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -258,6 +280,9 @@ class Settings:
             password_reset_url=env.get("PASSWORD_RESET_URL") or None,
             return_url_origins=_origins(env["RETURN_URL_ORIGINS"]) if "RETURN_URL_ORIGINS" in env else None,
             payment_attempts=max(1, _int(env, "PAYMENT_ATTEMPTS", 3)),
+            metrics_port=_int(env, "METRICS_PORT", 0) or None,
+            amqp_queue_type=_queue_type(env.get("AMQP_QUEUE_TYPE", "classic")),
+            migrate_on_start=_bool(env, "MIGRATE_ON_START", True),
         )
 
     @property

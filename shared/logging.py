@@ -12,6 +12,18 @@ import sys
 
 import structlog
 
+from shared import tracing
+
+
+def add_trace_ids(_logger: object, _method: str, event: structlog.typing.EventDict) -> structlog.typing.EventDict:
+    """The trace (and span) the line was written in (shared/tracing.py), to find its trace
+    from a log line and the other way round."""
+    ids = tracing.trace_ids()
+    if ids is not None:
+        event.setdefault("trace_id", ids[0])
+        event.setdefault("span_id", ids[1])
+    return event
+
 
 def configure_logging(level: str | None = None) -> None:
     level_name = (level or os.environ.get("LOG_LEVEL", "INFO")).upper()
@@ -26,6 +38,7 @@ def configure_logging(level: str | None = None) -> None:
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
+            add_trace_ids,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,

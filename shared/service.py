@@ -8,11 +8,13 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import structlog
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from shared import metrics, tracing
 from shared.config import Settings
 from shared.db import make_engine, migrate, session_factory
 from shared.messaging.direct import DirectPublisher
@@ -32,6 +34,8 @@ class ServiceContext:
     threads: list[threading.Thread] = field(default_factory=list, compare=False)
     #: the service's migrations, which /readyz compares the database with (shared/readiness.py)
     migrations: Path | None = field(default=None, compare=False)
+    #: what `stop` undoes besides (the state gauges' reader)
+    undo: list[Callable[[], None]] = field(default_factory=list, compare=False)
 
     @classmethod
     def start(cls, name: str, settings: Settings, migrations_dir: Path) -> ServiceContext:
@@ -43,7 +47,8 @@ class ServiceContext:
             log.warning("public_secrets_allowed", service=name, secrets=sorted(public),
                         reason="ALLOW_DEV_SECRETS=true: anyone can forge tokens, webhooks and operator calls")
         url = settings.database_url(name)
-        migrate(url, migrations_dir)
+        if settings.migrate_on_start:
+            migrate(url, migrations_dir)
         engine = make_engine(url)
         sessions = session_factory(engine)
         return cls(name, settings, engine, sessions, DirectPublisher(name, settings, sessions).attach(),
@@ -56,13 +61,21 @@ class ServiceContext:
         thread.start()
         return thread
 
+    def report_state(self, queries: list[tuple[metrics.Gauge, Any]]) -> None:
+        """Report these gauges, read from this service's database, at every scrape of the
+        process's metrics (shared/metrics.py): its worker's, which owns the service's loops."""
+        self.undo.append(metrics.watch_state(self.name, metrics.read_state(self.sessions, queries)))
+
     def stop(self, timeout: float = 5.0) -> None:
         """The process (or a test's system) is done: its own threads end, the marks of what
         was published are written, and no connection to its database is left open, so the
         database can be copied or dropped at once."""
         self.stopping.set()
+        for undo in self.undo:
+            undo()
         for thread in self.threads:
             thread.join(timeout)
         if self.publisher is not None:
             self.publisher.close()
+        tracing.flush(self.name)
         self.engine.dispose()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import time
 from collections.abc import Callable, Mapping
 from functools import wraps
 from typing import Any, TypeVar
@@ -15,6 +16,7 @@ from flask import Flask, Response, current_app, g, request
 from flask_cors import CORS
 from flask_smorest import Api
 
+from shared import metrics, tracing
 from shared.bodies import install_body_checks
 from shared.db import database_unavailable
 from shared.openapi import ABOUT_ERRORS, DocumentedApi
@@ -101,7 +103,47 @@ def create_base_app(service: str, title: str, description: str, max_body_bytes: 
     def healthz() -> dict[str, str]:
         return {"status": "ok", "service": service}
 
+    observe_requests(app, service)
+
     return app, api
+
+
+def observe_requests(app: Flask, service: str) -> None:
+    """Every request in a span of the trace (shared/tracing.py), and every answer counted by
+    route (the declared rule, never the path a client sent, so no client can grow the
+    series) and status, and timed; `/metrics` answers them (shared/metrics.py)."""
+
+    def route() -> str:
+        return request.url_rule.rule if request.url_rule is not None else "unmatched"
+
+    @app.before_request
+    def _started() -> None:
+        g.topup_started = time.perf_counter()
+        order_id = (request.view_args or {}).get("order_id")
+        traceparent = request.headers.get("traceparent")
+        g.topup_span = tracing.RequestSpan(service, request.method, route(),
+                                           {"traceparent": traceparent} if traceparent else {},
+                                           order_id if isinstance(order_id, str) else None)
+
+    @app.after_request
+    def _counted(response: Response) -> Response:
+        metrics.HTTP_REQUESTS.labels(service, request.method, route(), str(response.status_code)).inc()
+        started = g.get("topup_started")
+        if started is not None:
+            metrics.HTTP_LATENCY.labels(service, request.method, route()).observe(time.perf_counter() - started)
+        g.topup_status = response.status_code
+        return response
+
+    @app.teardown_request
+    def _ended(_exc: BaseException | None) -> None:
+        span = g.pop("topup_span", None)
+        if span is not None:
+            span.end(g.get("topup_status", 500 if _exc is not None else None))
+
+    @app.get("/metrics")
+    def _metrics() -> Response:
+        body, content_type = metrics.exposition()
+        return Response(body, content_type=content_type)
 
 
 def allow_browsers(app: Flask, origins: tuple[str, ...]) -> None:
@@ -113,7 +155,7 @@ def allow_browsers(app: Flask, origins: tuple[str, ...]) -> None:
         return
     CORS(app, resources={r"/v1/*": {"origins": list(origins)}}, supports_credentials=False, max_age=600,
          allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "Accept-Language", "If-None-Match",
-                        "Prefer"],
+                        "Prefer", "traceparent"],
          expose_headers=["Retry-After", "Content-Language", "ETag", "Location", "Preference-Applied",
                          "Idempotent-Replayed"],
          methods=["GET", "POST", "PATCH", "OPTIONS"])

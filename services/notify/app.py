@@ -15,13 +15,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from flask import Flask
+from sqlalchemy import func, select
 
+from services.notify import store
 from services.notify.api import build_blueprint
 from services.notify.consumers import notify_handlers
 from services.notify.domain.receipt import Merchant
 from services.notify.handlers import NotifyRules
 from services.notify.mailer import Mailer
-from services.notify.models import InboxMessage, OutboxMessage
+from services.notify.models import EmailRow, InboxMessage, OutboxMessage
+from shared import metrics
 from shared.config import Settings
 from shared.messaging.worker import Worker, messaging_loops
 from shared.readiness import install_readiness
@@ -30,6 +33,14 @@ from shared.web import create_base_app
 
 NAME = "notify"
 MIGRATIONS = Path(__file__).parent / "migrations"
+EMAILS_UNSENT: metrics.Gauge = ("topup_emails_unsent", "Emails owed to customers and not sent yet, by kind "
+                                "(receipt, copy, reversal, low_balance, ...)", ("kind",))
+EMAILS_FAILING: metrics.Gauge = ("topup_emails_failing", "Unsent emails whose sending already failed at least "
+                                 "once (waiting for another try), by kind", ("kind",))
+UNSENT = EmailRow.status.in_((store.PENDING, store.SENDING))
+UNSENT_BY_KIND = select(EmailRow.kind, func.count()).where(UNSENT).group_by(EmailRow.kind)
+FAILING_BY_KIND = (select(EmailRow.kind, func.count()).where(UNSENT, EmailRow.attempts > 0)
+                   .group_by(EmailRow.kind))
 
 
 def start(settings: Settings | None = None) -> ServiceContext:
@@ -56,5 +67,7 @@ def create_worker(settings: Settings | None = None, ctx: ServiceContext | None =
     loops = messaging_loops(NAME, ctx.settings, ctx.sessions, OutboxMessage, InboxMessage,
                             notify_handlers(rules_of(ctx.settings)))
     mailer = Mailer.from_settings(ctx.settings, ctx.sessions)
+    ctx.report_state([*metrics.outbox_state(OutboxMessage), (EMAILS_UNSENT, UNSENT_BY_KIND),
+                      (EMAILS_FAILING, FAILING_BY_KIND)])
     return Worker(NAME, [*loops, mailer.loop(ctx.settings.poll_seconds(NAME))], ctx.settings.database_url(NAME),
-                  on_exit=ctx.stop)
+                  on_exit=ctx.stop, metrics_port=ctx.settings.metrics_port)

@@ -44,6 +44,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from services.notify import handlers, store
 from services.notify.domain.layout import as_utc
 from services.notify.models import EmailRow
+from shared import metrics
 from shared.clock import utcnow
 from shared.config import Settings
 from shared.db import unit_of_work
@@ -261,6 +262,7 @@ class Mailer:
                 claim.log().info("email_sent_recorded_before")
             else:
                 claim.log().info("email_sent", attempts=recorded)
+                metrics.EMAILS.labels(claim.email.kind, "sent").inc()
             return
 
     def _record_failure(self, claim: Claim, error: str) -> None:
@@ -270,6 +272,7 @@ class Mailer:
             retry = handlers.mark_failed(session, claim.email, error, utcnow(), self.retry_base_seconds,
                                          self.retry_cap_seconds)
         if retry is not None:  # else the lease ran out and another mailer took it: its outcome counts
+            metrics.EMAILS.labels(claim.email.kind, "failed").inc()
             claim.log().warning("email_send_failed", attempts=retry.attempts, retry_in=retry.delay, error=retry.error)
 
     def loop(self, idle_seconds: float) -> PollLoop:

@@ -16,6 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from flask import Flask, Response
+from sqlalchemy import func, select
 
 from services.order import api, customer_api, password_api, passwords
 from services.order.backfill import Backfill
@@ -24,11 +25,12 @@ from services.order.consumers import order_handlers
 from services.order.domain.errors import OrderError
 from services.order.handlers import expire_overdue
 from services.order.limits import AddressLimits
-from services.order.models import InboxMessage, OutboxMessage, PasswordReset
+from services.order.models import InboxMessage, Order, OutboxMessage, PasswordReset
 from services.order.operator_api import build_operator_blueprint
 from services.order.ordering import OrderRules
 from services.order.signin import SignIn
 from services.order.storefront import build_blueprint as build_storefront
+from shared import metrics
 from shared.clock import utcnow
 from shared.config import Settings
 from shared.db import unit_of_work
@@ -41,6 +43,9 @@ from shared.web import allow_browsers, create_base_app
 
 NAME = "order"
 MIGRATIONS = Path(__file__).parent / "migrations"
+NEEDS_OPERATOR: metrics.Gauge = ("topup_orders_needing_operator", "Orders waiting for an operator "
+                                 "(a refund the gateway refused, money that came late)", ())
+WAITING_FOR_AN_OPERATOR = select(func.count()).select_from(Order).where(Order.needs_operator.is_(True))
 # The methods offered; the payment service fails a payment whose method has no gateway.
 METHODS = ("card", "paypal", "alipay", "wechat_pay")
 #: how often the worker drops stale throttle counts and finished reset requests
@@ -99,5 +104,6 @@ def create_worker(settings: Settings | None = None, ctx: ServiceContext | None =
     resets = PollLoop("order.password_resets", issue_reset_tokens, idle_seconds=ctx.settings.poll_seconds(NAME),
                       wakes_on=PasswordReset.__tablename__)
     purge = PollLoop("order.account_records", purge_account_records, idle_seconds=PURGE_EVERY_SECONDS)
+    ctx.report_state([*metrics.outbox_state(OutboxMessage), (NEEDS_OPERATOR, WAITING_FOR_AN_OPERATOR)])
     return Worker(NAME, [*loops, deadlines, resets, purge, Backfill(ctx.sessions).loop()],
-                  ctx.settings.database_url(NAME), on_exit=ctx.stop)
+                  ctx.settings.database_url(NAME), on_exit=ctx.stop, metrics_port=ctx.settings.metrics_port)

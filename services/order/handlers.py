@@ -4,6 +4,7 @@ and lets `advance` apply the transition table. One function per message type."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
 
@@ -13,8 +14,9 @@ from sqlalchemy.orm import Session
 
 from services.order import balances, receipts
 from services.order.commands import ADDRESSED, CUSTOMER, CUSTOMERS, messages_for
-from services.order.domain.saga import USUALLY_FROM, Event, Status, Transition, decide
+from services.order.domain.saga import TERMINAL, USUALLY_FROM, Event, Status, Transition, decide
 from services.order.models import Order, OutboxMessage, TimelineEntry
+from shared import metrics
 from shared.clock import utcnow
 from shared.db import update_where
 from shared.messaging import writebehind
@@ -57,6 +59,7 @@ def advance(session: Session, order_id: str, event: Event, caused_by: Envelope |
     table decides."""
     now = utcnow()
     row, transition, changes = _move_if_usual(session, order_id, event, reason, facts, now)
+    usual_from = USUALLY_FROM.get(event) if transition is not None else None  # the row is as it is now
     if transition is None:
         row = session.execute(LOCK_ORDER, {"order_id": order_id}).mappings().one_or_none()
         if row is None:
@@ -70,6 +73,8 @@ def advance(session: Session, order_id: str, event: Event, caused_by: Envelope |
         if reason and row["failure_reason"] is None and not transition.reason_is_a_note:
             changes["failure_reason"] = reason
         session.execute(update_where(ORDERS, "id"), {"where_id": order_id, **changes})
+    if transition.to in TERMINAL and (usual_from or Status(row["status"])) not in TERMINAL:
+        count_ending(session, row["method"], transition.to, row["created_at"], now)
     writebehind.insert(session, TIMELINE, [{"order_id": order_id, "event": event.value, "status": transition.to.value,
                                             "reason": reason, "occurred_at": now, "operator": operator,
                                             "note": note}])
@@ -79,6 +84,18 @@ def advance(session: Session, order_id: str, event: Event, caused_by: Envelope |
                                    ) if "customer_email" in row else None
         put(session, OutboxMessage, *messages_for(session, order, transition.actions, caused_by, customer=customer))
     return transition
+
+
+def count_ending(session: Session, method: str, ending: Status, placed_at: datetime, now: datetime) -> None:
+    """A top-up ended: counted by method and ending, with the time since it was placed, once
+    its transaction commits (shared/metrics.py)."""
+    seconds = max(0.0, (now - placed_at).total_seconds())
+
+    def count() -> None:
+        metrics.TOPUPS.labels(method, ending.value).inc()
+        metrics.TOPUP_SECONDS.labels(ending.value).observe(seconds)
+
+    metrics.after_commit(session, count)
 
 
 def _changes(transition: Transition, facts: dict[str, Any] | None, now: Any) -> dict[str, Any]:

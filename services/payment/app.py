@@ -19,18 +19,20 @@ from __future__ import annotations
 from pathlib import Path
 
 from flask import Flask
+from sqlalchemy import func, select
 
 from services.payment import api, returns, webhooks
 from services.payment.consumers import payment_handlers
-from services.payment.domain.refund import RefundPolicy
+from services.payment.domain.refund import RefundPolicy, RefundStatus
 from services.payment.gateways import Gateways, start_sandbox
-from services.payment.models import InboxMessage, OutboxMessage
+from services.payment.models import InboxMessage, OutboxMessage, RefundRow
 from services.payment.reconcile import PaymentQueries
 from services.payment.refunds import RefundRunner
 from services.payment.sandbox import api as sandbox_api
 from services.payment.sandbox import checkout, wallets
 from services.payment.sandbox.delivery import WebhookSender
 from services.payment.settings import CheckoutTerms, PaymentSettings
+from shared import metrics
 from shared.bodies import allow_larger_body
 from shared.config import Settings
 from shared.messaging.worker import Worker, messaging_loops
@@ -40,6 +42,10 @@ from shared.web import allow_browsers, create_base_app
 
 NAME = "payment"
 MIGRATIONS = Path(__file__).parent / "migrations"
+REFUNDS: metrics.Gauge = ("topup_refunds", "Refunds not yet settled, by status (pending: being tried; "
+                          "failed: every try failed, an operator settles it)", ("status",))
+REFUNDS_UNFINISHED = (select(RefundRow.status, func.count()).where(RefundRow.status != RefundStatus.SUCCEEDED.value)
+                      .group_by(RefundRow.status))
 
 
 def start(settings: Settings | None = None) -> ServiceContext:
@@ -82,4 +88,6 @@ def create_worker(settings: Settings | None = None, ctx: ServiceContext | None =
     loops.append(PaymentQueries(ctx.sessions, gateways, options).loop(ctx.settings.poll_seconds(NAME)))
     if sandbox is not None:
         loops.append(WebhookSender(ctx.sessions, sandbox.notifiers, ctx.settings.poll_seconds(NAME)).loop())
-    return Worker(NAME, loops, ctx.settings.database_url(NAME), on_exit=ctx.stop)
+    ctx.report_state([*metrics.outbox_state(OutboxMessage), (REFUNDS, REFUNDS_UNFINISHED)])
+    return Worker(NAME, loops, ctx.settings.database_url(NAME), on_exit=ctx.stop,
+                  metrics_port=ctx.settings.metrics_port)

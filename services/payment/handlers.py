@@ -31,6 +31,7 @@ from services.payment.domain.refund import RefundCommand, RefundPolicy, RefundSt
 from services.payment.gateways import Gateways
 from services.payment.settings import CheckoutTerms
 from services.payment.store import PaymentRecord
+from shared import tracing
 from shared.clock import utcnow
 from shared.messaging.envelope import Envelope
 from shared.money import Money
@@ -217,6 +218,13 @@ def gateway_event(session: Session, provider: str, event: GatewayEvent, raw_body
     if row is None or row.gateway != provider or event.gateway_ref not in (None, row.gateway_ref):
         bound.warning("webhook_unknown_payment")
         return Applied(fresh=True)
+    # The gateway's notice knows nothing of our trace: what it causes continues the top-up's.
+    with tracing.resumed("payment", row.trace_parent, f"{provider} {event.kind.value}", row.order_id):
+        return _apply_event(session, event, row, bound)
+
+
+def _apply_event(session: Session, event: GatewayEvent, row: PaymentRecord, bound: Any) -> Applied:
+    """gateway_event's part once the payment is found and locked."""
     if Money(row.amount_minor, row.currency) != event.amount:
         bound.error("webhook_amount_mismatch", expected=row.amount_minor, got=event.amount.amount_minor)
         return Applied(fresh=True, payment=row)

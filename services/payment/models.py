@@ -59,6 +59,9 @@ class PaymentRow(Base):
     refund_noted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    #: the W3C traceparent of the top-up's trace when the payment was opened: the gateway's
+    #: webhook, which knows nothing of it, continues that trace (shared/tracing.py)
+    trace_parent: Mapped[str | None] = mapped_column(String(64))
 
 
 class PaymentAttemptRow(Base):

@@ -30,6 +30,7 @@ from services.payment.models import (
     RefundRow,
     WebhookEventRow,
 )
+from shared import tracing
 from shared.clock import utcnow
 from shared.db import insert_into, insert_new, update_where, upsert
 from shared.messaging.envelope import Envelope
@@ -68,6 +69,7 @@ class PaymentRecord:
     refund_noted_at: datetime | None
     created_at: datetime
     updated_at: datetime
+    trace_parent: str | None = None
 
 
 def new_payment_id() -> str:
@@ -82,7 +84,7 @@ def new_payment(payload: dict[str, Any], payment_id: str, attempts_allowed: int,
         language=payload.get("language", "en"), status=PaymentStatus.CREATED.value, gateway=None, gateway_ref=None,
         redirect_url=None, return_url=payload.get("return_url"), attempts_allowed=attempts_allowed,
         card_brand=None, card_last4=None, failure_reason=None, queries=0, next_query_at=None, refund_noted_at=None,
-        created_at=now, updated_at=now,
+        created_at=now, updated_at=now, trace_parent=tracing.headers().get("traceparent"),
     )
 
 

@@ -22,6 +22,7 @@ from services.wallet.consumers import wallet_handlers
 from services.wallet.credits import CreditRules, CreditSweeper
 from services.wallet.models import InboxMessage, OutboxMessage
 from services.wallet.platform_api import build_platform_blueprint
+from shared import metrics
 from shared.config import Settings
 from shared.messaging.worker import Worker, messaging_loops
 from shared.readiness import install_readiness
@@ -58,4 +59,6 @@ def create_worker(settings: Settings | None = None, ctx: ServiceContext | None =
     handlers = wallet_handlers(rules_of(ctx.settings))
     loops = messaging_loops(NAME, ctx.settings, ctx.sessions, OutboxMessage, InboxMessage, handlers)
     sweeper = CreditSweeper(ctx.sessions).loop(idle_seconds=1.0)  # expiry to the second is enough
-    return Worker(NAME, [*loops, sweeper], ctx.settings.database_url(NAME), on_exit=ctx.stop)
+    ctx.report_state(metrics.outbox_state(OutboxMessage))
+    return Worker(NAME, [*loops, sweeper], ctx.settings.database_url(NAME), on_exit=ctx.stop,
+                  metrics_port=ctx.settings.metrics_port)

@@ -22,6 +22,7 @@ from services.wallet import store
 from services.wallet.domain.ledger import AccountStatus, expiry_entry
 from services.wallet.domain.lots import Lot, crossed_low_balance, due_to_expire, remind_at
 from services.wallet.models import AccountRow, CreditLotRow
+from shared import metrics
 from shared.clock import utcnow
 from shared.currencies import default_low_balance
 from shared.db import unit_of_work
@@ -67,6 +68,8 @@ def expire_due(session: Session, row: AccountRow, now: datetime, caused_by: Enve
         booked = store.record_entry(session, row, expiry_entry(store.to_account(row), lot.id, rest), now)
         lot.remaining_minor = 0
         log.info("credit_expired", customer_id=row.customer_id, lot_id=lot.id, amount=rest.amount_minor)
+        metrics.after_commit(session, metrics.EXPIRIES.inc)
+        metrics.after_commit(session, metrics.REMINDERS.labels("credit_expired").inc)
         store.emit(session,
                    store.account_updated(session, row, booked, caused_by, order_id=lot.order_id, lots=held),
                    Envelope.new("wallet.credit_expired", {
@@ -94,6 +97,7 @@ def remind_if_low(session: Session, row: AccountRow, before: Money, caused_by: E
     if not row.reminders or row.status != AccountStatus.ACTIVE:
         return
     log.info("balance_low", customer_id=row.customer_id, balance=after.amount_minor, threshold=limit.amount_minor)
+    metrics.after_commit(session, metrics.REMINDERS.labels("balance_low").inc)
     store.emit(session, Envelope.new("wallet.balance_low", {
         "customer_id": row.customer_id, "balance": after.amount_minor, "currency": after.currency,
         "threshold": limit.amount_minor, "account_version": row.version}, caused_by=caused_by))
@@ -105,6 +109,7 @@ def remind_expiring(session: Session, row: AccountRow, now: datetime) -> int:
     for lot in lots:
         lot.reminded_at = now
         if row.reminders and row.status == AccountStatus.ACTIVE:
+            metrics.after_commit(session, metrics.REMINDERS.labels("credit_expiring").inc)
             store.emit(session, Envelope.new("wallet.credit_expiring", {
                 "customer_id": lot.customer_id, "lot_id": lot.id, "order_id": lot.order_id,
                 "amount": lot.remaining_minor, "currency": lot.currency, "expires_at": lot.expires_at}))

@@ -15,7 +15,9 @@ from marshmallow import Schema, fields, validate
 
 from services.wallet import spending
 from services.wallet.api import MoneySchema, refused
+from services.wallet.domain.errors import WalletError
 from services.wallet.models import DebitRow
+from shared import metrics
 from shared.clock import utcnow
 from shared.db import unit_of_work
 from shared.money import CURRENCY_EXPONENTS, Money
@@ -103,9 +105,14 @@ def build_platform_blueprint(ctx: ServiceContext) -> Blueprint:
             customer_id=customer_id, key=idempotency_key(), request_hash=request_hash(body),
             amount=Money(body["amount"], body["currency"]), reference=body["reference"],
             description=body["description"])
-        with unit_of_work(ctx.sessions) as session:
-            row, was = spending.debit(session, debit_request, utcnow())
-            view = debit_view(row)
+        try:
+            with unit_of_work(ctx.sessions) as session:
+                row, was = spending.debit(session, debit_request, utcnow())
+                view = debit_view(row)
+        except WalletError as refusal:
+            metrics.DEBITS.labels(refusal.code).inc()
+            raise
+        metrics.DEBITS.labels("replayed" if was else "debited").inc()
         return view, 201, replayed(was)
 
     @blp.route("/<customer_id>/debits/<debit_id>/reversal", methods=["POST"])

@@ -28,6 +28,7 @@ from kombu import Connection, Consumer, Producer
 from kombu.message import Message
 from sqlalchemy.orm import Session, sessionmaker
 
+from shared import metrics, tracing
 from shared.db import unit_of_work
 from shared.loops import backoff
 from shared.messaging import writebehind
@@ -51,6 +52,12 @@ log = structlog.get_logger(__name__)
 
 Handler = Callable[[Session, Envelope], None]
 REASON_CHARS = 500
+
+
+def order_id_of(envelope: Envelope) -> str | None:
+    """The order a message is about, for its log lines and its span: saga traffic names it."""
+    order_id = envelope.payload.get("order_id")
+    return order_id if isinstance(order_id, str) else None
 
 
 @dataclass(frozen=True)
@@ -157,7 +164,10 @@ class ConsumerRunner:
         with writebehind.deferred(session):
             for delivery, new in zip(batch, fresh, strict=True):
                 if new:
-                    self.handlers[delivery.sub.handler](session, delivery.envelope)
+                    envelope = delivery.envelope
+                    with tracing.consuming(self.service, self.topology.queue_name(delivery.sub), envelope.type,
+                                           envelope.message_id, envelope.headers, order_id_of(envelope)):
+                        self.handlers[delivery.sub.handler](session, envelope)
         return fresh
 
     def _handle_one(self, delivery: Delivery) -> None:
@@ -172,6 +182,7 @@ class ConsumerRunner:
 
     def _after_commit(self, batch: list[Delivery], fresh: list[bool]) -> None:
         for delivery, new in zip(batch, fresh, strict=True):
+            metrics.CONSUMED.labels(self.topology.queue_name(delivery.sub), "handled" if new else "duplicate").inc()
             if not new:
                 self._bound(delivery).info("message_duplicate")
 
@@ -192,6 +203,7 @@ class ConsumerRunner:
         refused = self._copy(message, lambda: self._schedule_retry(sub, message, attempt + 1, delay))
         if refused is None:
             message.ack()
+            metrics.RETRIED.labels(self.topology.queue_name(sub)).inc()
         else:
             bound.error("message_retry_failed", attempt=attempt, error=repr(refused))
             self._park(sub, message, f"{exc!r}; its retry could not be published: {refused!r}")
@@ -202,6 +214,7 @@ class ConsumerRunner:
         refused = self._copy(message, lambda: self._publish_parked(sub, message, reason))
         if refused is None:
             message.ack()
+            metrics.PARKED.labels(self.topology.queue_name(sub)).inc()
         else:
             self._reject(sub, message, f"{reason}; parking failed: {refused!r}")
 
@@ -213,6 +226,7 @@ class ConsumerRunner:
         log.error("message_rejected", queue=self.topology.queue_name(sub), reason=reason[:REASON_CHARS],
                   message_id=as_text(properties_of(message).get("message_id")))
         message.reject(requeue=False)
+        metrics.PARKED.labels(self.topology.queue_name(sub)).inc()
 
     def _copy(self, message: Message, publish: Callable[[], None]) -> Exception | None:
         """Publish a copy of `message` (its retry or its parking). Returns the error if the

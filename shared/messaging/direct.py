@@ -33,6 +33,7 @@ from kombu import Connection, Producer
 from sqlalchemy import bindparam, case, column, event, table, update
 from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
+from shared import metrics
 from shared.clock import utcnow
 from shared.config import Settings
 from shared.contracts import CARRIES_A_CREDENTIAL
@@ -151,6 +152,7 @@ class DirectPublisher:
                 for message in messages:
                     send(producer, self.exchange, message, self.PUBLISH_TIMEOUT)
                     confirmed.append(message.message_id)
+                    metrics.PUBLISHED.labels(self.service, message.type).inc()
             except Exception as exc:  # noqa: BLE001 - the relay publishes what is left
                 self._drop_connection()
                 self._paused_until = time.monotonic() + self.PAUSE_AFTER_FAILURE

@@ -1,7 +1,10 @@
 """The envelope every message travels in.
 
 `correlation_id` is the order id for saga traffic (so a support agent can follow one top-up
-across all four services); `causation_id` is the id of the message that caused this one.
+across all four services); `causation_id` is the id of the message that caused this one;
+`headers` carry the W3C `traceparent` of the span that made it (shared/tracing.py), so its
+consumer continues the same trace. Headers are a courtesy: whatever a received message
+holds there, what is not a short text is dropped, never a reason to refuse the message.
 
 On the wire an envelope is a JSON object in UTF-8, whatever a message's content type or
 encoding claim. A received body is input from outside: `from_json` refuses anything else
@@ -18,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from shared import tracing
 from shared.clock import utcnow
 from shared.contracts import dump_payload, load_payload
 
@@ -41,6 +45,7 @@ class Envelope:
     causation_id: str | None = None
     message_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     occurred_at: datetime = field(default_factory=utcnow)
+    headers: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def new(
@@ -58,6 +63,7 @@ class Envelope:
             payload=dump_payload(type, payload),
             correlation_id=correlation_id or (caused_by.correlation_id if caused_by else None),
             causation_id=caused_by.message_id if caused_by else None,
+            headers=tracing.headers(),
         )
 
     def to_json(self) -> str:
@@ -69,6 +75,7 @@ class Envelope:
                 "correlation_id": self.correlation_id,
                 "causation_id": self.causation_id,
                 "payload": self.payload,
+                **({"headers": self.headers} if self.headers else {}),
             },
             separators=(",", ":"),
         )
@@ -93,11 +100,24 @@ class Envelope:
                 causation_id=_text(data, "causation_id", optional=True),
                 message_id=message_id,
                 occurred_at=datetime.fromisoformat(_text(data, "occurred_at")),
+                headers=_headers(data.get("headers")),
             )
         except InvalidMessage:
             raise
         except Exception as exc:  # whatever the body holds, it is unreadable, nothing else
             raise InvalidMessage(str(exc) or type(exc).__name__) from exc
+
+
+#: what is kept of a received envelope's headers: a few short texts
+MAX_HEADERS, MAX_HEADER_CHARS = 8, 256
+
+
+def _headers(value: Any) -> dict[str, str]:
+    if not isinstance(value, dict):
+        return {}
+    kept = {k: v for k, v in value.items()
+            if isinstance(k, str) and isinstance(v, str) and len(k) <= 64 and len(v) <= MAX_HEADER_CHARS}
+    return dict(list(kept.items())[:MAX_HEADERS])
 
 
 def _json_object(body: bytes | str) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from kombu import Connection, Producer
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from shared import metrics
 from shared.clock import utcnow
 from shared.db import unit_of_work
 from shared.loops import PollLoop
@@ -77,6 +78,7 @@ class OutboxRelay:
             for row in rows:
                 send(producer, self.exchange, Outgoing(row.message_id, row.type, row.correlation_id, row.body),
                      self.PUBLISH_TIMEOUT)
+                metrics.PUBLISHED.labels(self.service, row.type).inc()
             mark(session, [row.message_id for row in rows])
         return len(rows)
 

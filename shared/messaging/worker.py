@@ -13,6 +13,7 @@ import structlog
 from kombu import Connection
 from sqlalchemy.orm import Session, sessionmaker
 
+from shared import metrics
 from shared.config import Settings
 from shared.db import is_sqlite
 from shared.doorbell import Doorbell
@@ -33,7 +34,7 @@ def declare_topology(settings: Settings) -> None:
     """Declare every exchange and queue now (e.g. before the first message is published)."""
     with connect(settings.amqp_url, settings.amqp_heartbeat) as conn:
         conn.ensure_connection(max_retries=3)
-        Topology(settings.amqp_namespace).declare(conn.default_channel)
+        Topology.of(settings).declare(conn.default_channel)
 
 
 def messaging_loops(
@@ -46,7 +47,7 @@ def messaging_loops(
 ) -> list[Loop]:
     """The relay (sweeping what no commit published itself) and the consumer runner of one
     service."""
-    topology = Topology(settings.amqp_namespace)
+    topology = Topology.of(settings)
 
     def conn() -> Connection:
         return connect(settings.amqp_url, settings.amqp_heartbeat)
@@ -77,6 +78,8 @@ class Worker:
     #: run as its own process, after the loops stopped: the service context's stop (the
     #: marks of what was published are written, the connections closed)
     on_exit: Callable[[], None] | None = None
+    #: run as its own process: where Prometheus scrapes it (METRICS_PORT; None: nowhere)
+    metrics_port: int | None = None
 
     def doorbell(self) -> Doorbell | None:
         rings = {loop.wakes_on: lambda _payload, wake=loop.wake: wake()
@@ -111,8 +114,10 @@ class Worker:
         """The body of `python -m services.<name>.worker`."""
         signal.signal(signal.SIGTERM, lambda *_: self.stop_event.set())
         signal.signal(signal.SIGINT, lambda *_: self.stop_event.set())
+        if self.metrics_port:
+            metrics.serve(self.metrics_port)
         self.start()
-        log.info("worker_started", worker=self.name)
+        log.info("worker_started", worker=self.name, metrics_port=self.metrics_port)
         self.stop_event.wait()
         self.stop()
         if self.on_exit is not None:

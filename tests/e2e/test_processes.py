@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 from deploy.infra import Databases, delete_namespace, free_port, new_namespace
 from deploy.processes import ProcessSystem, fresh_secrets
@@ -40,7 +41,8 @@ def deployed(pg_server: str, amqp_url: str, tmp_path: Path) -> Iterator[_Deploye
     secrets = fresh_secrets()
     env.update(AMQP_URL=amqp_url, AMQP_NAMESPACE=namespace, SANDBOX_ENABLED="true", PAYMENT_PUBLIC_URL=payment,
                SMTP_HOST="127.0.0.1", SMTP_PORT=str(sink.port), LOG_FORMAT="json", **secrets)
-    processes = ProcessSystem(env, ports, web_workers=2, log_dir=tmp_path / "logs")
+    processes = ProcessSystem(env, ports, web_workers=2, log_dir=tmp_path / "logs",
+                              metrics_ports={name: free_port() for name in SERVICES})
     processes.start()
     settings = type("S", (), {"operator_token": secrets["OPERATOR_TOKEN"],
                               "webhook_secret": secrets["WEBHOOK_SECRET"]})()
@@ -62,6 +64,27 @@ def test_card_top_up_across_separate_web_and_worker_processes(deployed: _Deploye
     assert frontend.get(who, "/v1/balance").json()["amount"] == 5000
     mail = wait_for(lambda: frontend.mail_for(order["order_id"]), what="the receipt")
     assert "£50.00" in mail[0].get_body(("plain",)).get_content()
+
+
+def test_each_web_process_adds_up_its_gunicorn_workers_and_each_worker_answers_on_its_metrics_port(
+        deployed: _Deployed) -> None:
+    frontend = Frontend(deployed)  # type: ignore[arg-type]
+    who = frontend.register("DE")
+    orders = [frontend.top_up(who, 1000) for _ in range(4)]  # over two gunicorn workers, each its own count
+    for order in orders:
+        frontend.pay(order)
+    for order in orders:
+        frontend.wait_status(who, order["order_id"], "completed")
+    web = requests.get(f"{deployed.url('order')}/metrics", timeout=10).text
+    placed = [line for line in web.splitlines()
+              if line.startswith("topup_http_requests_total{") and 'route="/v1/orders"' in line
+              and 'method="POST"' in line and 'status="201"' in line]
+    assert placed and sum(float(line.rsplit(" ", 1)[1]) for line in placed) == 4, placed
+    port = deployed.processes.metrics_ports["order"]
+    worker = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    assert 'topup_topups_total{ending="completed",method="card"} 4.0' in worker
+    assert 'topup_orders_needing_operator{service="order"} 0.0' in worker
+    assert 'topup_outbox_waiting{service="order"}' in worker
 
 
 def test_a_worker_killed_between_its_commit_and_its_publish_loses_nothing(deployed: _Deployed) -> None:
