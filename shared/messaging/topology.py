@@ -4,6 +4,11 @@ Naming (by owner): one topic exchange per publishing service, `<ns>.<service>`; 
 = message type; one queue per handler, `<ns>.<consumer service>.<handler>`. Every queue has
 a retry queue (`.retry`, messages wait there for their backoff, then dead-letter back) and
 a parking queue (`.dlq`) for messages that failed every attempt or cannot be read at all.
+
+Queues are classic, or quorum queues (AMQP_QUEUE_TYPE=quorum): replicated over a RabbitMQ
+cluster's nodes, so a node lost loses no message. Their dead-lettering (a retry's return
+from its wait, a rejected message's way to parking) is then at-least-once: a message is
+kept by its queue until the queue it goes to has confirmed it (RabbitMQ 3.10 and newer).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from dataclasses import dataclass
 from kombu import Exchange, Queue
 from kombu.transport.virtual import Channel
 
+from shared.config import Settings
 from shared.contracts import contract
 
 
@@ -64,6 +70,22 @@ SUBSCRIPTIONS: tuple[Subscription, ...] = (
 @dataclass(frozen=True)
 class Topology:
     namespace: str
+    #: "classic" or "quorum" (shared/config.py: AMQP_QUEUE_TYPE)
+    queue_type: str = "classic"
+
+    @classmethod
+    def of(cls, settings: Settings) -> Topology:
+        return cls(settings.amqp_namespace, settings.amqp_queue_type)
+
+    def arguments(self, dead_letters: bool, **arguments: str) -> dict[str, str]:
+        """A queue's arguments, with what its kind needs: a quorum queue says so, and one that
+        dead-letters does it at least once (which needs `reject-publish` on overflow)."""
+        if self.queue_type != "quorum":
+            return arguments
+        quorum = {"x-queue-type": "quorum"}
+        if dead_letters:
+            quorum.update({"x-dead-letter-strategy": "at-least-once", "x-overflow": "reject-publish"})
+        return {**arguments, **quorum}
 
     def exchange(self, service: str) -> Exchange:
         return Exchange(f"{self.namespace}.{service}", type="topic", durable=True)
@@ -82,10 +104,8 @@ class Topology:
             exchange=self.exchange(contract(sub.message_type).publisher),
             routing_key=sub.message_type,
             durable=True,
-            queue_arguments={
-                "x-dead-letter-exchange": self.dead_letter_exchange.name,
-                "x-dead-letter-routing-key": name,
-            },
+            queue_arguments=self.arguments(True, **{"x-dead-letter-exchange": self.dead_letter_exchange.name,
+                                                    "x-dead-letter-routing-key": name}),
         )
 
     def retry_queue(self, sub: Subscription) -> Queue:
@@ -94,12 +114,13 @@ class Topology:
         return Queue(
             f"{name}.retry",
             durable=True,
-            queue_arguments={"x-dead-letter-exchange": "", "x-dead-letter-routing-key": name},
+            queue_arguments=self.arguments(True, **{"x-dead-letter-exchange": "", "x-dead-letter-routing-key": name}),
         )
 
     def parking_queue(self, sub: Subscription) -> Queue:
         name = self.queue_name(sub)
-        return Queue(f"{name}.dlq", exchange=self.dead_letter_exchange, routing_key=name, durable=True)
+        return Queue(f"{name}.dlq", exchange=self.dead_letter_exchange, routing_key=name, durable=True,
+                     queue_arguments=self.arguments(False) or None)
 
     def subscriptions(self, service: str) -> list[Subscription]:
         return [s for s in SUBSCRIPTIONS if s.service == service]
