@@ -46,9 +46,13 @@ def on_starting(server: Any) -> None:
 
 
 def child_exit(server: Any, worker: Any) -> None:
-    from shared.metrics import process_died  # the master imports the project only here
+    """A worker gone: its live gauges leave the sum (nothing may stop the master here)."""
+    try:
+        from shared.metrics import process_died  # the master imports the project only here
 
-    process_died(worker.pid)
+        process_died(worker.pid)
+    except Exception as exc:  # noqa: BLE001
+        server.log.warning("forgetting worker %s's metrics failed: %r", worker.pid, exc)
 
 
 def post_fork(server: Any, worker: Any) -> None:

@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+import structlog
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -40,6 +41,10 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
+
+from shared.committed import AfterCommit
+
+log = structlog.get_logger(__name__)
 
 #: seconds, from a few milliseconds (an API answer) to a minute (a slow poll)
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
@@ -72,23 +77,24 @@ EMAILS = Counter("topup_emails_total", "Emails to customers, by kind and outcome
 
 
 # -- counting once the transaction committed ----------------------------------------------
-_PENDING = "topup.metrics"
+_COUNTS = AfterCommit("topup.metrics.counts")
+event.listen(Session, "after_transaction_create", _COUNTS.began)
+event.listen(Session, "after_soft_rollback", _COUNTS.rolled_back)
 
 
 def after_commit(session: Session, count: Callable[[], None]) -> None:
-    """Count when `session`'s transaction commits; forget it if it rolls back."""
-    session.info.setdefault(_PENDING, []).append(count)
+    """Count when `session`'s transaction commits; forget it if it (or the savepoint it was
+    counted in) rolls back."""
+    _COUNTS.add(session, count)
 
 
 @event.listens_for(Session, "after_commit")
 def _committed(session: Session) -> None:
-    for count in session.info.pop(_PENDING, ()):
-        count()
-
-
-@event.listens_for(Session, "after_rollback")
-def _rolled_back(session: Session) -> None:
-    session.info.pop(_PENDING, None)
+    for count in _COUNTS.take(session) or ():
+        try:
+            count()
+        except Exception:
+            log.exception("metric_count_failed")
 
 
 # -- state, read when scraped ---------------------------------------------------------------

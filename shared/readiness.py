@@ -5,6 +5,11 @@ only that it is alive.
 Ready means: its database answers, its migrations are applied (the schema is the one this
 code expects: a process started before a migration Job finished must not serve), and its
 broker accepts a connection. Each check says ok or why not; 503 when any fails.
+
+A database migrated past this code, to a revision it does not know, is a newer release's
+migration while this release still serves (a rolling update): ready, and said so. That
+holds because a release's migrations only add what the release before can live beside
+(expand, then contract a release later: deploy/SCALING.md).
 """
 
 from __future__ import annotations
@@ -27,8 +32,24 @@ def migration_heads(migrations_dir: Path) -> set[str]:
     return set(ScriptDirectory.from_config(config).get_heads())
 
 
+def known_revisions(migrations_dir: Path) -> set[str]:
+    config = Config()
+    config.set_main_option("script_location", str(migrations_dir))
+    return {script.revision for script in ScriptDirectory.from_config(config).walk_revisions()}
+
+
+def migrations_check(current: set[str], expected: set[str], known: set[str]) -> str:
+    """"ok" at this code's head, or past it at revisions a newer release made; else why not."""
+    if current == expected:
+        return "ok"
+    if current and not current & known:
+        return "ok"  # ahead: a newer release's migrations, which this release lives beside
+    return f"at {sorted(current) or 'none'}, this code expects {sorted(expected)}"
+
+
 def install_readiness(app: Flask, ctx: ServiceContext) -> None:
     expected = migration_heads(ctx.migrations) if ctx.migrations else set()
+    known = known_revisions(ctx.migrations) if ctx.migrations else set()
 
     @app.get("/readyz")
     def readyz() -> Response:
@@ -37,8 +58,7 @@ def install_readiness(app: Flask, ctx: ServiceContext) -> None:
             with ctx.engine.connect() as conn:
                 current = set(MigrationContext.configure(conn).get_current_heads())
             checks["database"] = "ok"
-            checks["migrations"] = "ok" if current == expected else (
-                f"at {sorted(current) or 'none'}, this code expects {sorted(expected)}")
+            checks["migrations"] = migrations_check(current, expected, known)
         except Exception as exc:  # noqa: BLE001 - a probe says why, it does not fail
             checks["database"] = checks["migrations"] = f"unreachable: {type(exc).__name__}"
         checks["broker"] = _broker(ctx)

@@ -108,6 +108,9 @@ def create_base_app(service: str, title: str, description: str, max_body_bytes: 
     return app, api
 
 
+HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
 def observe_requests(app: Flask, service: str) -> None:
     """Every request in a span of the trace (shared/tracing.py), and every answer counted by
     route (the declared rule, never the path a client sent, so no client can grow the
@@ -116,21 +119,24 @@ def observe_requests(app: Flask, service: str) -> None:
     def route() -> str:
         return request.url_rule.rule if request.url_rule is not None else "unmatched"
 
+    def method() -> str:  # any token a client sends would be a new series
+        return request.method if request.method in HTTP_METHODS else "OTHER"
+
     @app.before_request
     def _started() -> None:
         g.topup_started = time.perf_counter()
         order_id = (request.view_args or {}).get("order_id")
         traceparent = request.headers.get("traceparent")
-        g.topup_span = tracing.RequestSpan(service, request.method, route(),
+        g.topup_span = tracing.RequestSpan(service, method(), route(),
                                            {"traceparent": traceparent} if traceparent else {},
                                            order_id if isinstance(order_id, str) else None)
 
     @app.after_request
     def _counted(response: Response) -> Response:
-        metrics.HTTP_REQUESTS.labels(service, request.method, route(), str(response.status_code)).inc()
+        metrics.HTTP_REQUESTS.labels(service, method(), route(), str(response.status_code)).inc()
         started = g.get("topup_started")
         if started is not None:
-            metrics.HTTP_LATENCY.labels(service, request.method, route()).observe(time.perf_counter() - started)
+            metrics.HTTP_LATENCY.labels(service, method(), route()).observe(time.perf_counter() - started)
         g.topup_status = response.status_code
         return response
 

@@ -31,10 +31,11 @@ from typing import Any
 import structlog
 from kombu import Connection, Producer
 from sqlalchemy import bindparam, case, column, event, table, update
-from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from shared import metrics
 from shared.clock import utcnow
+from shared.committed import AfterCommit
 from shared.config import Settings
 from shared.contracts import CARRIES_A_CREDENTIAL
 from shared.db import unit_of_work
@@ -43,8 +44,8 @@ from shared.messaging.topology import Topology
 
 log = structlog.get_logger(__name__)
 
-PENDING = "topup.outbox.pending"  # session.info: what this transaction put in the outbox
-SAVEPOINTS = "topup.outbox.savepoints"  # session.info: how much was pending when each savepoint began
+#: what this transaction put in the outbox, published once it commits
+PENDING = AfterCommit("topup.outbox.pending")
 REDACTED = '{"redacted": "this message carried a credential; its body was removed once published"}'
 
 OUTBOX = table("outbox", column("message_id"), column("type"), column("body"), column("published_at"))
@@ -80,7 +81,7 @@ def mark(session: Session, message_ids: list[str]) -> None:
 
 def note(session: Session, outgoing: Outgoing) -> None:
     """Remember a row put in this transaction, to publish it once the transaction commits."""
-    session.info.setdefault(PENDING, []).append(outgoing)
+    PENDING.add(session, outgoing)
 
 
 class DirectPublisher:
@@ -107,8 +108,8 @@ class DirectPublisher:
         self._die_before = os.environ.get("TOPUP_FAULT_EXIT_BEFORE_PUBLISH")
 
     def attach(self) -> DirectPublisher:
-        event.listen(self.sessions, "after_transaction_create", _savepoint_began)
-        event.listen(self.sessions, "after_soft_rollback", _rolled_back)
+        event.listen(self.sessions, "after_transaction_create", PENDING.began)
+        event.listen(self.sessions, "after_soft_rollback", PENDING.rolled_back)
         event.listen(self.sessions, "after_commit", self._committed)
         return self
 
@@ -130,10 +131,7 @@ class DirectPublisher:
     def _committed(self, session: Session) -> None:
         """A commit: a savepoint's (nothing is committed yet) or the transaction's, whose
         rows are now in the database for good (what rolled back was dropped in `_rolled_back`)."""
-        if session.in_nested_transaction():
-            return
-        session.info.pop(SAVEPOINTS, None)
-        pending: list[Outgoing] | None = session.info.pop(PENDING, None)
+        pending: list[Outgoing] | None = PENDING.take(session)
         if pending:
             self.publish(pending)
 
@@ -214,18 +212,3 @@ class DirectPublisher:
             self._drop_connection()
         finally:
             self._lock.release()
-
-
-def _savepoint_began(session: Session, transaction: SessionTransaction) -> None:
-    if transaction.nested:
-        session.info.setdefault(SAVEPOINTS, {})[id(transaction)] = len(session.info.get(PENDING, ()))
-
-
-def _rolled_back(session: Session, previous_transaction: SessionTransaction) -> None:
-    """What was put in a rolled-back savepoint, or transaction, is never published."""
-    if previous_transaction.nested:
-        kept = session.info.get(SAVEPOINTS, {}).pop(id(previous_transaction), 0)
-        del session.info.get(PENDING, [])[kept:]
-        return
-    session.info.pop(PENDING, None)
-    session.info.pop(SAVEPOINTS, None)

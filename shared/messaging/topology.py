@@ -67,6 +67,11 @@ SUBSCRIPTIONS: tuple[Subscription, ...] = (
 )
 
 
+#: how often a parked message may be looked at and handed back before a quorum queue would
+#: drop it: never, in practice
+PARKED_DELIVERY_LIMIT = 1_000_000
+
+
 @dataclass(frozen=True)
 class Topology:
     namespace: str
@@ -77,7 +82,7 @@ class Topology:
     def of(cls, settings: Settings) -> Topology:
         return cls(settings.amqp_namespace, settings.amqp_queue_type)
 
-    def arguments(self, dead_letters: bool, **arguments: str) -> dict[str, str]:
+    def arguments(self, dead_letters: bool, **arguments: str | int) -> dict[str, str | int]:
         """A queue's arguments, with what its kind needs: a quorum queue says so, and one that
         dead-letters does it at least once (which needs `reject-publish` on overflow)."""
         if self.queue_type != "quorum":
@@ -119,8 +124,11 @@ class Topology:
 
     def parking_queue(self, sub: Subscription) -> Queue:
         name = self.queue_name(sub)
+        # Listing parked messages (deploy/parked.py) hands them back unacked: on RabbitMQ 4 a
+        # quorum queue would drop a message after 20 such returns (its default delivery limit)
+        limit = {"x-delivery-limit": PARKED_DELIVERY_LIMIT} if self.queue_type == "quorum" else {}
         return Queue(f"{name}.dlq", exchange=self.dead_letter_exchange, routing_key=name, durable=True,
-                     queue_arguments=self.arguments(False) or None)
+                     queue_arguments=self.arguments(False, **limit) or None)
 
     def subscriptions(self, service: str) -> list[Subscription]:
         return [s for s in SUBSCRIPTIONS if s.service == service]

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from alembic import command
 from alembic.config import Config
+from sqlalchemy import text
 
 from deploy.infra import free_port
 from services.wallet import app as wallet_app
 from shared.config import Settings
 from shared.db import normalize_url
+from shared.readiness import migration_heads
 
 
 def test_a_service_is_ready_on_postgresql_and_rabbitmq_and_says_what_is_missing(pg_settings: Settings) -> None:
@@ -29,6 +31,13 @@ def test_a_service_is_ready_on_postgresql_and_rabbitmq_and_says_what_is_missing(
         behind = client.get("/readyz")
         assert behind.status_code == 503 and behind.get_json()["checks"]["migrations"].startswith("at ")
         command.upgrade(config, "head")
+        with ctx.engine.begin() as conn:  # as if a newer release's migration Job had run
+            conn.execute(text("UPDATE alembic_version SET version_num = 'f00dfacecafe'"))
+        ahead = client.get("/readyz")
+        assert ahead.status_code == 200, "the release before serves on during a rolling update"
+        with ctx.engine.begin() as conn:
+            conn.execute(text("UPDATE alembic_version SET version_num = :head"),
+                         {"head": next(iter(migration_heads(ctx.migrations)))})
 
         away = wallet_app.create_app(ctx=ctx.__class__(
             ctx.name, pg_settings.with_changes(amqp_url=f"amqp://guest:guest@127.0.0.1:{free_port()}//"),

@@ -42,6 +42,28 @@ def test_a_count_waits_for_its_commit_and_a_rollback_forgets_it(tmp_path: Path) 
     assert counter._value.get() == 1, "the next transaction does not count it again"
 
 
+def test_a_savepoint_neither_counts_early_nor_forgets_what_was_counted_before_it(tmp_path: Path) -> None:
+    counter = Counter("t_savepoints", "test", registry=CollectorRegistry())
+    sessions = session_factory(make_engine(f"sqlite:///{tmp_path}/t.db"))
+    with sessions() as session, session.begin():
+        session.execute(text("SELECT 1"))
+        metrics.after_commit(session, counter.inc)  # kept
+        with session.begin_nested():
+            metrics.after_commit(session, counter.inc)  # released with its savepoint: kept
+        assert counter._value.get() == 0, "a released savepoint commits nothing yet"
+        nested = session.begin_nested()
+        metrics.after_commit(session, counter.inc)  # rolled back with its savepoint
+        nested.rollback()
+    assert counter._value.get() == 2
+    with sessions() as session:
+        session.begin()
+        metrics.after_commit(session, counter.inc)
+        with session.begin_nested():
+            metrics.after_commit(session, counter.inc)
+        session.rollback()
+    assert counter._value.get() == 2, "the transaction rolled back: nothing it counted counts"
+
+
 def test_state_is_read_from_the_database_when_scraped(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/wallet.db"
     migrate(url, ROOT / "services" / "wallet" / "migrations")
