@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pika
 
+from deploy.infra import Databases, free_port, new_namespace
+from shared.config import Settings
 from shared.contracts import contract
 from shared.messaging.envelope import Envelope
 
@@ -65,3 +68,21 @@ class ServedApp:
         self.server.shutdown()
         self.thread.join(5)
 
+
+
+#: what a card top-up needs (notify only sends the receipt)
+TOP_UP_SERVICES = ("order", "payment", "wallet")
+
+
+def top_up_settings(dbs: Databases, amqp_url: str, var_dir: str, **changes: Any) -> Settings:
+    """A system of TOP_UP_SERVICES on real PostgreSQL and RabbitMQ (a fresh namespace), quick
+    to retry and poll, with secrets of this run only (no development defaults to refuse)."""
+    ports = {name: free_port() for name in (*TOP_UP_SERVICES, "notify")}
+    payment = f"http://127.0.0.1:{ports['payment']}"
+    return Settings(
+        database_urls={name: dbs.create(name) for name in TOP_UP_SERVICES}, amqp_url=amqp_url,
+        amqp_namespace=new_namespace(), ports=ports, payment_public_url=payment,
+        sandbox_webhook_url=f"{payment}/v1/webhooks/sandbox", sandbox_enabled=True, retry_base_seconds=0.05,
+        retry_max_attempts=3, outbox_poll_seconds=0.02, var_dir=var_dir,
+        operator_token=uuid.uuid4().hex, webhook_secret=uuid.uuid4().hex, jwt_secret=uuid.uuid4().hex,
+        platform_token=uuid.uuid4().hex, **changes)

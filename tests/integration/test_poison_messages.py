@@ -17,7 +17,6 @@ import gzip
 import json
 import pickle
 import threading
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -28,7 +27,7 @@ import pika
 import pytest
 from kombu import Connection, Producer
 
-from deploy.infra import Databases, delete_namespace, free_port, new_namespace
+from deploy.infra import Databases, delete_namespace, new_namespace
 from deploy.local import LocalSystem
 from services.wallet import app as wallet_app
 from services.wallet.models import InboxMessage
@@ -40,9 +39,8 @@ from shared.messaging.consumer import ConsumerRunner, RetryPolicy
 from shared.messaging.envelope import Envelope
 from shared.messaging.topology import Topology
 from tests.e2e.frontend import Frontend
-from tests.helpers import wait_for
+from tests.helpers import TOP_UP_SERVICES, top_up_settings, wait_for
 
-TOP_UP_SERVICES = ("order", "payment", "wallet")
 # the queues, after the namespace: the top-up passes through both
 CREDIT = "wallet.credit"
 CAPTURED = "order.payment_captured"
@@ -202,16 +200,7 @@ class Running:
 @pytest.fixture(scope="module")
 def running(tmp_path_factory: pytest.TempPathFactory, pg_server: str, amqp_url: str) -> Iterator[Running]:
     dbs = Databases(pg_server)
-    ports = {name: free_port() for name in (*TOP_UP_SERVICES, "notify")}
-    payment = f"http://127.0.0.1:{ports['payment']}"
-    settings = Settings(
-        database_urls={name: dbs.create(name) for name in TOP_UP_SERVICES}, amqp_url=amqp_url,
-        amqp_namespace=new_namespace(), ports=ports, payment_public_url=payment,
-        sandbox_webhook_url=f"{payment}/v1/webhooks/sandbox", sandbox_enabled=True, retry_base_seconds=0.05,
-        retry_max_attempts=3, outbox_poll_seconds=0.02, var_dir=str(tmp_path_factory.mktemp("poison")),
-        # secrets of this run only: no development defaults to refuse or allow
-        operator_token=uuid.uuid4().hex, webhook_secret=uuid.uuid4().hex, jwt_secret=uuid.uuid4().hex,
-        platform_token=uuid.uuid4().hex)
+    settings = top_up_settings(dbs, amqp_url, str(tmp_path_factory.mktemp("poison")))
     system = LocalSystem(settings).start(services=TOP_UP_SERVICES)  # notify is not needed for a top-up
     runners = {worker.name: runner for worker in system.workers for loop in worker.loops
                if isinstance(runner := getattr(loop, "__self__", None), ConsumerRunner)}

@@ -5,37 +5,26 @@ keeps failing is retried through its quorum retry queue and then parked with its
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pika
 import pytest
 from kombu import Queue
 from pika.exceptions import ChannelClosedByBroker
 
-from deploy.infra import Databases, delete_namespace, free_port, new_namespace
+from deploy.infra import Databases, delete_namespace
 from deploy.local import LocalSystem
 from shared.clock import utcnow
-from shared.config import Settings
 from shared.messaging.envelope import Envelope
 from shared.messaging.topology import SUBSCRIPTIONS, Topology
 from tests.e2e.frontend import Frontend
-from tests.helpers import wait_for
-
-SERVICES = ("order", "payment", "wallet")  # what a card top-up needs
+from tests.helpers import TOP_UP_SERVICES, top_up_settings, wait_for
 
 
 @pytest.fixture(scope="module")
 def system(tmp_path_factory: pytest.TempPathFactory, pg_server: str, amqp_url: str) -> Iterator[LocalSystem]:
     dbs = Databases(pg_server)
-    ports = {name: free_port() for name in (*SERVICES, "notify")}
-    payment = f"http://127.0.0.1:{ports['payment']}"
-    settings = Settings(
-        database_urls={name: dbs.create(name) for name in SERVICES}, amqp_url=amqp_url,
-        amqp_namespace=new_namespace(), amqp_queue_type="quorum", ports=ports, payment_public_url=payment,
-        sandbox_webhook_url=f"{payment}/v1/webhooks/sandbox", sandbox_enabled=True, retry_base_seconds=0.05,
-        retry_max_attempts=3, outbox_poll_seconds=0.02, var_dir=str(Path(tmp_path_factory.mktemp("quorum"))),
-        allow_dev_secrets=True)
-    running = LocalSystem(settings).start(services=SERVICES)
+    settings = top_up_settings(dbs, amqp_url, str(tmp_path_factory.mktemp("quorum")), amqp_queue_type="quorum")
+    running = LocalSystem(settings).start(services=TOP_UP_SERVICES)
     yield running
     running.stop()
     delete_namespace(amqp_url, settings.amqp_namespace)
