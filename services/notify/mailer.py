@@ -44,7 +44,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from services.notify import handlers, store
 from services.notify.domain.layout import as_utc
 from services.notify.models import EmailRow
-from shared import metrics
+from shared import metrics, tracing
 from shared.clock import utcnow
 from shared.config import Settings
 from shared.db import unit_of_work
@@ -224,6 +224,11 @@ class Mailer:
         claim = self.claim()
         if claim is None:
             return None
+        email = claim.email
+        with tracing.resumed("notify", email.trace_parent, f"send {email.kind} email", email.order_id):
+            return self._send_claimed(connection, claim)
+
+    def _send_claimed(self, connection: SmtpConnection, claim: Claim) -> Claim:
         try:
             connection.send(claim.message)
         except Exception as exc:  # noqa: BLE001 - one undeliverable email must not block the others

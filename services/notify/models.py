@@ -101,6 +101,9 @@ class EmailRow(Base):
     last_error: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: the W3C traceparent of what made the email owed: its sending (and the receipt.sent it
+    #: causes) continues that trace (shared/tracing.py)
+    trace_parent: Mapped[str | None] = mapped_column(String(64))
 
 
 class OutboxMessage(OutboxMixin, Base):

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from services.notify.domain.layout import RenderedEmail
 from services.notify.domain.receipt import EmailKind
 from services.notify.models import UNSENT, EmailRow, OutboxMessage, ReceiptNumberRow, ReceiptRow, RecipientRow
+from shared import tracing
 from shared.db import upsert
 from shared.messaging.envelope import Envelope
 from shared.messaging.outbox import put
@@ -89,6 +90,7 @@ def add_email(session: Session, kind: EmailKind, reference: str, customer_id: st
         id=f"eml_{uuid.uuid4().hex}", kind=kind.value, reference=reference, order_id=order_id,
         customer_id=customer_id, email=address, language=content.language, subject=content.subject,
         text_body=content.text_body, html_body=content.html_body, status=PENDING, attempts=0,
+        trace_parent=tracing.headers().get("traceparent"),
     )
     session.add(row)
     session.flush()
@@ -113,6 +115,8 @@ class ClaimedEmail:
     token: str
     #: whether another email was due at the claim's moment (whether or not a mailer held it)
     another_due: bool
+    #: the trace the email was made owed in
+    trace_parent: str | None = None
 
 
 #: In a claim's RETURNING: is another email due besides the one claimed? Written out, because
@@ -130,7 +134,7 @@ CLAIM = (update(EmailRow).where(EmailRow.id == _OLDEST_DUE)
                  next_attempt_at=bindparam("lease_end"))
          .returning(EmailRow.id, EmailRow.kind, EmailRow.order_id, EmailRow.email, EmailRow.language,
                     EmailRow.subject, EmailRow.text_body, EmailRow.html_body, EmailRow.created_at,
-                    EmailRow.attempts, ANOTHER_DUE)
+                    EmailRow.attempts, EmailRow.trace_parent, ANOTHER_DUE)
          .execution_options(synchronize_session=False))
 
 
