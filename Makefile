@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench floor check parked chaos translations clean
+.PHONY: run test lint bench floor check parked chaos reconcile translations clean
 CATALOGS := shared services/order services/payment services/wallet services/notify
 
 $(STAMP): requirements.txt requirements-dev.txt
@@ -40,6 +40,10 @@ check: $(STAMP)
 ## chaos: top-ups on the deployed shape while processes are killed and database connections cut (CHAOS_ARGS="--n 300")
 chaos: $(STAMP)
 	$(BIN)/python -m deploy.chaos $(CHAOS_ARGS)
+
+## reconcile: each provider's settlement report of a day against our payments (RECONCILE="--day 2026-11-28 alipay")
+reconcile: $(STAMP)
+	$(BIN)/python -m deploy.reconcile $(RECONCILE)
 
 ## parked: parked messages on AMQP_URL (PARKED="list" by default; "replay <queue> --all", "discard <queue> <id> --reason ...")
 parked: $(STAMP)

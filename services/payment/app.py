@@ -21,7 +21,7 @@ from pathlib import Path
 from flask import Flask
 from sqlalchemy import func, select
 
-from services.payment import api, returns, webhooks
+from services.payment import api, reconciliation, returns, webhooks
 from services.payment.consumers import payment_handlers
 from services.payment.domain.refund import RefundPolicy, RefundStatus
 from services.payment.gateways import Gateways, start_sandbox
@@ -63,6 +63,7 @@ def create_app(settings: Settings | None = None, ctx: ServiceContext | None = No
     smorest.register_blueprint(api.build_blueprint(ctx, gateways))
     smorest.register_blueprint(webhooks.build_blueprint(ctx, gateways))
     smorest.register_blueprint(returns.build_blueprint(ctx, gateways))
+    smorest.register_blueprint(reconciliation.build_blueprint(ctx, sandbox.api if sandbox else None))
     allow_larger_body(app, "webhooks.receive", ctx.settings.webhook_max_body_bytes)
     allow_browsers(app, ctx.settings.cors_allowed_origins)  # the operator console's origin
     if sandbox is not None:

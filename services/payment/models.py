@@ -62,6 +62,10 @@ class PaymentRow(Base):
     #: the W3C traceparent of the top-up's trace when the payment was opened: the gateway's
     #: webhook, which knows nothing of it, continues that trace (shared/tracing.py)
     trace_parent: Mapped[str | None] = mapped_column(String(64))
+    #: when we recorded the capture and the refund: the days a provider's settlement report
+    #: must show them (domain/settlement.py)
+    captured_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    refunded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class PaymentAttemptRow(Base):

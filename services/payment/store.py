@@ -70,6 +70,8 @@ class PaymentRecord:
     created_at: datetime
     updated_at: datetime
     trace_parent: str | None = None
+    captured_at: datetime | None = None
+    refunded_at: datetime | None = None
 
 
 def new_payment_id() -> str:
@@ -127,12 +129,18 @@ def insert_payment(session: Session, row: PaymentRecord) -> None:
 
 def update_payment(session: Session, before: PaymentRecord, after: PaymentRecord) -> PaymentRecord:
     """Write what changed from `before` to `after`: one UPDATE, none when nothing did.
-    Returns the payment as stored (`updated_at` moves with any change)."""
+    Returns the payment as stored (`updated_at` moves with any change; `captured_at` and
+    `refunded_at` are set when it first reaches those states)."""
+    now = utcnow()
+    if after.status in (PaymentStatus.CAPTURED, PaymentStatus.REFUNDED) and after.captured_at is None:
+        after = replace(after, captured_at=now)  # (a refund notice that overtook the capture: both at once)
+    if after.status == PaymentStatus.REFUNDED and after.refunded_at is None:
+        after = replace(after, refunded_at=now)
     changes = {f.name: getattr(after, f.name) for f in fields(after)
                if getattr(after, f.name) != getattr(before, f.name)}
     if not changes:
         return after
-    changes["updated_at"] = utcnow()
+    changes["updated_at"] = now
     session.execute(update_where(PAYMENTS, "id"), {"where_id": before.id, **changes})
     return replace(after, updated_at=changes["updated_at"])
 

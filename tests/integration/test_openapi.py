@@ -23,6 +23,7 @@ import schemathesis
 from flask import Flask
 from schemathesis.engine import Status, events, from_schema
 
+from deploy.infra import free_port
 from services.notify import app as notify_app
 from services.notify import handlers as notify_handlers
 from services.order import app as order_app
@@ -224,10 +225,14 @@ def settings(request: pytest.FixtureRequest) -> Settings:
 @pytest.fixture(params=list(APPS))
 def served(request: pytest.FixtureRequest, settings: Settings) -> Iterator[tuple[ServedApp, World]]:
     module = APPS[request.param]
+    port = free_port()
+    if request.param == "payment":  # its sandbox's API (the settlement reports) on its own port
+        here = f"http://127.0.0.1:{port}"
+        settings = settings.with_changes(payment_public_url=here, sandbox_webhook_url=f"{here}/v1/webhooks/sandbox")
     ctx = module.start(settings)
     app = module.create_app(ctx=ctx)
     world = WORLDS[request.param](app, ctx)
-    server = ServedApp(app)
+    server = ServedApp(app, port=port)
     yield server, world
     server.stop()
     ctx.engine.dispose()

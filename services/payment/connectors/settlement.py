@@ -74,10 +74,11 @@ def _alipay(raw: bytes) -> Iterator[SettlementLine]:
     body = "\n".join(line for line in raw.decode("gbk").splitlines() if not line.startswith("#"))
     for row in _rows(body, "支付宝交易号"):
         refund = row["业务类型"].strip() == "退款"
-        gross = money(row["订单金额（元）"], "CNY")
+        currency = row["备注"].strip() or "CNY"  # the sandbox notes a cross-border trade's currency there
+        gross = money(row["订单金额（元）"], currency)
         yield SettlementLine("alipay", LineKind.REFUND if refund else LineKind.CAPTURE, row["支付宝交易号"].strip(),
                              row["商户订单号"].strip(), row["退款批次号/请求号"].strip() or None,
-                             -gross if refund else gross, -money(row["服务费（元）"], "CNY"),
+                             -gross if refund else gross, -money(row["服务费（元）"], currency),
                              moment(row["完成时间"], "%Y-%m-%d %H:%M:%S"))
 
 

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from flask import Blueprint, request
+from flask import Blueprint, Response, request
 
-from services.payment.sandbox import bank
+from services.payment.sandbox import bank, settlement
+from services.payment.sandbox.notifiers import METHOD_PROVIDERS
 from services.payment.texts import _
 from shared.problems import Problem
 from shared.service import ServiceContext
@@ -48,5 +50,23 @@ def build_blueprint(ctx: ServiceContext) -> Blueprint:
                 raise Problem(404, "no_such_payment", _("No such payment."),
                               _("There is no sandbox payment {session_id}.", session_id=session_id))
             return bank.describe(row)
+
+    @blp.get("/settlements/<provider>/<day>")
+    def settlement_report(provider: str, day: str) -> Response:
+        """A provider's settlement report of a day (UTC), in that provider's own format."""
+        authenticate(ctx.settings.webhook_secret)
+        methods = [method for method, named in METHOD_PROVIDERS.items() if named == provider]
+        try:
+            start = datetime.combine(date.fromisoformat(day), time.min, tzinfo=UTC)
+        except ValueError:
+            raise Problem(404, "no_such_report", _("No such report."), _("The day is YYYY-MM-DD.")) from None
+        if not methods:
+            raise Problem(404, "no_such_report", _("No such report."), _("There is no such provider."))
+        with ctx.sessions() as session:
+            entries = bank.settled_between(session, methods, start, start + timedelta(days=1))
+        body = settlement.report(provider, start.date(), entries, account=f"sandbox-{provider}")
+        charset = "gbk" if provider == "alipay" else "utf-8"
+        return Response(body, content_type=f"text/csv; charset={charset}",
+                        headers={"Content-Disposition": f'attachment; filename="{provider}-{day}.csv"'})
 
     return blp

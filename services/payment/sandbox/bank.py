@@ -35,7 +35,7 @@ from collections.abc import Callable
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from services.payment.domain.cards import CardDetails
@@ -44,6 +44,7 @@ from services.payment.domain.gateway import GatewayEventKind
 from services.payment.sandbox import alipay, paypal, wechat
 from services.payment.sandbox.models import SandboxDeliveryRow, SandboxSessionRow
 from services.payment.sandbox.notifiers import Notifier
+from services.payment.sandbox.settlement import SettledEntry
 from shared.money import Money
 
 # Card number -> failure code (None: approved). Every other valid number is not supported.
@@ -139,6 +140,8 @@ def finish(session: Session, row: SandboxSessionRow, failure: str | None, notifi
             queue_webhook(session, row, notifier, GatewayEventKind.PAYMENT_ATTEMPT_FAILED, now)
             return
     row.status = (SessionStatus.DECLINED if failure else SessionStatus.APPROVED).value
+    if not failure:
+        row.approved_at = now
     kind = GatewayEventKind.PAYMENT_FAILED if failure else GatewayEventKind.PAYMENT_SUCCEEDED
     queue_webhook(session, row, notifier, kind, now)
 
@@ -163,6 +166,7 @@ def refund(session: Session, row: SandboxSessionRow, notifier: Notifier, now: da
     if row.refund_failure:
         raise GatewayRefused(f"the issuer refused the refund of sandbox session {row.id}", row.refund_failure)
     row.refunded = True
+    row.refunded_at = now
     queue_webhook(session, row, notifier, GatewayEventKind.REFUND_SUCCEEDED, now)
 
 
@@ -187,3 +191,20 @@ def queue_webhook(session: Session, row: SandboxSessionRow, notifier: Notifier, 
                                   body=notice.body, attempts=0, next_attempt_at=now)
     session.add(delivery)
     return delivery
+
+
+def settled_between(session: Session, methods: list[str], start: datetime, end: datetime) -> list[SettledEntry]:
+    """What the sandbox settled for these payment methods in [start, end): each capture and
+    each refund, oldest first (its settlement report's lines)."""
+    rows = session.scalars(select(SandboxSessionRow).where(
+        SandboxSessionRow.method.in_(methods),
+        or_(SandboxSessionRow.approved_at.between(start, end), SandboxSessionRow.refunded_at.between(start, end)))
+    ).all()
+    entries = []
+    for row in rows:
+        amount, ref = Money(row.amount, row.currency), row.provider_ref or row.id
+        if row.approved_at is not None and start <= row.approved_at < end:
+            entries.append(SettledEntry("capture", ref, row.payment_reference, None, amount, row.approved_at))
+        if row.refunded_at is not None and start <= row.refunded_at < end:
+            entries.append(SettledEntry("refund", f"{ref}R", row.payment_reference, None, amount, row.refunded_at))
+    return sorted(entries, key=lambda entry: (entry.at, entry.kind))

@@ -4,7 +4,7 @@ real connector replaces with its provider's query call."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import requests
@@ -38,6 +38,17 @@ class SandboxApi:
             raise GatewayError(f"sandbox API answered HTTP {response.status_code}")
         data: dict[str, Any] = response.json()
         return data
+
+    def settlement_report(self, provider: str, day: date) -> bytes:
+        """The provider's settlement report of `day`, as it gives it (its format, its encoding)."""
+        try:
+            response = requests.get(f"{self.base_url}/sandbox/api/settlements/{provider}/{day.isoformat()}",
+                                    timeout=TIMEOUT_SECONDS, headers={"Authorization": f"Bearer {self.key}"})
+        except requests.RequestException as exc:
+            raise GatewayTimeout(f"sandbox API unreachable: {type(exc).__name__}") from exc
+        if response.status_code != 200:
+            raise GatewayError(f"sandbox API answered HTTP {response.status_code} for {provider}'s report of {day}")
+        return response.content
 
     def query(self, payment: Payment) -> GatewayEvent | None:
         if not payment.gateway_ref:

@@ -44,6 +44,10 @@ class SandboxSessionRow(Base):
     return_url: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    #: when the provider captured the money and when it paid it back: the days its
+    #: settlement report lists them (settlement.py)
+    approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    refunded_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
 
 
 class SandboxDeliveryRow(Base):

@@ -89,7 +89,8 @@ def _alipay(day: date, entries: list[SettledEntry], account: str) -> bytes:
         row = [f"{e.provider_ref}\t", f"{e.payment_reference}\t", "退款" if refund else "交易", "余额充值",
                f"{e.at:%Y-%m-%d %H:%M:%S}", f"{e.at:%Y-%m-%d %H:%M:%S}", "", "", "", "", "", major(signed),
                major(signed), "0.00", "0.00", "0.00", "0.00", "0.00", "", "0.00", "0.00",
-               f"{e.refund_reference}\t" if refund else "", major(-fee), "0.00", ""]
+               f"{e.refund_reference}\t" if refund else "", major(-fee), "0.00",
+               "" if e.amount.currency == "CNY" else e.amount.currency]  # 备注: a cross-border trade's currency
         rows.append(row)
         refunds, trades = refunds + refund, trades + (not refund)
         back, taken = (back + e.amount.amount_minor, taken) if refund else (back, taken + e.amount.amount_minor)
