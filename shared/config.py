@@ -153,7 +153,8 @@ class Settings:
     smtp_host: str | None = None
     smtp_port: int = 25
     smtp_from: str = "receipts@topup.example"
-    #: None: 0.05 s on SQLite, 1 s on PostgreSQL (where the doorbell wakes the loops)
+    #: None: 1 s (the doorbell wakes the loops: PostgreSQL's notifications, or on SQLite the
+    #: commits of the process itself, shared/localbell.py)
     outbox_poll_seconds: float | None = None
     retry_max_attempts: int = 5
     retry_base_seconds: float = 1.0
@@ -305,12 +306,12 @@ class Settings:
         return self.database_urls[service]
 
     def poll_seconds(self, service: str) -> float:
-        """How often a service's loops look for work that nothing woke them for. Often on
-        SQLite, where another process's commit cannot wake them; rarely on PostgreSQL, where
-        the doorbell does (shared/doorbell.py) and polling is only the safety net."""
+        """How often a service's loops look for work that nothing woke them for: rarely,
+        since the doorbell wakes them (shared/doorbell.py: PostgreSQL's notifications, or
+        on SQLite the process's own commits, shared/localbell.py); polling is the safety net."""
         if self.outbox_poll_seconds is not None:
             return self.outbox_poll_seconds
-        return 0.05 if self.database_url(service).startswith("sqlite") else 1.0
+        return 1.0
 
     def with_changes(self, **changes: Any) -> Settings:
         return replace(self, **changes)

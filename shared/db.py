@@ -37,7 +37,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
-from shared import sqlcount
+from shared import localbell, sqlcount
 
 # Stable constraint names, so that Alembic migrations name things the same on every backend.
 NAMING_CONVENTION = {
@@ -79,6 +79,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
     _serialize_sqlite_writers(engine)
+    localbell.watch(engine, url)
     return engine
 
 

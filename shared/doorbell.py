@@ -7,7 +7,8 @@ costs a commit per loop twenty times a second on an idle system. On PostgreSQL a
 on each such table runs `pg_notify('<table>')`, which is delivered only when the inserting
 transaction commits (never for one that rolls back); the worker LISTENs and wakes the
 loop. Polling remains, rarely, as the safety net for a notification lost while the
-listening connection was down. SQLite has no notifications: there the loops poll often.
+listening connection was down. SQLite has no notifications: there a process's own commits
+ring its loops (shared/localbell.py), which is all the embedded run, one process, needs.
 
 The same mechanism, with a payload, announces which row was inserted: the order API's web
 processes learn which order changed, to answer the frontends waiting on it (order/watch.py).

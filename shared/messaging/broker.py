@@ -45,13 +45,18 @@ def keep_alive(connection: Connection) -> None:
 MEMORY_URL = "memory://localhost/"
 
 
+#: how often a consumer on the in-memory transport looks at its queues when they are empty:
+#: it cannot wait for a message, only look again (each look costs a glance at every queue)
+MEMORY_POLL_SECONDS = 0.05
+
+
 def is_memory(url: str) -> bool:
     return url.startswith("memory://")
 
 
 def connect(url: str, heartbeat: int = 30) -> Connection:
     if is_memory(url):
-        return Connection(MEMORY_URL, transport_options={"polling_interval": 0.01})
+        return Connection(MEMORY_URL, transport_options={"polling_interval": MEMORY_POLL_SECONDS})
     return Connection(
         url,
         heartbeat=heartbeat,

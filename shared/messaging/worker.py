@@ -13,9 +13,9 @@ import structlog
 from kombu import Connection
 from sqlalchemy.orm import Session, sessionmaker
 
-from shared import metrics
+from shared import localbell, metrics
 from shared.config import Settings
-from shared.db import is_sqlite
+from shared.db import is_sqlite, normalize_url
 from shared.doorbell import Doorbell
 from shared.loops import PollLoop
 from shared.messaging.broker import connect
@@ -80,6 +80,7 @@ class Worker:
     on_exit: Callable[[], None] | None = None
     #: run as its own process: where Prometheus scrapes it (METRICS_PORT; None: nowhere)
     metrics_port: int | None = None
+    unsubscribe: list[Callable[[], None]] = field(default_factory=list)
 
     def doorbell(self) -> Doorbell | None:
         rings = {loop.wakes_on: lambda _payload, wake=loop.wake: wake()
@@ -88,7 +89,17 @@ class Worker:
             return None
         return Doorbell(self.database_url, rings)
 
+    def ring_locally(self) -> None:
+        """On SQLite, this process's commits wake the loops (shared/localbell.py)."""
+        if not self.database_url or not is_sqlite(self.database_url):
+            return
+        url = normalize_url(self.database_url)
+        for loop in self.loops:
+            if isinstance(loop, PollLoop) and loop.wakes_on:
+                self.unsubscribe.append(localbell.subscribe(url, loop.wakes_on, loop.wake))
+
     def start(self) -> None:
+        self.ring_locally()
         doorbell = self.doorbell()
         for i, loop in enumerate([*self.loops, *([doorbell] if doorbell else [])]):
             thread = threading.Thread(target=self._guard, args=(loop,), name=f"{self.name}-{i}", daemon=True)
@@ -104,6 +115,8 @@ class Worker:
 
     def stop(self, timeout: float = 10.0) -> None:
         self.stop_event.set()
+        for unsubscribe in self.unsubscribe:
+            unsubscribe()
         for loop in self.loops:
             if isinstance(loop, PollLoop):
                 loop.wake()  # an idle loop would otherwise finish its sleep first
