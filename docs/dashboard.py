@@ -8,6 +8,7 @@ answers itself (SVG in Debian's Chromium, as the browser tests use it).
 
 from __future__ import annotations
 
+import itertools
 import random
 import tempfile
 import threading
@@ -58,7 +59,8 @@ def polyline(points: list[float], width: int, height: int, top: float) -> str:
     if len(points) < 2:
         return ""
     step = width / (len(points) - 1)
-    return " ".join(f"{i * step:.1f},{height - (v / top) * height if top else height:.1f}" for i, v in enumerate(points))
+    return " ".join(f"{i * step:.1f},{height - (v / top) * height if top else height:.1f}"
+                    for i, v in enumerate(points))
 
 
 def panel(title: str, series: dict[str, list[float]], unit: str) -> str:
@@ -94,7 +96,7 @@ def main() -> None:
 
     def rate(name: str, **labels: str) -> list[float]:
         values = [total(s, name, **labels) for s in samples]
-        return [(b - a) / EVERY for a, b in zip(values, values[1:], strict=False)]
+        return [(b - a) / EVERY for a, b in itertools.pairwise(values)]
 
     def mean_seconds(ending: str) -> list[float]:
         sums, counts = rate("topup_placed_to_ending_seconds_sum", ending=ending), rate(
