@@ -16,27 +16,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-import requests
-from prometheus_client.parser import text_string_to_metric_families
-
 from deploy.infra import free_port
 from deploy.local import LocalSystem
 from shared.config import SERVICES, Settings
 from tests.e2e.browser import chromium
 from tests.e2e.frontend import Frontend, decide
+from tests.helpers import Scraped, scrape
+from tests.helpers import metric as total
 
 OUT = Path(__file__).with_name("dashboard.png")
 SECONDS, EVERY = 60, 2.0
-
-
-def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    text = requests.get(f"{url}/metrics", timeout=10).text
-    return {(s.name, tuple(sorted(s.labels.items()))): s.value
-            for family in text_string_to_metric_families(text) for s in family.samples}
-
-
-def total(sample: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: str, **labels: str) -> float:
-    return sum(v for (n, have), v in sample.items() if n == name and set(labels.items()) <= set(have))
 
 
 def customer_journeys(frontend: Frontend, stop: threading.Event) -> None:
@@ -82,7 +71,7 @@ def main() -> None:
                                   **{f"{s.upper()}_PORT": str(free_port()) for s in SERVICES}})
     system = LocalSystem(settings.with_changes(auth_rate_limit="100000 per minute")).start()
     url, stop = system.url("order"), threading.Event()
-    samples: list[dict[tuple[str, tuple[tuple[str, str], ...]], float]] = []
+    samples: list[Scraped] = []
     threads = [threading.Thread(target=customer_journeys, args=(Frontend(system), stop), daemon=True) for _ in range(4)]
     for thread in threads:
         thread.start()

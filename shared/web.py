@@ -125,18 +125,20 @@ def observe_requests(app: Flask, service: str) -> None:
     @app.before_request
     def _started() -> None:
         g.topup_started = time.perf_counter()
+        g.topup_labels = (service, method(), route())  # once per request, for the span and the counts
         order_id = (request.view_args or {}).get("order_id")
         traceparent = request.headers.get("traceparent")
-        g.topup_span = tracing.RequestSpan(service, method(), route(),
+        g.topup_span = tracing.RequestSpan(service, g.topup_labels[1], g.topup_labels[2],
                                            {"traceparent": traceparent} if traceparent else {},
                                            order_id if isinstance(order_id, str) else None)
 
     @app.after_request
     def _counted(response: Response) -> Response:
-        metrics.HTTP_REQUESTS.labels(service, method(), route(), str(response.status_code)).inc()
+        labels = g.get("topup_labels") or (service, method(), route())  # refused before _started ran
+        metrics.HTTP_REQUESTS.labels(*labels, str(response.status_code)).inc()
         started = g.get("topup_started")
         if started is not None:
-            metrics.HTTP_LATENCY.labels(service, method(), route()).observe(time.perf_counter() - started)
+            metrics.HTTP_LATENCY.labels(*labels).observe(time.perf_counter() - started)
         g.topup_status = response.status_code
         return response
 

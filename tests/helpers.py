@@ -86,3 +86,23 @@ def top_up_settings(dbs: Databases, amqp_url: str, var_dir: str, **changes: Any)
         retry_max_attempts=3, outbox_poll_seconds=0.02, var_dir=var_dir,
         operator_token=uuid.uuid4().hex, webhook_secret=uuid.uuid4().hex, jwt_secret=uuid.uuid4().hex,
         platform_token=uuid.uuid4().hex, **changes)
+
+
+#: a /metrics answer as {(sample name, sorted labels): value}
+Scraped = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+def scrape(url: str) -> Scraped:
+    """The Prometheus metrics a process answers at `url`/metrics, parsed."""
+    import requests
+    from prometheus_client.parser import text_string_to_metric_families
+
+    answer = requests.get(f"{url}/metrics", timeout=10)
+    assert answer.status_code == 200 and answer.headers["Content-Type"].startswith("text/plain")
+    return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for family in text_string_to_metric_families(answer.text) for sample in family.samples}
+
+
+def metric(scraped: Scraped, name: str, **labels: str) -> float:
+    """The sum of the samples of `name` whose labels include `labels`."""
+    return sum(v for (n, have), v in scraped.items() if n == name and set(labels.items()) <= set(have))

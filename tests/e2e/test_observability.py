@@ -14,11 +14,10 @@ from typing import Any
 import pytest
 import requests
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from prometheus_client.parser import text_string_to_metric_families
 
 from deploy.infra import free_port
 from tests.e2e.frontend import Frontend
-from tests.helpers import wait_for
+from tests.helpers import Scraped, metric, scrape, wait_for
 
 
 class Receiver:
@@ -79,17 +78,7 @@ def receiver() -> Iterator[Receiver]:
     running.server.shutdown()
 
 
-def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    """A /metrics answer as {(sample name, labels): value}."""
-    answer = requests.get(f"{url}/metrics", timeout=10)
-    assert answer.status_code == 200 and answer.headers["Content-Type"].startswith("text/plain")
-    return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
-            for family in text_string_to_metric_families(answer.text) for sample in family.samples}
-
-
-def value(scraped: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: str, **labels: str) -> float:
-    """The sum of the samples of `name` whose labels include `labels`."""
-    return sum(v for (n, have), v in scraped.items() if n == name and set(labels.items()) <= set(have))
+value = metric  # the sum of a metric's samples with these labels
 
 
 def test_a_completed_top_up_is_counted_and_timed(frontend: Frontend) -> None:
@@ -100,7 +89,7 @@ def test_a_completed_top_up_is_counted_and_timed(frontend: Frontend) -> None:
     frontend.pay(order)
     frontend.wait_status(who, order["order_id"], "completed")
 
-    def scraped_once_sent() -> dict[tuple[str, tuple[tuple[str, str], ...]], float] | None:
+    def scraped_once_sent() -> Scraped | None:
         now = scrape(order_web)  # the mailer counts once it has recorded the receipt sent
         sent = value(now, "topup_emails_total", kind="receipt", outcome="sent")
         return now if sent > value(before, "topup_emails_total", kind="receipt", outcome="sent") else None
