@@ -5,7 +5,8 @@ expiries; and the password-reset link.
 Listens to: customer.registered / customer.updated (recipients), order.completed
 (send_receipt), receipt.resend, customer.password_reset_requested (send_password_reset),
 order.reversed, wallet.balance_low, wallet.credit_expiring, wallet.credit_expired.
-Publishes: receipt.issued (the numbered receipt), receipt.sent (an email about an order left).
+Publishes: receipt.issued (the numbered receipt, with its email's first outcome), receipt.sent (any
+other email about an order left).
 HTTP: the operator API under /v1/receipts.
 Worker: the consumers, the outbox relay and the mailer (SMTP_HOST, SMTP_PORT, SMTP_FROM).
 """
@@ -49,7 +50,7 @@ def start(settings: Settings | None = None) -> ServiceContext:
 
 def rules_of(settings: Settings) -> NotifyRules:
     merchant = Merchant(settings.merchant_name, settings.merchant_address, settings.merchant_tax_id)
-    return NotifyRules(merchant, settings.topup_url, settings.password_reset_url)
+    return NotifyRules(merchant, settings.topup_url, settings.password_reset_url, mailer_runs=bool(settings.smtp_host))
 
 
 def create_app(settings: Settings | None = None, ctx: ServiceContext | None = None) -> Flask:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import structlog
 from sqlalchemy.exc import StatementError
@@ -41,6 +42,8 @@ class NotifyRules:
     topup_url: str | None = None
     #: the frontend's page that takes a password-reset token (`?token=`); None: the code alone
     password_reset_url: str | None = None
+    #: whether a mailer sends (SMTP_HOST is set): it announces each receipt with its email
+    mailer_runs: bool = False
 
 
 def remember_customer(session: Session, msg: Envelope) -> None:
@@ -54,11 +57,15 @@ def update_customer(session: Session, msg: Envelope) -> None:
 
 def send_receipt(session: Session, msg: Envelope, rules: NotifyRules) -> None:
     """order.completed: the brief's 'every top-up leaves a receipt; receipts are emailed'.
-    The receipt is numbered and worded once; its announcement lets the customer fetch it."""
+    The receipt is numbered and worded once. Its announcement (`receipt.issued`, which lets
+    the customer fetch it from the order service) leaves with its email's first outcome, so
+    one message says both (issue 10); with no mailer running, or for a receipt emailed
+    before receipts were numbered, it leaves now."""
     p = msg.payload
-    issued, owed = store.receipt_so_far(session, p["order_id"])
+    issued, announced, owed = store.receipt_so_far(session, p["order_id"])
     if issued is not None:
-        store.emit(session, Envelope.new("receipt.issued", issued, caused_by=msg))
+        if announced:
+            store.emit(session, Envelope.new("receipt.issued", issued, caused_by=msg))
         return
     issued_at = utcnow()
     number = receipt_number(issued_at.year, store.next_receipt_number(session, issued_at.year))
@@ -70,10 +77,13 @@ def send_receipt(session: Session, msg: Envelope, rules: NotifyRules) -> None:
         session, EmailKind.RECEIPT, p["order_id"], p["customer_id"], p["email"], receipt.email().render(language),
         order_id=p["order_id"]).id
     document = receipt.document(language, p["customer_id"])
+    announced_now = owed is not None or not rules.mailer_runs
     announced = Envelope.new("receipt.issued", document, caused_by=msg)
     session.add(ReceiptRow(order_id=p["order_id"], number=number, customer_id=p["customer_id"], language=language,
-                           issued_at=issued_at, document=announced.payload, email_id=email_id))
-    store.emit(session, announced)
+                           issued_at=issued_at, document=announced.payload, email_id=email_id,
+                           announced_at=issued_at if announced_now else None))
+    if announced_now:
+        store.emit(session, announced)
 
 
 def resend_receipt(session: Session, msg: Envelope) -> None:
@@ -161,16 +171,25 @@ def _owe(session: Session, kind: EmailKind, reference: str, who: Reader | Recipi
 
 def mark_sent(session: Session, email: store.ClaimedEmail, now: datetime) -> int | None:
     """The email left: record it and, for an email about an order, tell the order service
-    (its timeline shows it), in one transaction. Returns its attempts, or None if it was
-    recorded sent before (and announced then)."""
+    (its timeline shows it), in one transaction. A receipt's first outcome announces the
+    receipt too, in the same message. Returns its attempts, or None if it was recorded sent
+    before (and announced then)."""
     attempts = store.record_sent(session, email.id, now, bodies=REDACTED if email.kind in WITH_SECRETS else None)
     if attempts is not None and email.order_id and email.kind in ABOUT_AN_ORDER:
-        store.emit(session, Envelope.new(
-            "receipt.sent",
-            {"order_id": email.order_id, "receipt_id": email.id, "sent_at": now, "kind": email.kind},
-            correlation_id=email.order_id,
-        ))
+        sent = {"sent_at": now, "receipt_id": email.id}
+        document = _first_outcome(session, email, now)
+        store.emit(session, Envelope.new("receipt.issued", {**document, **sent}, correlation_id=email.order_id)
+                   if document is not None else
+                   Envelope.new("receipt.sent", {"order_id": email.order_id, "kind": email.kind, **sent},
+                                correlation_id=email.order_id))
     return attempts
+
+
+def _first_outcome(session: Session, email: store.ClaimedEmail, now: datetime) -> dict[str, Any] | None:
+    """The receipt to announce, if this is its email's first outcome (sent or failed)."""
+    if email.kind != EmailKind.RECEIPT.value or email.order_id is None:
+        return None
+    return store.announce_receipt(session, email.order_id, now)
 
 
 @dataclass(frozen=True)
@@ -191,4 +210,7 @@ def mark_failed(session: Session, email: store.ClaimedEmail, error: str, now: da
     retry = Retry(attempts, error[:ERROR_LIMIT], backoff(attempts, base=base_seconds, cap=cap_seconds))
     if not store.record_failure(session, email, retry.attempts, retry.error, now + timedelta(seconds=retry.delay)):
         return None
+    document = _first_outcome(session, email, now)
+    if document is not None:  # the customer can fetch it while the email waits to be sent again
+        store.emit(session, Envelope.new("receipt.issued", document, correlation_id=email.order_id))
     return retry

@@ -54,6 +54,9 @@ class ReceiptRow(Base):
     document: Mapped[dict[str, Any]] = mapped_column(JSON)
     #: the email that carried it first: a copy sends the same subject and bodies again
     email_id: Mapped[str] = mapped_column(String(40))
+    #: when `receipt.issued` was written to the outbox: by the mailer, with the email's first
+    #: outcome (one message tells the order service both), or at once when no mailer runs
+    announced_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class ReceiptNumberRow(Base):

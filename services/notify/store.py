@@ -47,19 +47,33 @@ def find_receipt(session: Session, order_id: str) -> ReceiptRow | None:
     return session.get(ReceiptRow, order_id)
 
 
-def receipt_so_far(session: Session, order_id: str) -> tuple[dict[str, Any] | None, str | None]:
-    """What an order.completed finds, in one round trip: the order's receipt as announced,
-    if it was issued, and the receipt email already owed for the order, if any (one
-    completed before receipts were numbered was emailed then)."""
-    document, email_id = session.execute(RECEIPT_SO_FAR, {"order_id": order_id}).one()
-    return document, email_id
+def receipt_so_far(session: Session, order_id: str) -> tuple[dict[str, Any] | None, bool, str | None]:
+    """What an order.completed finds, in one round trip: the order's receipt, if it was
+    issued, whether it was announced, and the receipt email already owed for the order, if
+    any (one completed before receipts were numbered was emailed then)."""
+    document, announced_at, email_id = session.execute(RECEIPT_SO_FAR, {"order_id": order_id}).one()
+    return document, announced_at is not None, email_id
 
 
+_RECEIPT = select(ReceiptRow.document, ReceiptRow.announced_at).where(ReceiptRow.order_id == bindparam("order_id"))
 RECEIPT_SO_FAR = select(
-    select(ReceiptRow.document).where(ReceiptRow.order_id == bindparam("order_id")).scalar_subquery()
-    .label("document"),
+    _RECEIPT.with_only_columns(ReceiptRow.document).scalar_subquery().label("document"),
+    _RECEIPT.with_only_columns(ReceiptRow.announced_at).scalar_subquery().label("announced_at"),
     select(EmailRow.id).where(EmailRow.kind == EmailKind.RECEIPT.value, EmailRow.reference == bindparam("order_id"))
     .scalar_subquery().label("email_id"))
+
+
+def announce_receipt(session: Session, order_id: str, now: datetime) -> dict[str, Any] | None:
+    """The receipt's document, if it is not announced yet; it is from now on. One statement:
+    its row lock orders two mailers recording the same receipt, and only one gets it."""
+    document: dict[str, Any] | None = session.execute(
+        ANNOUNCE, {"receipt_of": order_id, "now": now}).scalar_one_or_none()
+    return document
+
+
+ANNOUNCE = (update(ReceiptRow).where(ReceiptRow.order_id == bindparam("receipt_of"), ReceiptRow.announced_at.is_(None))
+            .values(announced_at=bindparam("now")).returning(ReceiptRow.document)
+            .execution_options(synchronize_session=False))
 
 
 def next_receipt_number(session: Session, year: int) -> int:

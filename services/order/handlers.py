@@ -197,7 +197,11 @@ def payment_synced(session: Session, msg: Envelope) -> None:
 
 
 def receipt_issued(session: Session, msg: Envelope) -> None:
+    """The receipt, kept to be read with the order; announced with its email's sending, it
+    also puts `receipt_sent` on the timeline (one message where there were two)."""
     receipts.keep(session, msg.payload)
+    if msg.payload.get("sent_at") is not None:
+        advance(session, msg.payload["order_id"], Event.RECEIPT_SENT, caused_by=msg)
 
 
 SAGA_HANDLERS: dict[str, Callable[[Session, Envelope], None]] = {

@@ -33,10 +33,12 @@ WINDOW = timedelta(hours=1)
 
 
 def keep(session: Session, p: dict[str, Any]) -> None:
-    """receipt.issued: keep the receipt (once: it never changes after it is issued)."""
+    """receipt.issued: keep the receipt (once: it never changes after it is issued). Its
+    email's sending, if the announcement carries it, is the timeline's, not the document's."""
+    document = {k: v for k, v in p.items() if k not in ("sent_at", "receipt_id")}
     session.execute(insert_new(session, RECEIPTS, ("order_id",)), {
         "order_id": p["order_id"], "customer_id": p["customer_id"], "receipt_number": p["receipt_number"],
-        "issued_at": p["issued_at"], "document": jsonable(p)})
+        "issued_at": p["issued_at"], "document": jsonable(document)})
 
 
 RECEIPTS: Table = Receipt.__table__  # type: ignore[assignment]

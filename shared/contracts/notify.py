@@ -37,6 +37,11 @@ class ReceiptIssued(Schema):
     payment_method = fields.String(required=True)
     promotion = fields.String(load_default=None, allow_none=True)
     merchant = fields.Dict(keys=fields.String(), values=fields.String(), required=True)
+    #: the receipt's email, if this announcement comes with its sending (the mailer's first
+    #: outcome): then no `receipt.sent` follows for it. A first sending that failed announces
+    #: the receipt without these, and its `receipt.sent` follows once it leaves.
+    sent_at = fields.DateTime(load_default=None, allow_none=True)
+    receipt_id = fields.String(load_default=None, allow_none=True)
 
 
 MESSAGES = {"receipt.sent": ReceiptSent, "receipt.issued": ReceiptIssued}

@@ -134,7 +134,7 @@ def test_one_trace_follows_a_top_up_through_every_service(frontend: Frontend, re
     namespace = frontend.system.settings.amqp_namespace
 
     def whole() -> list[dict[str, Any]] | None:
-        spans = receiver.trace_of(order["order_id"], f"{namespace}.order.receipt_sent process")
+        spans = receiver.trace_of(order["order_id"], f"{namespace}.order.receipt_issued process")
         return spans if {"POST /v1/orders", "send receipt email"} <= {s["name"] for s in spans} else None
 
     # (the customer's reads of the order are traces of their own: their client sent no traceparent)

@@ -30,15 +30,18 @@ from sqlalchemy.orm import Session, sessionmaker
 from structlog.testing import capture_logs
 
 from deploy.infra import Databases, free_port
-from services.notify import store
+from services.notify import handlers, store
 from services.notify.app import MIGRATIONS
 from services.notify.domain.layout import RenderedEmail
-from services.notify.domain.receipt import EmailKind
+from services.notify.domain.receipt import EmailKind, Merchant
+from services.notify.handlers import NotifyRules
 from services.notify.mailer import Mailer, SmtpServer
 from services.notify.models import EmailRow, OutboxMessage
 from services.notify.sink import MailSink, SaveToDirectory
 from shared.db import make_engine, migrate, normalize_url, session_factory, unit_of_work
+from shared.messaging.envelope import Envelope
 from tests.helpers import wait_for
+from tests.integration.test_notify import completed
 
 SENDER = "receipts@topup.example"
 LEASE = 1.0  # seconds; in production minutes, longer than any SMTP conversation
@@ -315,6 +318,56 @@ def test_a_refused_email_is_pending_again_with_a_backoff(db: Notify) -> None:
     assert row.last_error and "refused" in row.last_error.lower()
     assert row.claimed_at is not None and row.next_attempt_at > row.claimed_at
     assert [entry["event"] for entry in logs] == ["email_send_failed"]
+
+
+def announcements(db: Notify) -> list[Envelope]:
+    """What the notify service told the order service of receipts, in order."""
+    with db.sessions() as session:
+        rows = session.scalars(select(OutboxMessage).where(OutboxMessage.type.in_(("receipt.issued", "receipt.sent")))
+                               .order_by(OutboxMessage.id)).all()
+        return [Envelope.from_json(row.body) for row in rows]
+
+
+def issue_receipt(db: Notify, order_id: str = "ord_1", times: int = 2) -> None:
+    """order.completed, as the worker handles it with a mailer running; twice (said again)."""
+    rules = NotifyRules(Merchant("topup"), mailer_runs=True)
+    for _ in range(times):
+        with unit_of_work(db.sessions) as session:
+            handlers.send_receipt(session, Envelope.from_json(completed(order_id).to_json()), rules)
+
+
+def test_a_receipt_is_announced_once_with_its_email_sent(db: Notify, sink: MailSink) -> None:
+    """Issue 10: one message where there were two, and none before the email's outcome."""
+    issue_receipt(db)
+    assert announcements(db) == [], "a running mailer announces the receipt with its email's outcome"
+    assert mailer(db, SmtpServer("127.0.0.1", sink.port)).send_due() == 1
+    [announced] = announcements(db)
+    [row] = emails_about(db, "ord_1")
+    assert announced.type == "receipt.issued" and announced.correlation_id == "ord_1"
+    assert announced.payload["sent_at"] == row.sent_at and announced.payload["receipt_id"] == row.id
+    assert announced.payload["receipt_number"].endswith("-000001")
+    issue_receipt(db, times=1)  # a late duplicate of order.completed now answers with the receipt again
+    assert [a.type for a in announcements(db)] == ["receipt.issued", "receipt.issued"]
+    assert announcements(db)[1].payload.get("sent_at") is None
+
+
+def test_a_receipt_whose_first_sending_failed_is_announced_at_once_and_its_sending_later(
+        db: Notify, sink: MailSink) -> None:
+    issue_receipt(db)
+    assert mailer(db, SmtpServer("127.0.0.1", free_port(), timeout=2)).send_due() == 1
+    [announced] = announcements(db)
+    assert announced.type == "receipt.issued" and announced.payload.get("sent_at") is None, \
+        "the customer can fetch the receipt while its email waits for another try"
+    wait_for(lambda: mailer(db, SmtpServer("127.0.0.1", sink.port)).send_due() == 1, what="the retry")
+    first, sent = announcements(db)
+    [row] = emails_about(db, "ord_1")
+    assert first == announced and sent.type == "receipt.sent"
+    assert sent.payload == {"order_id": "ord_1", "receipt_id": row.id, "sent_at": row.sent_at, "kind": "receipt"}
+
+
+def emails_about(db: Notify, order_id: str) -> list[EmailRow]:
+    with db.sessions() as session:
+        return list(session.scalars(select(EmailRow).where(EmailRow.order_id == order_id)))
 
 
 def test_a_mailer_whose_claim_ran_out_does_not_undo_the_one_that_took_over(db: Notify, sink: MailSink) -> None:
