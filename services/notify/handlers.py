@@ -62,9 +62,9 @@ def send_receipt(session: Session, msg: Envelope, rules: NotifyRules) -> None:
     one message says both (issue 10); with no mailer running, or for a receipt emailed
     before receipts were numbered, it leaves now."""
     p = msg.payload
-    issued, announced, owed = store.receipt_so_far(session, p["order_id"])
+    issued, was_announced, owed = store.receipt_so_far(session, p["order_id"])
     if issued is not None:
-        if announced:
+        if was_announced:
             store.emit(session, Envelope.new("receipt.issued", issued, caused_by=msg))
         return
     issued_at = utcnow()
