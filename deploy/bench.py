@@ -41,7 +41,7 @@ from services.order.models import Order, TimelineEntry
 from shared.config import SERVICES, Settings
 from shared.db import normalize_url
 from shared.sqlcount import ENV as SQL_COUNT_ENV
-from shared.sqlcount import read_counts
+from shared.sqlcount import PROVIDER_COMMIT, read_counts
 
 TERMINAL = ("completed", "failed", "expired", "refunded", "cancelled")
 
@@ -74,18 +74,16 @@ def commits_by_service(pg_urls: dict[str, str]) -> collections.Counter[str]:
     return counts
 
 
-def commits(pg_urls: dict[str, str]) -> int:
-    return sum(commits_by_service(pg_urls).values())
-
-
-def outbox_messages(pg_urls: dict[str, str]) -> int:
-    total = 0
+def outbox_messages(pg_urls: dict[str, str]) -> collections.Counter[str]:
+    """Outbox rows written so far, by message type, over the four databases."""
+    counts: collections.Counter[str] = collections.Counter()
     for url in pg_urls.values():
         engine = create_engine(normalize_url(url))
         with engine.connect() as conn:
-            total += int(conn.execute(text("SELECT count(*) FROM outbox")).scalar_one())
+            counts.update({kind: int(n) for kind, n in conn.execute(
+                text("SELECT type, count(*) FROM outbox GROUP BY type"))})
         engine.dispose()
-    return total
+    return counts
 
 
 def latencies(order_url: str, order_ids: list[str]) -> tuple[list[float], dict[str, int], float]:
@@ -215,8 +213,9 @@ def measure(args: argparse.Namespace, system: ProcessSystem, urls: dict[str, str
     wait_terminal(urls["order"], placed, timeout=args.settle)
     elapsed, machine_after = time.monotonic() - started, machine_cpu()
     time.sleep(1)  # receipts and their acknowledgements
-    values, endings, span = latencies(urls["order"], placed)
     statements = read_counts(counts_dir, current_at=time.time()) - statements_before
+    pg_commits = commits_by_service(urls) - commits_before
+    values, endings, span = latencies(urls["order"], placed)
     cpu = {name: used - cpu_before.get(name, 0.0) for name, used in system.cpu_seconds().items()}
     others = {SERVERS[name]: used - others_before[name] for name, used in cpu_by_command(*SERVERS).items()}
     others["load generator and mail sink"] = own_cpu() - client_before
@@ -224,8 +223,8 @@ def measure(args: argparse.Namespace, system: ProcessSystem, urls: dict[str, str
     checked = run_checks(Settings(database_urls=urls))
     result = BenchResult(
         placed=len(placed), endings=endings, statements=statements,
-        commits_by_service=commits_by_service(urls) - commits_before,
-        messages=outbox_messages(urls) - messages_before, statuses=driver.statuses - statuses_before,
+        pg_commits_by_service=pg_commits,
+        messages_by_type=outbox_messages(urls) - messages_before, statuses=driver.statuses - statuses_before,
         routes=driver.routes - routes_before, unanswered=driver.unanswered - unanswered_before,
         client_errors=driver.errors.copy(), cpu_ours=cpu, cpu_others=others, latencies=values,
         completion_span=span, elapsed=elapsed, machine_busy=busy / max(total, 1e-9),
@@ -264,13 +263,14 @@ def headline(args: argparse.Namespace, r: BenchResult) -> str:
 def idle(system: ProcessSystem, urls: dict[str, str], counts_dir: Path, seconds: float) -> None:
     """What the system costs doing nothing: background loops, heartbeats."""
     statements_before = read_counts(counts_dir, current_at=time.time())
-    commits_before, cpu_before, servers_before = commits(urls), system.cpu_seconds(), cpu_by_command(*SERVERS)
+    cpu_before, servers_before = system.cpu_seconds(), cpu_by_command(*SERVERS)
     time.sleep(seconds)
     ours = sum(system.cpu_seconds().values()) - sum(cpu_before.values())
     servers = sum(cpu_by_command(*SERVERS).values()) - sum(servers_before.values())
     counted = read_counts(counts_dir, current_at=time.time()) - statements_before
     statements = counted.total()
-    print(f"\nidle for {seconds:.0f} s: {(commits(urls) - commits_before) / seconds:.1f} commits/s, "
+    commits_ = counted.commits() + counted.commits(PROVIDER_COMMIT)
+    print(f"\nidle for {seconds:.0f} s: {commits_ / seconds:.1f} commits/s, "
           f"{statements / seconds:.1f} SQL statements/s, {100 * ours / seconds:.1f}% of a core in our processes, "
           f"{100 * servers / seconds:.1f}% in PostgreSQL and RabbitMQ")
     for (process, statement), n in counted.statements.most_common(8):

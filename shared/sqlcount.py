@@ -16,6 +16,12 @@ What is counted and what is not:
   too, under `transaction`. SAVEPOINT, RELEASE and ROLLBACK TO are counted, as `savepoint`;
 - the doorbells' LISTEN runs on a raw psycopg connection (shared/doorbell.py), once per
   connection, and is not counted; the triggers' pg_notify runs inside the INSERT it follows.
+
+Commits are counted too (SQLAlchemy's `commit` event), apart from the statements: as the
+provider's (`commit_provider`) when every statement of the transaction touched the sandbox
+gateways' tables (the provider's side of the wire, sharing the payment database until it has
+its own), else as ours (`commit`). PostgreSQL's own count (`xact_commit`) is the bench's
+total; this tells the provider's share of it.
 """
 
 from __future__ import annotations
@@ -38,6 +44,10 @@ ENV = "TOPUP_SQL_COUNT_DIR"
 #: the kinds a statement is counted as; TRANSACTION is kept apart and never in a total
 KINDS = ("select", "select_for_update", "insert", "update", "delete", "savepoint", "other")
 TRANSACTION = "transaction"
+#: commits, counted apart from the statements: ours, and the provider's (PROVIDER_TABLES only)
+COMMIT, PROVIDER_COMMIT = "commit", "commit_provider"
+#: the sandbox gateways' tables: the provider's side of the wire, in the payment database
+PROVIDER_TABLES = "sandbox_"
 WRITE_EVERY_SECONDS = 1.0
 
 
@@ -102,13 +112,26 @@ class _Counter:
         self._start()
         os.register_at_fork(after_in_child=self._after_fork)
         event.listen(Engine, "before_cursor_execute", self._count)
+        event.listen(Engine, "commit", self._commit)
+        event.listen(Engine, "rollback", self._forget)
 
     def _count(self, conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        service = service_of(conn.engine.url.database)
+        service, kind = service_of(conn.engine.url.database), kind_of(statement)
+        if kind != TRANSACTION:
+            conn.info["sqlcount_ours"] = conn.info.get("sqlcount_ours", False) or PROVIDER_TABLES not in statement
         with self.lock:
-            self.kinds[service, kind_of(statement)] += 1
+            self.kinds[service, kind] += 1
             self.statements[service, statement] += 1
             self.changed = True
+
+    def _commit(self, conn: Any) -> None:
+        ours = conn.info.pop("sqlcount_ours", True)  # a transaction with no statement: ours
+        with self.lock:
+            self.kinds[service_of(conn.engine.url.database), COMMIT if ours else PROVIDER_COMMIT] += 1
+            self.changed = True
+
+    def _forget(self, conn: Any) -> None:
+        conn.info.pop("sqlcount_ours", None)
 
     def _start(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -161,7 +184,11 @@ class StatementCounts:
         return StatementCounts(self.kinds - other.kinds, self.statements - other.statements)
 
     def total(self) -> int:
-        return sum(n for (_, _, kind), n in self.kinds.items() if kind != TRANSACTION)
+        return sum(n for (_, _, kind), n in self.kinds.items() if kind in KINDS)
+
+    def commits(self, kind: str = COMMIT) -> int:
+        """Commits SQLAlchemy saw (COMMIT: ours, PROVIDER_COMMIT: the sandbox gateways')."""
+        return sum(n for (_, _, k), n in self.kinds.items() if k == kind)
 
     def by_kind(self) -> Counter[str]:
         return Counter({kind: sum(n for (_, _, k), n in self.kinds.items() if k == kind) for kind in KINDS})
@@ -170,14 +197,17 @@ class StatementCounts:
         """'order-web', 'wallet-worker', ...: who sent them."""
         totals: Counter[str] = Counter()
         for (service, role, kind), n in self.kinds.items():
-            if kind != TRANSACTION:
+            if kind in KINDS:
                 totals[f"{service}-{role}"] += n
         return totals
+
+    def commits_by_process(self, kind: str = COMMIT) -> Counter[str]:
+        return Counter({f"{service}-{role}": n for (service, role, k), n in self.kinds.items() if k == kind and n})
 
     def by_service(self) -> Counter[str]:
         totals: Counter[str] = Counter()
         for (service, _, kind), n in self.kinds.items():
-            if kind != TRANSACTION:
+            if kind in KINDS:
                 totals[service] += n
         return totals
 

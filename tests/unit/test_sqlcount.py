@@ -10,7 +10,7 @@ import textwrap
 from pathlib import Path
 
 from deploy.processes import ROOT
-from shared.sqlcount import TRANSACTION, kind_of, read_counts
+from shared.sqlcount import PROVIDER_COMMIT, TRANSACTION, kind_of, read_counts
 
 CHILD = textwrap.dedent("""
     from sqlalchemy import text
@@ -23,6 +23,15 @@ CHILD = textwrap.dedent("""
         conn.execute(text("SELECT v FROM t")).all()
         conn.execute(text("SELECT v FROM t")).all()
         conn.execute(text("DELETE FROM t WHERE id = 2"))
+    with engine.begin() as conn:  # the provider's alone
+        conn.execute(text("CREATE TABLE sandbox_sessions (id INTEGER PRIMARY KEY)"))
+        conn.execute(text("INSERT INTO sandbox_sessions (id) VALUES (1)"))
+    with engine.begin() as conn:  # ours, touching the provider's too
+        conn.execute(text("SELECT id FROM sandbox_sessions")).all()
+        conn.execute(text("UPDATE t SET v = 'y' WHERE id = 3"))
+    with engine.connect() as conn:  # rolled back: no commit
+        conn.execute(text("UPDATE t SET v = 'z' WHERE id = 3"))
+        conn.rollback()
 """)
 
 
@@ -46,10 +55,14 @@ def test_a_process_asked_to_count_writes_its_counts_by_service_and_kind(tmp_path
     kinds = counts.by_kind()
     # BEGIN IMMEDIATE (SQLite's writer lock, sent as text) is kept apart and never in a total;
     # the executemany of three rows is one statement, as it is one round trip
-    assert (kinds["insert"], kinds["update"], kinds["select"], kinds["delete"]) == (1, 1, 2, 1)
+    assert (kinds["insert"], kinds["update"], kinds["select"], kinds["delete"]) == (2, 3, 3, 1)
     assert counts.by_service()["order"] == counts.total() == sum(kinds.values())
     assert counts.kinds["order", "python", TRANSACTION] >= 1
-    assert max(counts.statements.values()) == 2  # the repeated SELECT, by its text
+    assert counts.statements["order-python", "SELECT v FROM t"] == 2  # the repeated SELECT, by its text
+    # commits apart from statements: a transaction on the sandbox gateways' tables alone is
+    # the provider's; a rollback is no commit
+    assert (counts.commits(), counts.commits(PROVIDER_COMMIT)) == (2, 1)
+    assert counts.commits_by_process() == {"order-python": 2}
 
 
 def test_nothing_is_counted_unless_asked(tmp_path: Path) -> None:
