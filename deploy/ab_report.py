@@ -25,9 +25,12 @@ def figures(path: Path) -> dict[str, float]:
         "PostgreSQL CPU ms": number(r"PostgreSQL (\d+)"),
         "RabbitMQ CPU ms": number(r"RabbitMQ (\d+)"),
         "SQL statements": number(r"SQL statements\s+([\d.]+)"),
+        "SQL statements, ours": number(r"sandbox_\* tables\); ours ([\d.]+)"),
         "commits": number(r"commits\s+([\d.]+)"),
+        "commits, ours": number(r"tables alone\); ours ([\d.]+)"),
         "broker messages": number(r"broker messages\s+([\d.]+)"),
         "frontend requests": number(r"frontend requests\s+([\d.]+)"),
+        "frontend requests, ours": number(r"at the provider\); ours ([\d.]+)"),
         "completed/s": number(r"completed/s\s+([\d.]+)"),
     }
 
