@@ -16,9 +16,11 @@ $(STAMP): requirements.txt requirements-dev.txt
 run: $(STAMP)
 	$(BIN)/python -m deploy.run
 
-## test: lint, then the whole suite on real RabbitMQ + PostgreSQL (local ones, or testcontainers)
+## test: lint, then the whole suite on real RabbitMQ + PostgreSQL (local ones, or testcontainers),
+## TEST_WORKERS files at a time (3: a test spends most of its time waiting for a saga; 0: one by one)
+TEST_WORKERS ?= 3
 test: lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 ## lint: ruff and mypy
 lint: $(STAMP)
