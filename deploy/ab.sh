@@ -13,7 +13,8 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 python=${PYTHON:-$here/.venv/bin/python}
 tree=$(mktemp -d /tmp/topup-ab-XXXXXX)
 git -C "$here" worktree add --detach "$tree" "$base" >/dev/null
-for f in deploy/bench.py deploy/bench_client.py deploy/bench_result.py deploy/ab_report.py shared/sqlcount.py shared/db.py; do
+for f in deploy/bench.py deploy/bench_client.py deploy/bench_result.py deploy/ab_report.py shared/sqlcount.py shared/db.py \
+         shared/localbell.py; do
   cp "$here/$f" "$tree/$f"
 done
 mkdir -p "$here/var/ab"
