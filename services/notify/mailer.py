@@ -34,7 +34,10 @@ import smtplib
 import time
 from dataclasses import dataclass
 from datetime import datetime
-from email.message import EmailMessage
+from email.header import Header
+from email.message import Message
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
 from email.utils import format_datetime, parseaddr
 from typing import Any
 
@@ -80,7 +83,7 @@ class SmtpConnection:
         self.broken = False
         self._smtp: smtplib.SMTP | None = None
 
-    def send(self, message: EmailMessage) -> None:
+    def send(self, message: Message) -> None:
         """Deliver, or raise as a failed send. A refusal (a recipient the server will not
         take) leaves the conversation open for the next email; a timeout, a hang-up or no
         server at all leaves it `broken`."""
@@ -127,18 +130,28 @@ def message_id(email_id: str, sender: str) -> str:
     return f"<{email_id}@{domain if at and domain else 'topup.invalid'}>"
 
 
-def compose(email: store.ClaimedEmail, sender: str) -> EmailMessage:
-    """multipart/alternative: mail clients show the HTML part, the rest read the text."""
-    message = EmailMessage()
+def compose(email: store.ClaimedEmail, sender: str) -> Message:
+    """multipart/alternative: mail clients show the HTML part, the rest read the text.
+
+    Built with the standard library's compat32 classes, whose headers are kept as written:
+    the default policy's `EmailMessage` parses every header it is given into an object and
+    back, which made composing and flattening a receipt cost 1.2 ms against 0.36 ms (a
+    fifth of the notify worker's time at saturation, issue 10). The words are UTF-8, the
+    subject an RFC 2047 encoded word when it is not ASCII ("您的充值收据 R-…")."""
+    message = MIMEMultipart("alternative")
     message["From"] = sender
     message["To"] = email.email
-    message["Subject"] = email.subject
+    subject = email.subject if email.subject.isascii() else Header(email.subject, UTF8)
+    message["Subject"] = subject  # type: ignore[assignment]  # compat32 takes a Header too
     message["Date"] = format_datetime(as_utc(email.created_at))
     message["Message-ID"] = message_id(email.id, sender)
-    message.set_content(email.text_body)
-    message.add_alternative(email.html_body, subtype="html")
-    message["Content-Language"] = email.language  # after the content: set_content drops Content-* headers
+    message["Content-Language"] = email.language
+    message.attach(MIMEText(email.text_body, "plain", UTF8))
+    message.attach(MIMEText(email.html_body, "html", UTF8))
     return message
+
+
+UTF8 = "utf-8"
 
 
 def describe(exc: BaseException) -> str:
@@ -152,7 +165,7 @@ class Claim:
     """An email this mailer holds for one sending, composed while it was claimed."""
 
     email: store.ClaimedEmail
-    message: EmailMessage
+    message: Message
 
     @property
     def token(self) -> str:
