@@ -24,7 +24,7 @@ from services.notify.domain.layout import Email, RenderedEmail
 from services.notify.domain.password_reset import REDACTED, WITH_SECRETS, PasswordReset
 from services.notify.domain.receipt import ABOUT_AN_ORDER, CompletedTopUp, EmailKind, Merchant, Receipt, receipt_number
 from services.notify.domain.reversal import ReversedTopUp
-from services.notify.models import EmailRow, ReceiptRow, RecipientRow
+from services.notify.models import EmailRow, RecipientRow
 from shared.clock import utcnow
 from shared.loops import backoff
 from shared.messaging.envelope import Envelope
@@ -75,13 +75,13 @@ def send_receipt(session: Session, msg: Envelope, rules: NotifyRules) -> None:
     # not emailed again (services/order/backfill.py announces those completions once more).
     email_id = owed or store.add_email(
         session, EmailKind.RECEIPT, p["order_id"], p["customer_id"], p["email"], receipt.email().render(language),
-        order_id=p["order_id"]).id
+        order_id=p["order_id"])
     document = receipt.document(language, p["customer_id"])
     announced_now = owed is not None or not rules.mailer_runs
     announced = Envelope.new("receipt.issued", document, caused_by=msg)
-    session.add(ReceiptRow(order_id=p["order_id"], number=number, customer_id=p["customer_id"], language=language,
-                           issued_at=issued_at, document=announced.payload, email_id=email_id,
-                           announced_at=issued_at if announced_now else None))
+    store.add_receipt(session, order_id=p["order_id"], number=number, customer_id=p["customer_id"],
+                      language=language, issued_at=issued_at, document=announced.payload, email_id=email_id,
+                      announced_at=issued_at if announced_now else None)
     if announced_now:
         store.emit(session, announced)
 

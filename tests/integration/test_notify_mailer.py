@@ -98,7 +98,7 @@ def owe_receipt(db: Notify, order_id: str = "ord_1", address: str = "ana@example
     with unit_of_work(db.sessions) as session:
         return store.add_email(session, EmailKind.RECEIPT, order_id, "cus_1", address,
                                RenderedEmail(f"Your top-up receipt for {order_id}", "text", "<p>html</p>", "en"),
-                               order_id=order_id).id
+                               order_id=order_id)
 
 
 def email(db: Notify, email_id: str) -> EmailRow:
