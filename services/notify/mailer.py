@@ -207,18 +207,21 @@ class Mailer:
                 self._said_disabled = True
             return 0
         while self._unrecorded:  # raises while the database is still out of reach
-            claim, sent_at = self._unrecorded[0]
-            self._record_sent(claim, sent_at)
+            unrecorded, sent_at = self._unrecorded[0]
+            self._record_sent(unrecorded, sent_at)
             self._unrecorded.pop(0)
         tried = 0
         connection = SmtpConnection(self.server)
+        taken: Claim | None = None  # the next email, claimed as the last one was recorded
         try:
             while tried < self.batch_size and not connection.broken:
-                sent = self.send_one(connection)
-                if sent is None:
+                next_one = taken or self.claim()
+                if next_one is None:
                     break
+                claim = next_one
                 tried += 1
-                if not sent.email.another_due:
+                taken = self.send_claimed(connection, claim, take_next=tried < self.batch_size)
+                if taken is None and not claim.email.another_due:
                     break
             else:
                 self._drained = False
@@ -232,42 +235,45 @@ class Mailer:
         tried = self.send_due()
         return 0 if self._drained else tried
 
-    def send_one(self, connection: SmtpConnection) -> Claim | None:
-        """Claim the next due email, send it, record the outcome; None when none was due."""
-        claim = self.claim()
-        if claim is None:
-            return None
+    def send_claimed(self, connection: SmtpConnection, claim: Claim, take_next: bool = False) -> Claim | None:
+        """Send a claimed email and record the outcome. A sent email's record also claims
+        the next due one, if `take_next` and another was due when this one was claimed: one
+        transaction an email instead of two while emails queue (issue 10). Returns that
+        claim."""
         email = claim.email
         with tracing.resumed("notify", email.trace_parent, f"send {email.kind} email", email.order_id):
-            return self._send_claimed(connection, claim)
-
-    def _send_claimed(self, connection: SmtpConnection, claim: Claim) -> Claim:
-        try:
-            connection.send(claim.message)
-        except Exception as exc:  # noqa: BLE001 - one undeliverable email must not block the others
-            self._record_failure(claim, describe(exc))
-            return claim
-        sent_at = utcnow()
-        try:
-            self._record_sent(claim, sent_at, attempts=RECORD_ATTEMPTS)
-        except Exception:
-            self._unrecorded.append((claim, sent_at))
-            raise
-        return claim
+            try:
+                connection.send(claim.message)
+            except Exception as exc:  # noqa: BLE001 - one undeliverable email must not block the others
+                self._record_failure(claim, describe(exc))
+                return None
+            sent_at = utcnow()
+            try:
+                return self._record_sent(claim, sent_at, attempts=RECORD_ATTEMPTS,
+                                         take_next=take_next and email.another_due)
+            except Exception:
+                self._unrecorded.append((claim, sent_at))
+                raise
 
     def claim(self) -> Claim | None:
         """The next due email, claimed in a transaction of its own (committed on return)."""
         with unit_of_work(self.sessions) as session:
-            email = store.claim_next(session, utcnow(), self.lease_seconds)
-            return None if email is None else Claim(email, compose(email, self.sender))
+            return self._claim_in(session)
 
-    def _record_sent(self, claim: Claim, sent_at: datetime, attempts: int = 1) -> None:
+    def _claim_in(self, session: Session) -> Claim | None:
+        email = store.claim_next(session, utcnow(), self.lease_seconds)
+        return None if email is None else Claim(email, compose(email, self.sender))
+
+    def _record_sent(self, claim: Claim, sent_at: datetime, attempts: int = 1, take_next: bool = False) -> Claim | None:
         """The mail server accepted it: record that, retrying a failing database a few times
-        (the record is idempotent: an attempt whose commit did land is found sent)."""
+        (the record is idempotent: an attempt whose commit did land is found sent), and with
+        `take_next`, claim the next due email in the same transaction (a record that fails
+        claims nothing). Returns that claim."""
         for attempt in range(1, attempts + 1):
             try:
                 with unit_of_work(self.sessions) as session:
                     recorded = handlers.mark_sent(session, claim.email, sent_at)
+                    taken = self._claim_in(session) if take_next else None
             except Exception as exc:
                 if attempt == attempts:
                     claim.log().error("email_sent_not_recorded", error=repr(exc))
@@ -281,7 +287,8 @@ class Mailer:
             else:
                 claim.log().info("email_sent", attempts=recorded)
                 metrics.EMAILS.labels(claim.email.kind, "sent").inc()
-            return
+            return taken
+        return None
 
     def _record_failure(self, claim: Claim, error: str) -> None:
         """The mail server refused or was unreachable: pending again after a backoff. If

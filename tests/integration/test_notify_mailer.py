@@ -503,6 +503,28 @@ def test_a_round_sends_its_emails_over_one_connection_opened_only_when_there_is_
     assert all(email(db, email_id).status == "sent" for email_id in ids)
 
 
+def test_while_emails_queue_each_costs_one_transaction(db: Notify, sink: MailSink) -> None:
+    """Issue 10: a sent email's record claims the next one in the same transaction; a round
+    of five is one claim and five records, not five of each. A round that ends at its
+    batch's size claims nothing it will not send."""
+    ids = [owe_receipt(db, f"ord_{n}") for n in range(7)]
+    commits: list[object] = []
+
+    def count(conn: object) -> None:
+        commits.append(conn)
+
+    event.listen(db.engine, "commit", count)
+    try:
+        assert mailer(db, SmtpServer("127.0.0.1", sink.port), batch_size=5).send_due() == 5
+    finally:
+        event.remove(db.engine, "commit", count)
+    assert len(commits) == 6
+    assert [email(db, email_id).status for email_id in ids].count("sending") == 0, "nothing claimed for later"
+    assert mailer(db, SmtpServer("127.0.0.1", sink.port)).send_due() == 2
+    assert message_ids(sink) == Counter(ids), "each once"
+    assert all(email(db, email_id).status == "sent" for email_id in ids)
+
+
 def test_a_refused_recipient_leaves_the_connection_to_the_emails_after_it(db: Notify, sink: MailSink) -> None:
     server = serve(sink, RefusesNobody(sink.directory))
     first = owe_receipt(db, "ord_1")
