@@ -4,6 +4,7 @@ real connector replaces with its provider's query call."""
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -25,10 +26,22 @@ class SandboxApi:
     def __init__(self, base_url: str, webhook_secret: str) -> None:
         self.base_url = base_url.rstrip("/")
         self.key = api_key(webhook_secret)
+        self._local = threading.local()
+
+    def _http(self) -> requests.Session:
+        """This thread's connection to the sandbox, kept open between questions. A new
+        requests session per question (`requests.get`) cost a new connection, and looking up
+        proxies and ~/.netrc in the environment took a quarter of the call: the sandbox is
+        reached directly (issue 10: the return page asks it on every top-up)."""
+        http: requests.Session | None = getattr(self._local, "http", None)
+        if http is None:
+            http = self._local.http = requests.Session()
+            http.trust_env = False
+        return http
 
     def retrieve(self, session_id: str) -> dict[str, Any]:
         try:
-            response = requests.get(f"{self.base_url}/sandbox/api/payments/{session_id}", timeout=TIMEOUT_SECONDS,
+            response = self._http().get(f"{self.base_url}/sandbox/api/payments/{session_id}", timeout=TIMEOUT_SECONDS,
                                     headers={"Authorization": f"Bearer {self.key}", "Accept": "application/json"})
         except requests.RequestException as exc:
             raise GatewayTimeout(f"sandbox API unreachable: {type(exc).__name__}") from exc
@@ -42,7 +55,7 @@ class SandboxApi:
     def settlement_report(self, provider: str, day: date) -> bytes:
         """The provider's settlement report of `day`, as it gives it (its format, its encoding)."""
         try:
-            response = requests.get(f"{self.base_url}/sandbox/api/settlements/{provider}/{day.isoformat()}",
+            response = self._http().get(f"{self.base_url}/sandbox/api/settlements/{provider}/{day.isoformat()}",
                                     timeout=TIMEOUT_SECONDS, headers={"Authorization": f"Bearer {self.key}"})
         except requests.RequestException as exc:
             raise GatewayTimeout(f"sandbox API unreachable: {type(exc).__name__}") from exc
