@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import Table, and_, bindparam, select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from services.wallet.domain.ledger import Account, AccountStatus, EntryKind, JournalEntry, customer_account
 from services.wallet.models import (
@@ -27,7 +28,7 @@ from services.wallet.models import (
     PostingRow,
 )
 from shared.clock import utcnow
-from shared.db import insert_into
+from shared.db import insert_into, update_where
 from shared.messaging.envelope import Envelope
 from shared.messaging.outbox import put
 from shared.money import Money
@@ -128,28 +129,32 @@ class Booked:
 
 
 def record_entry(session: Session, row: AccountRow, entry: JournalEntry, now: datetime | None = None) -> Booked:
-    """Append an entry and move the cached balance by the customer's side of it. The caller
-    announces the new version (`account_updated` or `wallet.credited`)."""
+    """Append an entry and move the cached balance by the customer's side of it, raising the
+    account's version (as `bump` does). The caller announces the new version
+    (`account_updated` or `wallet.credited`).
+
+    Plain statements, on every credit's and debit's path (issue 10: the ORM's add and flush
+    cost several times as much): the entry, its postings in one executemany, the account's
+    balance and version; the account row the caller holds is told its new values as
+    committed, so the ORM has nothing left to write for them."""
     change = entry.amount_for(customer_account(row.customer_id))
-    row.balance_minor += change
-    bump(row)
-    entry_row = JournalEntryRow(
-        id=f"je_{uuid.uuid4().hex}",
-        kind=entry.kind.value,
-        order_id=entry.order_id,
-        customer_id=row.customer_id,
-        reference=entry.reference,
-        description=entry.description,
-        balance_after_minor=row.balance_minor,
-        account_version=row.version,
-        created_at=now or utcnow(),
-    )
-    session.add(entry_row)
-    # Its postings in one executemany (written as objects, the ORM asks each one's id back).
+    balance, version = row.balance_minor + change, row.version + 1
+    values = {"id": f"je_{uuid.uuid4().hex}", "kind": entry.kind.value, "order_id": entry.order_id,
+              "customer_id": row.customer_id, "reference": entry.reference, "description": entry.description,
+              "balance_after_minor": balance, "account_version": version, "created_at": now or utcnow()}
+    session.execute(insert_into(ENTRIES), values)
     session.execute(insert_into(POSTINGS), [
-        {"entry_id": entry_row.id, "account": p.account, "amount_minor": p.amount.amount_minor,
+        {"entry_id": values["id"], "account": p.account, "amount_minor": p.amount.amount_minor,
          "currency": p.amount.currency} for p in entry.postings])
-    return Booked(entry_row, change)
+    session.execute(update_where(ACCOUNTS, "customer_id"),
+                    {"where_customer_id": row.customer_id, "balance_minor": balance, "version": version})
+    set_committed_value(row, "balance_minor", balance)
+    set_committed_value(row, "version", version)
+    return Booked(JournalEntryRow(**values), change)  # as written (not in the session: nothing to flush)
+
+
+ENTRIES: Table = JournalEntryRow.__table__  # type: ignore[assignment]
+ACCOUNTS: Table = AccountRow.__table__  # type: ignore[assignment]
 
 
 def bump(row: AccountRow) -> None:
