@@ -64,6 +64,12 @@ def test_a_declined_card_then_a_good_one_tops_up(frontend: Frontend) -> None:
     order = frontend.top_up(who, 2000)
     back = frontend.pay(order, DECLINED)
     assert back.url == order["next_action"]["url"] and "declined" in back.text, "the page says why, takes another"
+    # The declined try reaches the order on its own queue: paid at once, the capture may
+    # overtake it, and a try noted after the payment is news no longer (the saga's table).
+    def events() -> list[str]:
+        return [step["event"] for step in frontend.order(who, order["order_id"])["timeline"]]
+
+    wait_for(lambda: "payment_attempt_failed" in events(), what="the declined try on the timeline")
     frontend.pay(order, APPROVED)
     done = frontend.wait_status(who, order["order_id"], "completed")
     assert [s["event"] for s in done["timeline"]][:3] == ["placed", "payment_created", "payment_attempt_failed"]
