@@ -20,8 +20,8 @@ What is counted and what is not:
 Commits are counted too (SQLAlchemy's `commit` event), apart from the statements: as the
 provider's (`commit_provider`) when every statement of the transaction touched the sandbox
 gateways' tables (the provider's side of the wire, sharing the payment database until it has
-its own), else as ours (`commit`). PostgreSQL's own count (`xact_commit`) is the bench's
-total; this tells the provider's share of it.
+its own), else as ours (`commit`). The bench prints PostgreSQL's own count (`xact_commit`)
+beside them as a cross-check.
 """
 
 from __future__ import annotations

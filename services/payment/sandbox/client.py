@@ -41,8 +41,9 @@ class SandboxApi:
 
     def retrieve(self, session_id: str) -> dict[str, Any]:
         try:
-            response = self._http().get(f"{self.base_url}/sandbox/api/payments/{session_id}", timeout=TIMEOUT_SECONDS,
-                                    headers={"Authorization": f"Bearer {self.key}", "Accept": "application/json"})
+            response = self._http().get(
+                f"{self.base_url}/sandbox/api/payments/{session_id}", timeout=TIMEOUT_SECONDS,
+                headers={"Authorization": f"Bearer {self.key}", "Accept": "application/json"})
         except requests.RequestException as exc:
             raise GatewayTimeout(f"sandbox API unreachable: {type(exc).__name__}") from exc
         if response.status_code == 404:
@@ -55,8 +56,9 @@ class SandboxApi:
     def settlement_report(self, provider: str, day: date) -> bytes:
         """The provider's settlement report of `day`, as it gives it (its format, its encoding)."""
         try:
-            response = self._http().get(f"{self.base_url}/sandbox/api/settlements/{provider}/{day.isoformat()}",
-                                    timeout=TIMEOUT_SECONDS, headers={"Authorization": f"Bearer {self.key}"})
+            response = self._http().get(
+                f"{self.base_url}/sandbox/api/settlements/{provider}/{day.isoformat()}",
+                timeout=TIMEOUT_SECONDS, headers={"Authorization": f"Bearer {self.key}"})
         except requests.RequestException as exc:
             raise GatewayTimeout(f"sandbox API unreachable: {type(exc).__name__}") from exc
         if response.status_code != 200:
