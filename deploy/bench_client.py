@@ -81,10 +81,13 @@ def json_of(response: requests.Response, *ok: int) -> dict[str, Any]:
 
 
 class Driver:
-    def __init__(self, order_url: str, poll_seconds: float, long_poll: bool) -> None:
+    def __init__(self, order_url: str, poll_seconds: float, long_poll: bool, unanswered_tries: int = 1) -> None:
         self.order_url = order_url
         self.poll_seconds = poll_seconds
         self.long_poll = long_poll
+        #: how often a request that is safe to repeat is sent when no answer comes (a process
+        #: restarting refuses connections for a moment): the chaos run's frontends try again
+        self.unanswered_tries = unanswered_tries
         self.local = threading.local()
         self.lock = threading.Lock()
         #: every answer, by status and by route; requests that got none, by exception
@@ -114,18 +117,31 @@ class Driver:
 
     def send(self, method: str, url: str, **kwargs: Any) -> requests.Response:
         """As a well-behaved frontend: a 503 or 429 is asked again after its Retry-After (a
-        few times), with the same Idempotency-Key, which makes a repeated write safe."""
-        for _ in range(5):
+        few times), with the same Idempotency-Key, which makes a repeated write safe. With
+        `unanswered_tries`, a request that got no answer is sent again after a moment if it
+        is safe to repeat: a read, a write with an Idempotency-Key, a quote (one more quote
+        is harmless)."""
+        tries = self.unanswered_tries if _repeatable(method, url, kwargs) else 1
+        answered = unanswered = 0
+        while True:
             try:
                 response = self.http.request(method, url, **kwargs)
+            except requests.ConnectionError as exc:
+                with self.lock:
+                    self.unanswered[type(exc).__name__] += 1
+                unanswered += 1
+                if unanswered >= tries:
+                    raise
+                time.sleep(min(2.0, 0.2 * unanswered))
+                continue
             except requests.RequestException as exc:
                 with self.lock:
                     self.unanswered[type(exc).__name__] += 1
                 raise
-            if response.status_code not in RETRIED:
-                break
+            answered += 1
+            if response.status_code not in RETRIED or answered >= 5:
+                return response
             time.sleep(retry_after(response))
-        return response
 
     def customer(self) -> Customer:
         email = f"bench-{uuid.uuid4().hex[:10]}@example.com"
@@ -181,6 +197,10 @@ class Driver:
             if "Preference-Applied" not in response.headers:
                 time.sleep(self.poll_seconds)  # a frontend polls; faster would only load the order service
         raise TimeoutError(f"the order never asked for payment within {timeout:.0f} s")
+
+
+def _repeatable(method: str, url: str, kwargs: dict[str, Any]) -> bool:
+    return method == "GET" or "Idempotency-Key" in (kwargs.get("headers") or {}) or url.endswith("/v1/quotes")
 
 
 def retry_after(response: requests.Response) -> float:

@@ -3,7 +3,8 @@ database connections are cut, then proof that nothing was lost, doubled or left 
 
 The system runs as deployed (deploy/processes.py: a gunicorn web and a worker per service, on
 PostgreSQL and RabbitMQ) and the bench's frontends (deploy/bench_client.py) drive top-ups of
-the default mix. Meanwhile, every `--kill-every` seconds one of its processes, web or worker,
+the default mix; a request that got no answer (a web process restarting) they send again,
+when it is safe to repeat (a read, a write with an Idempotency-Key, a quote). Meanwhile, every `--kill-every` seconds one of its processes, web or worker,
 is killed with SIGKILL and started again; every `--drop-every` seconds every connection to its
 four databases is terminated; every `--cut-every` seconds its processes' connections to
 RabbitMQ are closed (with `rabbitmqctl`, when the broker is local). Faults go only to the
@@ -198,7 +199,8 @@ def drive(system: ProcessSystem, urls: dict[str, str], n: int, rate: float, conc
           every: tuple[float, float, float], seed: int, mix: dict[str, int], result: ChaosResult) -> None:
     """The top-ups, paced, with the faults: (kill, drop, cut) every so many seconds, 0: never."""
     kill_every, drop_every, cut_every = every
-    driver = Driver(system.url("order"), 0.25, long_poll=True)
+    # a killed web process is back within seconds: its frontends ask again meanwhile
+    driver = Driver(system.url("order"), 0.25, long_poll=True, unanswered_tries=10)
     pool = customers(driver, min(concurrency, 20))
     time.sleep(1)  # the wallet opens every account
     endings = [e for e, share in mix.items() for _ in range(share)]

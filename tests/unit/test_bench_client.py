@@ -7,6 +7,7 @@ import threading
 from collections.abc import Callable, Iterator
 
 import pytest
+import requests
 from flask import Flask, Response
 from werkzeug.serving import make_server
 
@@ -68,3 +69,17 @@ def test_nobody_answering_is_counted_too() -> None:
 def test_routes_leave_ids_out() -> None:
     request = type("R", (), {"method": "GET", "path_url": "/v1/orders/7b0c5c1e-0f7a-4a43-9d3b-6a1c2e9f0d11?x=1"})
     assert route(type("A", (), {"request": request})()) == "GET /v1/orders/{id}"  # type: ignore[arg-type]
+
+
+def test_a_frontend_that_tries_again_asks_again_only_what_is_safe_to_repeat(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The chaos run's frontends: a restarting process refuses connections for a moment."""
+    monkeypatch.setattr("deploy.bench_client.time.sleep", lambda _: None)
+    driver = Driver(f"http://127.0.0.1:{free_port()}", poll_seconds=0.01, long_poll=True, unanswered_tries=3)
+    assert driver.top_up(Customer({}, "EUR"), "card_approved") is None
+    assert dict(driver.unanswered) == {"ConnectionError": 3}, "the quote asked three times"
+    with pytest.raises(requests.ConnectionError):
+        driver.send("POST", f"{driver.order_url}/v1/orders/ord_1/cancel")
+    assert dict(driver.unanswered) == {"ConnectionError": 4}, "a write without a key: once"
+    with pytest.raises(requests.ConnectionError):
+        driver.send("POST", f"{driver.order_url}/v1/orders", headers={"Idempotency-Key": "k"})
+    assert dict(driver.unanswered) == {"ConnectionError": 7}, "with its key: three times"
