@@ -4,8 +4,9 @@ database connections are cut, then proof that nothing was lost, doubled or left 
 The system runs as deployed (deploy/processes.py: a gunicorn web and a worker per service, on
 PostgreSQL and RabbitMQ) and the bench's frontends (deploy/bench_client.py) drive top-ups of
 the default mix; a request that got no answer (a web process restarting) they send again,
-when it is safe to repeat (a read, a write with an Idempotency-Key, a quote). Meanwhile, every `--kill-every` seconds one of its processes, web or worker,
-is killed with SIGKILL and started again; every `--drop-every` seconds every connection to its
+when it is safe to repeat (a read, a write with an Idempotency-Key, a quote). Meanwhile,
+every `--kill-every` seconds one of its processes, web or worker, is killed with SIGKILL and
+started again; every `--drop-every` seconds every connection to its
 four databases is terminated; every `--cut-every` seconds its processes' connections to
 RabbitMQ are closed (with `rabbitmqctl`, when the broker is local). Faults go only to the
 processes, connections and databases this run started. Then, once every order has ended (an
