@@ -235,7 +235,7 @@ def served(request: pytest.FixtureRequest, settings: Settings) -> Iterator[tuple
     server = ServedApp(app, port=port)
     yield server, world
     server.stop()
-    ctx.engine.dispose()
+    ctx.stop()  # its threads too (the order watch's listener, once a request waited)
 
 
 def run_schemathesis(url: str, world: World) -> list[str]:
