@@ -41,7 +41,7 @@ from services.order.models import Order, TimelineEntry
 from shared.config import SERVICES, Settings
 from shared.db import normalize_url
 from shared.sqlcount import ENV as SQL_COUNT_ENV
-from shared.sqlcount import PROVIDER_COMMIT, read_counts
+from shared.sqlcount import read_counts
 
 TERMINAL = ("completed", "failed", "expired", "refunded", "cancelled")
 
@@ -269,8 +269,7 @@ def idle(system: ProcessSystem, urls: dict[str, str], counts_dir: Path, seconds:
     servers = sum(cpu_by_command(*SERVERS).values()) - sum(servers_before.values())
     counted = read_counts(counts_dir, current_at=time.time()) - statements_before
     statements = counted.total()
-    commits_ = counted.commits() + counted.commits(PROVIDER_COMMIT)
-    print(f"\nidle for {seconds:.0f} s: {commits_ / seconds:.1f} commits/s, "
+    print(f"\nidle for {seconds:.0f} s: {counted.every_commit() / seconds:.1f} commits/s, "
           f"{statements / seconds:.1f} SQL statements/s, {100 * ours / seconds:.1f}% of a core in our processes, "
           f"{100 * servers / seconds:.1f}% in PostgreSQL and RabbitMQ")
     for (process, statement), n in counted.statements.most_common(8):

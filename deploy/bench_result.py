@@ -54,7 +54,7 @@ class BenchResult:
     @property
     def commits(self) -> int:
         """Every process's commits (ours and the sandbox gateways'), counted as they happen."""
-        return self.statements.commits() + self.statements.commits(PROVIDER_COMMIT)
+        return self.statements.every_commit()
 
     @property
     def messages(self) -> int:

@@ -186,6 +186,10 @@ class StatementCounts:
     def total(self) -> int:
         return sum(n for (_, _, kind), n in self.kinds.items() if kind in KINDS)
 
+    def every_commit(self) -> int:
+        """Ours and the provider's."""
+        return self.commits() + self.commits(PROVIDER_COMMIT)
+
     def commits(self, kind: str = COMMIT) -> int:
         """Commits SQLAlchemy saw (COMMIT: ours, PROVIDER_COMMIT: the sandbox gateways')."""
         return sum(n for (_, _, k), n in self.kinds.items() if k == kind)

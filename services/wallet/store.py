@@ -4,7 +4,8 @@ Every change of an account (its balance, its status) raises the account's `versi
 and is announced by exactly one message that carries the account's whole state at that
 version: `wallet.credited` for a top-up's credit, `wallet.account_updated` for everything
 else. The order service shows the balance and the statement from these, in version order,
-so one version without its message would stall them: `bump` is the only way to change one.
+so one version without its message would stall them: `bump` is the only way to change one
+(and `record_entry`, which writes the raised version with the new balance).
 """
 
 from __future__ import annotations
