@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .PHONY: run test lint bench floor check parked chaos reconcile translations clean
-CATALOGS := shared services/order services/payment services/wallet services/notify
+CATALOGS := shared services/order services/payment services/wallet services/notify services/sandbox
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

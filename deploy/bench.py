@@ -46,6 +46,12 @@ from shared.sqlcount import read_counts
 TERMINAL = ("completed", "failed", "expired", "refunded", "cancelled")
 
 
+#: the sandbox gateways' processes and database (a literal: the A/B runs this file on commits
+#: whose shared/config.py does not name them)
+PROVIDER = "sandbox"
+#: their CPU, shown with PostgreSQL's and RabbitMQ's: the provider's servers, not ours
+PROVIDER_CPU = "sandbox gateways"
+
 def deployed_env(urls: dict[str, str], ports: dict[str, int], amqp_url: str, namespace: str, smtp_port: int,
                  **extra: str) -> dict[str, str]:
     """The environment of the deployed shape for a load run (bench, chaos): these databases,
@@ -146,12 +152,15 @@ def run(args: argparse.Namespace) -> BenchResult:
     with postgres_server() as pg, rabbitmq_server() as amqp, tempfile.TemporaryDirectory() as tmp:
         dbs = Databases(pg)
         urls = {name: dbs.create(name) for name in SERVICES}
-        ports = {name: free_port() for name in SERVICES}
+        # the sandbox gateways, the provider's side, on their own processes and database (a
+        # commit before issue 13 ignores both and runs them inside the payment service)
+        provider = {PROVIDER: dbs.create(PROVIDER)}
+        ports = {name: free_port() for name in (*SERVICES, PROVIDER)}
         namespace = new_namespace()
         sink = MailSink(Path(tmp) / "mail")
         sink.start()
         counts_dir = Path(tmp) / "sql-counts"
-        env = deployed_env(urls, ports, amqp, namespace, sink.port, PAYMENT_QUERY_AFTER="5",
+        env = deployed_env({**urls, **provider}, ports, amqp, namespace, sink.port, PAYMENT_QUERY_AFTER="5",
                            WEB_THREADS=str(args.web_threads), **{SQL_COUNT_ENV: str(counts_dir)})
         system = ProcessSystem(env, ports, web_workers=args.web_workers, log_dir=Path(tmp) / "logs").start()
         try:
@@ -218,6 +227,7 @@ def measure(args: argparse.Namespace, system: ProcessSystem, urls: dict[str, str
     values, endings, span = latencies(urls["order"], placed)
     cpu = {name: used - cpu_before.get(name, 0.0) for name, used in system.cpu_seconds().items()}
     others = {SERVERS[name]: used - others_before[name] for name, used in cpu_by_command(*SERVERS).items()}
+    others[PROVIDER_CPU] = sum(cpu.pop(name) for name in list(cpu) if name.startswith(f"{PROVIDER}-"))
     others["load generator and mail sink"] = own_cpu() - client_before
     busy, total = (after - before for after, before in zip(machine_after, machine_before, strict=True))
     checked = run_checks(Settings(database_urls=urls))

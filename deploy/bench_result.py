@@ -13,12 +13,14 @@ import re
 from dataclasses import dataclass, field
 
 from deploy.processes import ROOT
-from shared.sqlcount import KINDS, PROVIDER_COMMIT, PROVIDER_TABLES, TRANSACTION, StatementCounts, kind_of
+from shared.sqlcount import COMMIT, KINDS, PROVIDER_COMMIT, PROVIDER_TABLES, TRANSACTION, StatementCounts, kind_of
 
 #: where `make floor` leaves its measurements for the bench to compare with
 FLOOR_FILE = ROOT / "var" / "floor.json"
 #: the routes of the sandbox gateways' pages: the customer's browser at the provider
 PROVIDER_ROUTES = ("/sandbox/",)
+#: the sandbox gateways' service name (their processes, their database)
+PROVIDER = "sandbox"
 
 
 @dataclass
@@ -64,13 +66,13 @@ class BenchResult:
     def requests(self) -> int:
         return sum(self.statuses.values())
 
-    # The provider's side of the wire (the sandbox gateways: their pages, and their tables in
-    # the payment database until issue 13 gives them their own) is what PayPal's or Alipay's
-    # servers would spend, not ours: counted, shown, and left out of "ours".
+    # The provider's side of the wire (the sandbox gateways: their pages, their processes and
+    # database; before issue 13, their sandbox_* tables in the payment database) is what
+    # PayPal's or Alipay's servers would spend, not ours: counted, shown, and left out of "ours".
     @property
     def provider_statements(self) -> int:
-        return sum(n for (_, text), n in self.statements.statements.items()
-                   if PROVIDER_TABLES in text and kind_of(text) != TRANSACTION)
+        return sum(n for (process, text), n in self.statements.statements.items()
+                   if (process.startswith(f"{PROVIDER}-") or PROVIDER_TABLES in text) and kind_of(text) != TRANSACTION)
 
     @property
     def provider_requests(self) -> int:
@@ -78,7 +80,9 @@ class BenchResult:
 
     @property
     def provider_commits(self) -> int:
-        return self.statements.commits(PROVIDER_COMMIT)
+        own = sum(n for (service, _, kind), n in self.statements.kinds.items()
+                  if service == PROVIDER and kind == COMMIT)
+        return own + self.statements.commits(PROVIDER_COMMIT)
 
     def ours(self) -> dict[str, float]:
         """Issue 10's four counts for our services, per completed top-up."""
@@ -112,16 +116,18 @@ def render(result: BenchResult, top_statements: int = 10) -> str:
     lines.append("    by process       " + "  ".join(
         f"{name} {r.per_completed(n):.1f}" for name, n in r.statements.by_process().most_common()))
     lines.append(f"    of which         the sandbox gateways' own {r.per_completed(r.provider_statements):.1f} "
-                 "(the provider's side, sharing the payment database for now: its sandbox_* tables); "
+                 "(the provider's side: its own processes and database; sandbox_* tables); "
                  f"ours {r.both(r.statements.total() - r.provider_statements)}")
     lines.append("    not counted      the doorbells' LISTEN (raw psycopg, once per connection); "
                  "the triggers' pg_notify runs inside its INSERT")
     lines.append(f"  commits            {r.both(r.commits)}  (every process's, counted as they happen; "
                  "background loops included)")
     lines.append(f"    of which         the sandbox gateways' own {r.per_completed(r.provider_commits):.1f} "
-                 f"(transactions on their tables alone); ours {r.both(r.commits - r.provider_commits)}")
+                 "(their processes'; transactions on their tables alone); "
+                 f"ours {r.both(r.commits - r.provider_commits)}")
     lines.append("    ours by process  " + "  ".join(
-        f"{name} {r.per_completed(n):.1f}" for name, n in r.statements.commits_by_process().most_common()))
+        f"{name} {r.per_completed(n):.1f}" for name, n in r.statements.commits_by_process().most_common()
+        if not name.startswith(f"{PROVIDER}-")))
     pg = sum(r.pg_commits_by_service.values())
     lines.append(f"    PostgreSQL says  {r.both(pg)} (xact_commit of the 4 databases: " + "  ".join(
         f"{name} {r.per_completed(n):.1f}" for name, n in r.pg_commits_by_service.most_common())

@@ -8,15 +8,21 @@ when it is safe to repeat (a read, a write with an Idempotency-Key, a quote). Me
 every `--kill-every` seconds one of its processes, web or worker, is killed with SIGKILL and
 started again; every `--drop-every` seconds every connection to its
 four databases is terminated; every `--cut-every` seconds its processes' connections to
-RabbitMQ are closed (with `rabbitmqctl`, when the broker is local). Faults go only to the
-processes, connections and databases this run started. Then, once every order has ended (an
-order whose frontend gave up expires after ORDER_PAYMENT_TIMEOUT, short here), it asserts:
+RabbitMQ are closed (with `rabbitmqctl`, when the broker is local); and the sandbox gateways
+misbehave as `--gateway-faults` says (SANDBOX_FAULTS, services/sandbox/faults.py: calls that
+time out after doing the work, fail, answer slowly; notifications sent twice or late).
+Faults go only to the processes, connections and databases this run started. Then, once
+every order has ended (an order whose frontend gave up expires after ORDER_PAYMENT_TIMEOUT,
+short here), it asserts:
 
 - every order ended (none pending, awaiting payment or paid);
 - the money check (deploy/check.py) says money is conserved (no credit doubled, every
   capture credited or refunded);
 - exactly one receipt recorded per completed top-up, each delivered;
-- nothing parked; nothing left unpublished in any outbox.
+- nothing parked; nothing left unpublished in any outbox;
+- each provider's settlement report of the day agrees with our payments (the reconciliation,
+  services/payment/reconciliation.py): no payment taken that we did not credit or refund, no
+  refund we think paid that the provider did not pay, no amount that differs.
 
     python -m deploy.chaos --n 300 --rate 5 --kill-every 4 --drop-every 6
 
@@ -36,8 +42,10 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from pathlib import Path
 
+import requests
 from sqlalchemy import create_engine, text
 
 from deploy.bench import ConnectionDropper, customers, deployed_env, parse_mix
@@ -46,11 +54,17 @@ from deploy.check import run_checks
 from deploy.infra import Databases, delete_namespace, free_port, new_namespace, postgres_server, rabbitmq_server
 from deploy.processes import ProcessSystem, process_table
 from services.notify.sink import MailSink
-from shared.config import SERVICES, Settings
+from shared.config import SANDBOX, SERVICES, Settings
 from shared.db import normalize_url
 from shared.messaging.parking import parked_counts
 
 DEFAULT_MIX = "card_approved:5,card_declined:1,paypal_approved:1,paypal_cancelled:1,alipay_approved:1"
+#: the sandbox's faults by default (a tenth of calls each, a sandbox that hangs past our timeout)
+GATEWAY_FAULTS = "timeout=0.1,error=0.1,slow=0.1,duplicate=0.1,reorder=0.1,hang=3,lag=0.3"
+#: how long the payment service waits for the sandbox here (below the faults' hang; an
+#: answer on a machine this busy can take a second)
+GATEWAY_TIMEOUT = "2"
+PROVIDERS = ("sandbox", "paypal", "alipay", "wechat_pay")
 AMQP_PORT = 5672
 #: the statuses an order may not be left in
 UNENDED = ("pending", "awaiting_payment", "paid")
@@ -61,6 +75,8 @@ class ChaosResult:
     placed: int = 0
     statuses: collections.Counter[str] = field(default_factory=collections.Counter)
     kills: list[str] = field(default_factory=list)
+    #: processes that exited on their own (a fault at start) and were started again
+    crashed: list[str] = field(default_factory=list)
     terminated: int = 0
     #: broker connections closed; None: not tried (no rabbitmqctl here, or not asked)
     broker_cuts: int | None = None
@@ -72,18 +88,23 @@ class ChaosResult:
     parked: dict[str, int] = field(default_factory=dict)
     unpublished: dict[str, int] = field(default_factory=dict)
     gave_up: collections.Counter[str] = field(default_factory=collections.Counter)
+    gateway_faults: str = ""
+    #: the providers' settlement reports against our payments: what each said, what differed
+    reconciled: list[str] = field(default_factory=list)
+    reconciliation_problems: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return not (self.unended or self.money_problems or self.receipt_problems or self.parked
-                    or any(self.unpublished.values()))
+                    or any(self.unpublished.values()) or self.reconciliation_problems)
 
     def render(self) -> str:
         kills = collections.Counter(self.kills)
         return "\n".join([
             f"chaos: {self.placed} orders {dict(self.statuses)}",
             f"  faults          {len(self.kills)} kills {dict(kills)}; {self.terminated} database connections "
-            f"terminated; {'no' if self.broker_cuts is None else self.broker_cuts} broker connections closed",
+            f"terminated; {'no' if self.broker_cuts is None else self.broker_cuts} broker connections closed; "
+            f"{len(self.crashed)} exited on their own and were restarted {dict(collections.Counter(self.crashed))}",
             f"  frontends gave up {sum(self.gave_up.values())}: {dict(self.gave_up)}",
             f"  unended orders  {self.unended}",
             f"  money check     {self.verdict}",
@@ -91,6 +112,9 @@ class ChaosResult:
             f"  receipts        {'one per completed top-up' if not self.receipt_problems else 'PROBLEMS'}"
             f" ({self.duplicate_deliveries} delivered twice: a kill between sending and recording)",
             *(f"    {problem}" for problem in self.receipt_problems),
+            f"  gateway faults  {self.gateway_faults or 'none'}",
+            f"  reconciliation  {'; '.join(self.reconciled) or 'not run'}",
+            *(f"    {problem}" for problem in self.reconciliation_problems),
             f"  parked          {self.parked or 'none'}",
             f"  unpublished     {self.unpublished}",
             f"  verdict         {'OK' if self.ok else 'FAILED'}",
@@ -105,6 +129,7 @@ class Killer:
         self.random = random.Random(seed)
         self.stop = threading.Event()
         self.kills: list[str] = []
+        self.crashed: list[str] = []
         self.thread = threading.Thread(target=self._run, name="killer", daemon=True)
 
     def _run(self) -> None:
@@ -112,6 +137,10 @@ class Killer:
             name = self.random.choice(sorted(self.system.processes))
             self.system.kill_and_restart(name)
             self.kills.append(name)
+            for other, process in list(self.system.processes.items()):
+                if process.poll() is not None:  # died on its own: the restart policy's turn
+                    self.system.kill_and_restart(other)
+                    self.crashed.append(other)
 
 
 class BrokerCutter:
@@ -171,23 +200,26 @@ def amqp_ports(system: ProcessSystem) -> set[int]:
 
 
 def run(n: int, rate: float, concurrency: int, kill_every: float, drop_every: float, settle: float, seed: int = 1,
-        mix: str = DEFAULT_MIX, cut_every: float = 0.0) -> ChaosResult:
+        mix: str = DEFAULT_MIX, cut_every: float = 0.0, gateway_faults: str = "") -> ChaosResult:
     with postgres_server() as pg, rabbitmq_server() as amqp, tempfile.TemporaryDirectory() as tmp:
         dbs = Databases(pg)
         urls = {name: dbs.create(name) for name in SERVICES}
-        ports = {name: free_port() for name in SERVICES}
+        ports = {name: free_port() for name in (*SERVICES, SANDBOX)}
         namespace = new_namespace()
         sink = MailSink(Path(tmp) / "mail")
         sink.start()
-        env = deployed_env(urls, ports, amqp, namespace, sink.port, PAYMENT_QUERY_AFTER="3", PAYMENT_QUERY_EVERY="1",
-                           ORDER_PAYMENT_TIMEOUT="20", RETRY_BASE_SECONDS="0.2")
+        env = deployed_env({**urls, SANDBOX: dbs.create(SANDBOX)}, ports, amqp, namespace, sink.port,
+                           PAYMENT_QUERY_AFTER="3", PAYMENT_QUERY_EVERY="1", ORDER_PAYMENT_TIMEOUT="20",
+                           RETRY_BASE_SECONDS="0.2", SANDBOX_FAULTS=gateway_faults, GATEWAY_TIMEOUT=GATEWAY_TIMEOUT)
         system = ProcessSystem(env, ports, web_workers=1, log_dir=Path(tmp) / "logs").start()
-        result = ChaosResult()
+        result = ChaosResult(gateway_faults=gateway_faults)
+        began = datetime.now(UTC).date()
         try:
             drive(system, urls, n, rate, concurrency, (kill_every, drop_every, cut_every), seed, parse_mix(mix),
                   result)
             settled(urls, settle, result)
             inspect(urls, sink, Settings(database_urls=urls, amqp_url=amqp, amqp_namespace=namespace), result)
+            reconciled(system.url("payment"), env["OPERATOR_TOKEN"], {began, datetime.now(UTC).date()}, result)
         finally:
             system.stop()
             sink.stop()
@@ -222,11 +254,17 @@ def drive(system: ProcessSystem, urls: dict[str, str], n: int, rate: float, conc
             if fault:
                 fault.stop.set()
                 fault.thread.join()
-    # a process killed in the last moment is up again before the system is judged
-    for name in system.processes:
+    # a process killed in the last moment is up again before the system is judged; one that
+    # died on its own meanwhile (its database connection cut while it migrated at start) is
+    # started again, as a container's restart policy would
+    for name in list(system.processes):
         while not system.ready(name):
+            if system.processes[name].poll() is not None:
+                result.crashed.append(name)
+                system.kill_and_restart(name)
             time.sleep(0.2)
     result.kills = killer.kills if killer else []
+    result.crashed = [*(killer.crashed if killer else []), *result.crashed]
     result.terminated = dropper.terminated if dropper else 0
     result.broker_cuts = cutter.closed if cutter else None
     result.gave_up = driver.errors.copy()
@@ -284,6 +322,21 @@ def inspect(urls: dict[str, str], sink: MailSink, settings: Settings, result: Ch
     result.duplicate_deliveries = sum(count - 1 for count in delivered.values() if count > 1)
 
 
+def reconciled(payment_url: str, token: str, days: set[date], result: ChaosResult) -> None:
+    """Each provider's settlement report of the run's days against our payments."""
+    for provider in PROVIDERS:
+        for day in sorted(days):
+            answer = requests.get(f"{payment_url}/v1/reconciliations/{provider}/{day.isoformat()}", timeout=60,
+                                  headers={"Authorization": f"Bearer {token}", "Accept-Language": "en"})
+            if answer.status_code != 200:
+                result.reconciliation_problems.append(f"{provider} {day}: HTTP {answer.status_code} "
+                                                      f"{answer.text[:200]}")
+                continue
+            done = answer.json()
+            result.reconciled.append(f"{provider} {done['lines']} lines")
+            result.reconciliation_problems.extend(d["words"] for d in done["differences"])
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m deploy.chaos", description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=300, help="top-ups to drive")
@@ -297,9 +350,11 @@ def main(argv: list[str] | None = None) -> int:
                              "needs rabbitmqctl)")
     parser.add_argument("--settle", type=float, default=120.0, help="at most this long for every order to end")
     parser.add_argument("--seed", type=int, default=1, help="which processes get killed, in which order")
+    parser.add_argument("--gateway-faults", default=GATEWAY_FAULTS,
+                        help=f"SANDBOX_FAULTS for the sandbox gateways ('': none; default {GATEWAY_FAULTS})")
     args = parser.parse_args(argv)
     result = run(args.n, args.rate, args.concurrency, args.kill_every, args.drop_every, args.settle, args.seed,
-                 cut_every=args.cut_every)
+                 cut_every=args.cut_every, gateway_faults=args.gateway_faults)
     print(result.render())
     return 0 if result.ok else 1
 

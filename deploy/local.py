@@ -1,4 +1,5 @@
-"""The whole system in one process: four web apps and four workers on threads.
+"""The whole system in one process: four web apps and four workers on threads, and (when
+SANDBOX_ENABLED) the sandbox gateways' web app and worker beside them.
 
 This is what `make run` starts. On the embedded default it has to be one process: kombu's
 in-memory transport only connects threads of the same process. With AMQP_URL and the
@@ -17,7 +18,8 @@ from typing import Any
 
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from shared.config import SERVICES, Settings
+from deploy.infra import free_port
+from shared.config import SANDBOX, SERVICES, Settings
 from shared.messaging.broker import is_memory
 from shared.messaging.worker import Worker, declare_topology
 from shared.service import ServiceContext
@@ -54,6 +56,10 @@ class LocalSystem:
             self.settings = self.settings.with_changes(smtp_host=self.settings.host, smtp_port=self.mail_sink.port)
         if not is_memory(self.settings.amqp_url):
             declare_topology(self.settings)
+        if self.settings.sandbox_enabled and "payment" in services:
+            if SANDBOX not in self.settings.ports:  # a test's ports: the sandbox gets a free one too
+                self.settings = self.settings.with_changes(ports={**self.settings.ports, SANDBOX: free_port()})
+            services = (SANDBOX, *services)  # the provider first: it is there when a checkout opens
         for name in services:
             module = importlib.import_module(f"services.{name}.app")
             ctx = module.start(self.settings)

@@ -3,3 +3,5 @@ CREATE DATABASE "order";
 CREATE DATABASE payment;
 CREATE DATABASE wallet;
 CREATE DATABASE notify;
+-- The sandbox gateways' books: the provider's side, never read by our services.
+CREATE DATABASE sandbox;

@@ -1,4 +1,5 @@
-"""The system as it is deployed: per service, a gunicorn web process and a worker process.
+"""The system as it is deployed: per service, a gunicorn web process and a worker process;
+the sandbox gateways likewise when `ports` names a port for them.
 
 Used by the benchmark and by the end-to-end test that proves the services need nothing but
 RabbitMQ, their databases and their environment to work together.
@@ -17,9 +18,12 @@ from pathlib import Path
 
 import requests
 
-from shared.config import DEV_SECRETS, SERVICES
+from shared.config import DEV_SECRETS, SANDBOX, SERVICES
 
 ROOT = Path(__file__).resolve().parents[1]
+#: the sandbox gateways stand in for providers that never run out of threads: an answer it
+#: holds back on purpose (SANDBOX_FAULTS timeout, slow) must not keep the others waiting
+PROVIDER_WEB = {"WEB_THREADS": "32"}
 
 
 @dataclass
@@ -67,16 +71,21 @@ class ProcessSystem:
         port = self.metrics_ports.get(service)
         return {"METRICS_PORT": str(port)} if port else {}
 
+    @property
+    def services(self) -> tuple[str, ...]:
+        """What runs: the provider first (it is there when a checkout opens), then the four."""
+        return (SANDBOX, *SERVICES) if SANDBOX in self.ports else SERVICES
+
     def start(self, timeout: float = 60.0) -> ProcessSystem:
-        for service in SERVICES:
+        for service in self.services:
             self._spawn(f"{service}-web", [
                 sys.executable, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py",
                 "--bind", f"127.0.0.1:{self.ports[service]}", "--workers", str(self.web_workers),
-                f"services.{service}.wsgi:app"])
+                f"services.{service}.wsgi:app"], PROVIDER_WEB if service == SANDBOX else None)
             self._spawn(f"{service}-worker", [sys.executable, "-m", f"services.{service}.worker"],
                         self._worker_env(service))
         deadline = time.monotonic() + timeout
-        for service in SERVICES:
+        for service in self.services:
             while not self._healthy(service):
                 if time.monotonic() > deadline:
                     self.stop()

@@ -1,4 +1,4 @@
-"""`make run`: the four services, web and workers, in one command.
+"""`make run`: the four services, web and workers, and the sandbox gateways, in one command.
 
 Embedded default: SQLite under var/, kombu's in-memory transport, a local SMTP sink that
 keeps mail under var/mail/. Set AMQP_URL and ORDER/PAYMENT/WALLET/NOTIFY_DATABASE_URL to run
@@ -12,7 +12,7 @@ import signal
 import threading
 
 from deploy.local import LocalSystem
-from shared.config import DEV_SECRETS, Settings
+from shared.config import DEV_SECRETS, SANDBOX, Settings
 from shared.logging import configure_logging
 
 
@@ -30,6 +30,8 @@ def main() -> None:
     print(f"  shop     {system.url('order')}/   (the storefront: top up in a browser)")
     for name in ("order", "payment", "wallet", "notify"):
         print(f"  {name:<8} {system.url(name)}   (OpenAPI: {system.url(name)}/openapi.json)")
+    if SANDBOX in system.contexts:
+        print(f"  {SANDBOX:<8} {system.url(SANDBOX)}   (the sandbox gateways: their pages and API)")
     if system.mail_sink is not None:
         print(f"  mail     smtp://{settings.host}:{system.mail_sink.port} -> {system.mail_sink.directory}/")
     public = system.settings.dev_secrets_in_use()

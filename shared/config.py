@@ -8,6 +8,8 @@ printed at start so nobody mistakes them for production values.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 import re
 from collections.abc import Mapping
@@ -18,7 +20,10 @@ from typing import Any
 from shared.durations import parse_duration
 
 SERVICES = ("order", "payment", "wallet", "notify")
-DEFAULT_PORTS = {"order": 8001, "payment": 8002, "wallet": 8003, "notify": 8004}
+#: the sandbox gateways: the provider on the other side of the wire, its own web app, worker
+#: and database (services/sandbox), started beside the four when SANDBOX_ENABLED
+SANDBOX = "sandbox"
+DEFAULT_PORTS = {"order": 8001, "payment": 8002, "wallet": 8003, "notify": 8004, SANDBOX: 8005}
 DEV_SECRETS = {
     "OPERATOR_TOKEN": "dev-operator-token",
     "WEBHOOK_SECRET": "dev-webhook-secret",
@@ -148,7 +153,18 @@ class Settings:
     #: name the console's origin. None: http://HOST:<the service's port>
     console_urls: dict[str, str] | None = None
     sandbox_enabled: bool = True
+    #: where the sandbox posts its webhooks (the payment service's, for the card processor;
+    #: the wallets post beside it, `.../v1/webhooks/<provider>`)
     sandbox_webhook_url: str = "http://127.0.0.1:8002/v1/webhooks/sandbox"
+    #: where customers' browsers reach the sandbox's pages; None: http://HOST:SANDBOX_PORT
+    sandbox_public_url: str | None = None
+    #: the sandbox's misbehaviour on purpose (services/sandbox/faults.py); "": none
+    sandbox_faults: str = ""
+    #: how long the payment service waits for one answer of a gateway's API, and how many
+    #: calls one operation may take (the first and its retries, each after asking how the
+    #: last one ended) before it is left for later (services/payment/connectors/http.py)
+    gateway_timeout_seconds: float = 10.0
+    gateway_attempts: int = 3
     webhook_tolerance_seconds: int = 300
     smtp_host: str | None = None
     smtp_port: int = 25
@@ -227,7 +243,7 @@ class Settings:
         return cls(
             database_urls={
                 name: env.get(f"{name.upper()}_DATABASE_URL", f"sqlite:///{var_dir}/{name}.db")
-                for name in SERVICES
+                for name in (*SERVICES, SANDBOX)
             },
             amqp_url=env.get("AMQP_URL", "memory://"),
             amqp_namespace=env.get("AMQP_NAMESPACE", "topup"),
@@ -248,6 +264,10 @@ class Settings:
             payment_public_url=payment_url,
             sandbox_enabled=_bool(env, "SANDBOX_ENABLED", embedded),
             sandbox_webhook_url=env.get("SANDBOX_WEBHOOK_URL", f"{payment_url}/v1/webhooks/sandbox"),
+            sandbox_public_url=env.get("SANDBOX_PUBLIC_URL") or None,
+            sandbox_faults=env.get("SANDBOX_FAULTS", ""),
+            gateway_timeout_seconds=_float(env, "GATEWAY_TIMEOUT", 10.0),
+            gateway_attempts=max(1, _int(env, "GATEWAY_ATTEMPTS", 3)),
             webhook_tolerance_seconds=_int(env, "WEBHOOK_TOLERANCE_SECONDS", 300),
             smtp_host=env.get("SMTP_HOST") or None,
             smtp_port=_int(env, "SMTP_PORT", 25),
@@ -303,7 +323,30 @@ class Settings:
                                     f"http://localhost:{port}")))
 
     def database_url(self, service: str) -> str:
+        if service == SANDBOX and SANDBOX not in self.database_urls:
+            return f"sqlite:///{self.var_dir}/{SANDBOX}.db"  # a provider's books: beside ours, never in them
         return self.database_urls[service]
+
+    @property
+    def sandbox_public(self) -> str:
+        """Where customers' browsers reach the sandbox's pages (SANDBOX_PUBLIC_URL)."""
+        return (self.sandbox_public_url or f"http://{self.host}:{self.ports.get(SANDBOX, DEFAULT_PORTS[SANDBOX])}"
+                ).rstrip("/")
+
+    @property
+    def sandbox_api_key(self) -> str:
+        """The sandbox's secret API key (a provider's `sk_...`), which the payment service
+        sends as a bearer token: an HMAC of a fixed label under WEBHOOK_SECRET, so both
+        sides of one deployment agree on it with nothing more to configure, and the webhook
+        secret itself never travels in a header."""
+        digest = hmac.new(self.webhook_secret.encode(), b"topup sandbox api key v1", hashlib.sha256).hexdigest()
+        return "sk_sandbox_" + digest[:40]
+
+    @property
+    def sandbox_api(self) -> str:
+        """Where the payment service reaches the sandbox's API (SANDBOX_API_URL; inside
+        docker-compose not the public address), else where browsers do."""
+        return (self.sandbox_api_url or self.sandbox_public).rstrip("/")
 
     def poll_seconds(self, service: str) -> float:
         """How often a service's loops look for work that nothing woke them for: rarely,

@@ -36,11 +36,14 @@ class ServiceContext:
     migrations: Path | None = field(default=None, compare=False)
     #: what `stop` undoes besides (the state gauges' reader)
     undo: list[Callable[[], None]] = field(default_factory=list, compare=False)
+    #: whether it talks to the broker (the sandbox gateways do not: /readyz leaves it out)
+    messaging: bool = True
 
     @classmethod
-    def start(cls, name: str, settings: Settings, migrations_dir: Path) -> ServiceContext:
+    def start(cls, name: str, settings: Settings, migrations_dir: Path, *, messaging: bool = True) -> ServiceContext:
         """Every web process and worker starts here, so this is where one refuses the public
-        secrets (PublicSecretsError), before it touches its database or the broker."""
+        secrets (PublicSecretsError), before it touches its database or the broker. The
+        sandbox (`messaging=False`) has no outbox and never talks to the broker."""
         settings.refuse_public_secrets()
         public = settings.dev_secrets_in_use()
         if public:
@@ -51,8 +54,8 @@ class ServiceContext:
             migrate(url, migrations_dir)
         engine = make_engine(url)
         sessions = session_factory(engine)
-        return cls(name, settings, engine, sessions, DirectPublisher(name, settings, sessions).attach(),
-                   migrations=Path(migrations_dir))
+        publisher = DirectPublisher(name, settings, sessions).attach() if messaging else None
+        return cls(name, settings, engine, sessions, publisher, migrations=Path(migrations_dir), messaging=messaging)
 
     def spawn(self, loop: Callable[[threading.Event], None], name: str) -> threading.Thread:
         """A thread of this process that runs `loop(stopping)` until `stop`, which waits for it."""

@@ -19,9 +19,11 @@ What is counted and what is not:
 
 Commits are counted too (SQLAlchemy's `commit` event), apart from the statements: as the
 provider's (`commit_provider`) when every statement of the transaction touched the sandbox
-gateways' tables (the provider's side of the wire, sharing the payment database until it has
-its own), else as ours (`commit`). The bench prints PostgreSQL's own count (`xact_commit`)
-beside them as a cross-check.
+gateways' tables, else as ours (`commit`). Since issue 13 the sandbox has its own processes
+and database, counted under its own service name; the tables' prefix still tells the
+provider's share on a commit from before, where it shared the payment database (the A/B,
+deploy/ab.sh, measures such a commit with this file). The bench prints PostgreSQL's own
+count (`xact_commit`) beside them as a cross-check.
 """
 
 from __future__ import annotations
@@ -46,7 +48,8 @@ KINDS = ("select", "select_for_update", "insert", "update", "delete", "savepoint
 TRANSACTION = "transaction"
 #: commits, counted apart from the statements: ours, and the provider's (PROVIDER_TABLES only)
 COMMIT, PROVIDER_COMMIT = "commit", "commit_provider"
-#: the sandbox gateways' tables: the provider's side of the wire, in the payment database
+#: the sandbox gateways' tables: the provider's side of the wire (in the payment database
+#: before issue 13; in its own since)
 PROVIDER_TABLES = "sandbox_"
 WRITE_EVERY_SECONDS = 1.0
 

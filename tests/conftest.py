@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from deploy.infra import Databases, delete_namespace, new_namespace, postgres_server, rabbitmq_server
-from shared.config import SERVICES, Settings
+from shared.config import SANDBOX, SERVICES, Settings
 
 
 @pytest.fixture(scope="session")
@@ -40,7 +40,7 @@ def namespace(amqp_url: str) -> Iterator[str]:
 def pg_settings(databases: Databases, amqp_url: str, namespace: str, tmp_path: object) -> Settings:
     """Settings for the whole system on real PostgreSQL (a database per service) and RabbitMQ."""
     return Settings(
-        database_urls={name: databases.create(name) for name in SERVICES},
+        database_urls={name: databases.create(name) for name in (*SERVICES, SANDBOX)},
         amqp_url=amqp_url,
         amqp_namespace=namespace,
         sandbox_enabled=True,
@@ -58,7 +58,7 @@ def pg_settings(databases: Databases, amqp_url: str, namespace: str, tmp_path: o
 def sqlite_settings(tmp_path: object) -> Settings:
     """Settings for the embedded default: SQLite files and kombu's in-memory transport."""
     return Settings(
-        database_urls={name: f"sqlite:///{tmp_path}/{name}.db" for name in SERVICES},
+        database_urls={name: f"sqlite:///{tmp_path}/{name}.db" for name in (*SERVICES, SANDBOX)},
         amqp_url="memory://",
         allow_dev_secrets=True,
         amqp_namespace=new_namespace(),

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 import pika
 
 from deploy.infra import Databases, free_port, new_namespace
-from shared.config import Settings
+from shared.config import SANDBOX, Settings
 from shared.contracts import contract
 from shared.messaging.envelope import Envelope
 
@@ -77,10 +77,10 @@ TOP_UP_SERVICES = ("order", "payment", "wallet")
 def top_up_settings(dbs: Databases, amqp_url: str, var_dir: str, **changes: Any) -> Settings:
     """A system of TOP_UP_SERVICES on real PostgreSQL and RabbitMQ (a fresh namespace), quick
     to retry and poll, with secrets of this run only (no development defaults to refuse)."""
-    ports = {name: free_port() for name in (*TOP_UP_SERVICES, "notify")}
+    ports = {name: free_port() for name in (*TOP_UP_SERVICES, "notify", SANDBOX)}
     payment = f"http://127.0.0.1:{ports['payment']}"
     return Settings(
-        database_urls={name: dbs.create(name) for name in TOP_UP_SERVICES}, amqp_url=amqp_url,
+        database_urls={name: dbs.create(name) for name in (*TOP_UP_SERVICES, SANDBOX)}, amqp_url=amqp_url,
         amqp_namespace=new_namespace(), ports=ports, payment_public_url=payment,
         sandbox_webhook_url=f"{payment}/v1/webhooks/sandbox", sandbox_enabled=True, retry_base_seconds=0.05,
         retry_max_attempts=3, outbox_poll_seconds=0.02, var_dir=var_dir,
@@ -106,3 +106,31 @@ def scrape(url: str) -> Scraped:
 def metric(scraped: Scraped, name: str, **labels: str) -> float:
     """The sum of the samples of `name` whose labels include `labels`."""
     return sum(v for (n, have), v in scraped.items() if n == name and set(labels.items()) <= set(have))
+
+
+class SandboxServer:
+    """The sandbox gateways as deployed beside a test's services: their web app on
+    `settings.ports["sandbox"]`, their worker (the webhook sender), their own database."""
+
+    def __init__(self, settings: Settings) -> None:
+        from services.sandbox import app as sandbox_app
+
+        self.settings = settings
+        self.ctx = sandbox_app.start(settings)
+        #: one for the app and the worker, so that `sandbox.faults.drawn` counts both
+        self.sandbox = sandbox_app.sandbox_of(self.ctx)
+        self.served = ServedApp(sandbox_app.create_app(ctx=self.ctx, sandbox=self.sandbox),
+                                port=settings.ports[SANDBOX])
+        self.url = self.served.url
+        self.worker = sandbox_app.create_worker(ctx=self.ctx, sandbox=self.sandbox)
+        self.worker.start()
+
+    def sessions(self) -> Any:
+        """A session on the sandbox's own database (what the provider's books say)."""
+        return self.ctx.sessions()
+
+    def close(self) -> None:
+        self.worker.stop_event.set()
+        self.served.stop()
+        self.worker.stop()
+        self.ctx.stop()

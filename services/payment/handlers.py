@@ -16,7 +16,7 @@ import structlog
 from sqlalchemy.orm import Session
 
 from services.payment import store
-from services.payment.domain.errors import GatewayError, MethodUnavailable, PaymentError
+from services.payment.domain.errors import GatewayError, GatewayRefused, MethodUnavailable, PaymentError
 from services.payment.domain.gateway import GatewayEvent
 from services.payment.domain.payment import (
     GENERIC_FAILURE,
@@ -39,6 +39,8 @@ from shared.money import Money
 log = structlog.get_logger(__name__)
 
 REFUND_GENERIC_FAILURE = "gateway_error"
+#: why a payment failed whose checkout the gateway did not open in time
+GATEWAY_UNAVAILABLE = "gateway_unavailable"
 
 
 @dataclass(frozen=True)
@@ -65,7 +67,7 @@ def create_payment(session: Session, msg: Envelope, gateways: Gateways, terms: C
     if standing.payment is not None:
         store.emit(session, _creation_answer(standing.payment, msg))
         return
-    row = store.new_payment(p, store.new_payment_id(), terms.attempts_allowed, utcnow())
+    row = store.new_payment(p, store.new_payment_id(p["order_id"]), terms.attempts_allowed, utcnow())
     row, answer = _opened(session, row, standing.cancelled, msg, gateways, terms)
     store.insert_payment(session, row)
     store.emit(session, answer)
@@ -80,7 +82,7 @@ def _opened(session: Session, row: PaymentRecord, cancelled: bool, msg: Envelope
         log.info("payment_for_cancelled_order", payment_id=row.id, order_id=row.order_id)
         return row, _failed(row, msg)
     payment = store.to_payment(row)
-    gateway = gateways.for_method(row.method, session)
+    gateway = gateways.for_method(row.method)
     try:
         payment.check_chargeable()
         if gateway is None:
@@ -89,7 +91,16 @@ def _opened(session: Session, row: PaymentRecord, cancelled: bool, msg: Envelope
         row = replace(row, status=PaymentStatus.FAILED.value, failure_reason=refusal.code)
         log.info("payment_refused", payment_id=row.id, order_id=row.order_id, reason=refusal.code)
         return row, _failed(row, msg)
-    gateway_ref, redirect_url = gateway.create_session(payment, terms.return_url(row.id))
+    try:
+        gateway_ref, redirect_url = gateway.create_session(payment, terms.return_url(row.id))
+    except GatewayError as exc:
+        # The gateway said no, or could not be reached within GATEWAY_ATTEMPTS calls (each
+        # unknown outcome asked about first): no customer has its page, so nothing can be
+        # charged. The order fails now, saying why, rather than wait for its deadline.
+        reason = exc.code if isinstance(exc, GatewayRefused) else GATEWAY_UNAVAILABLE
+        row = replace(row, gateway=gateway.name, status=PaymentStatus.FAILED.value, failure_reason=reason)
+        log.warning("payment_not_opened", payment_id=row.id, order_id=row.order_id, reason=reason, error=str(exc))
+        return row, _failed(row, msg)
     row = replace(row, gateway=gateway.name, gateway_ref=gateway_ref, redirect_url=redirect_url)
     log.info("payment_created", payment_id=row.id, order_id=row.order_id, gateway=row.gateway)
     return row, _event("payment.created", row, msg, method=row.method, redirect_url=row.redirect_url)
@@ -199,7 +210,7 @@ def cancel_payment(session: Session, msg: Envelope, gateways: Gateways) -> None:
     if target is None:
         log.info("cancel_not_applicable", payment_id=row.id, status=row.status)
         return
-    gateway = gateways.named(row.gateway, session)
+    gateway = gateways.named(row.gateway)
     if gateway is not None and not gateway.cancel(store.to_payment(row)):
         log.info("cancel_too_late", payment_id=row.id)
         return

@@ -1,6 +1,5 @@
-"""The payment service's tables. The sandbox gateway's own tables (`sandbox_*`) are declared
-in sandbox/models.py on the same metadata, because in development the simulated gateway
-lives in this database; a real gateway keeps its state on its side.
+"""The payment service's tables. A gateway keeps its state on its side: the sandbox gateways
+too, in their own database (services/sandbox).
 
 No column here ever holds a card number or CVC: only the brand and last four digits.
 """

@@ -97,9 +97,8 @@ def settle_by_query(sessions: sessionmaker[Session], gateways: Gateways, payment
     the answer did; None when there is no news, or the gateway could not say (logged; the
     loop asks again)."""
     try:
-        with sessions() as session:  # for adapters that need it; no transaction is begun
-            gateway = gateways.named(gateway_name, session)
-            event = gateway.query(payment) if gateway is not None else None
+        gateway = gateways.named(gateway_name)
+        event = gateway.query(payment) if gateway is not None else None
     except GatewayError as exc:
         log.warning("payment_query_failed", payment_id=payment.payment_id, error=str(exc))
         return None

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 from marshmallow import Schema, fields
@@ -26,7 +26,6 @@ from services.payment.domain.settlement import (
     reconcile,
     summary,
 )
-from services.payment.sandbox.client import SandboxApi
 from services.payment.texts import _
 from shared.money import Money
 from shared.openapi import OPERATOR, Blueprint, problems, refusal
@@ -35,6 +34,14 @@ from shared.service import ServiceContext
 from shared.web import require_operator
 
 log = structlog.get_logger(__name__)
+
+
+class ReportSource(Protocol):
+    """Where the providers' settlement reports come from (today the sandbox's API,
+    connectors/sandbox.py; a real provider's adapter downloads its own)."""
+
+    def settlement_report(self, provider: str, day: date) -> bytes:
+        ...
 #: the providers whose settlement reports we read (connectors/settlement.py)
 PROVIDERS = sorted(reports.READERS)
 
@@ -68,7 +75,7 @@ def _day(moment: datetime | None) -> date | None:
     return moment.astimezone(UTC).date() if moment is not None else None
 
 
-def reconcile_day(session: Session, api: SandboxApi, provider: str, day: date) -> Reconciliation:
+def reconcile_day(session: Session, api: ReportSource, provider: str, day: date) -> Reconciliation:
     lines = reports.read(provider, api.settlement_report(provider, day))
     ours = our_payments(session, provider, day, {line.payment_id for line in lines})
     return Reconciliation(provider, day, lines, reconcile(provider, day, lines, ours))
@@ -108,7 +115,7 @@ def view(done: Reconciliation) -> dict[str, Any]:
                 {"kind": d.kind.value, "payment_id": d.payment_id, "words": d.words} for d in done.differences]}
 
 
-def build_blueprint(ctx: ServiceContext, api: SandboxApi | None) -> Blueprint:
+def build_blueprint(ctx: ServiceContext, api: ReportSource | None) -> Blueprint:
     blp = Blueprint("reconciliations", __name__, url_prefix="/v1/reconciliations",
                     description="Operator API (Bearer OPERATOR_TOKEN): our payments against what providers settled")
     operator = require_operator(ctx.settings.operators)

@@ -6,8 +6,9 @@ the call's timeout, so a worker that dies mid-call leaves it to be picked up aga
 gateway is called with no transaction of ours open (a slow gateway must not hold row locks,
 and on SQLite a write lock held across the call would block every other writer), and the
 outcome is recorded in another short transaction by `handlers.refund_attempted`. A lease
-that ran out while the first call was still going makes a second call possible; gateways'
-refunds are idempotent per payment, so that is never a second refund.
+that ran out while the first call was still going makes a second call possible; every call
+carries the refund's own id as its idempotency key (domain/refund.py), so that is never a
+second refund.
 """
 
 from __future__ import annotations
@@ -72,11 +73,10 @@ class RefundRunner:
         counts: a bug or an outage must end at an operator, not in an endless loop."""
         payment = claimed.payment
         try:
-            with unit_of_work(self.sessions) as session:  # the sandbox keeps its state here
-                gateway = self.gateways.named(claimed.gateway, session)
-                if gateway is None:
-                    return GatewayError(f"gateway {claimed.gateway!r} is not configured", "gateway_unavailable")
-                gateway.refund(payment)
+            gateway = self.gateways.named(claimed.gateway)
+            if gateway is None:
+                return GatewayError(f"gateway {claimed.gateway!r} is not configured", "gateway_unavailable")
+            gateway.refund(payment)
         except GatewayError as exc:
             return exc
         except Exception as exc:  # see the docstring: every failure counts

@@ -60,6 +60,7 @@ REASONS: dict[str, Text] = {
     "cancelled_by_operator": _("Our support team cancelled this top-up."),
     "payment_timeout": _("The time to pay ran out."),
     "method_unavailable": _("This payment method is not available at the moment."),
+    "gateway_unavailable": _("The payment provider could not be reached. Nothing was charged; please try again."),
 }
 
 RETURN_EXAMPLE = "https://shop.example/topup/done?order_id=ord_5b7e"

@@ -74,8 +74,16 @@ class PaymentRecord:
     refunded_at: datetime | None = None
 
 
-def new_payment_id() -> str:
-    return f"pay_{uuid.uuid4().hex}"
+#: payment ids are derived from their order's id under this namespace (UUID version 5)
+PAYMENT_IDS = uuid.UUID("5b0d6f0e-3c1a-4f4e-9a51-7d0c2a6e8b13")
+
+
+def new_payment_id(order_id: str) -> str:
+    """The payment of an order (there is at most one). Derived from the order's id, not
+    drawn: the checkout is opened at the gateway keyed by it before our row is stored, so a
+    `payment.create` handled again after a crash or a gateway timeout asks with the same key
+    and finds the same checkout rather than opening a second one."""
+    return f"pay_{uuid.uuid5(PAYMENT_IDS, order_id).hex}"
 
 
 def new_payment(payload: dict[str, Any], payment_id: str, attempts_allowed: int, now: datetime) -> PaymentRecord:

@@ -22,7 +22,7 @@ from flask import Response, json, request
 from marshmallow import Schema, fields
 
 from services.payment import handlers
-from services.payment.domain.errors import InvalidSignature, InvalidWebhookPayload, PaymentError
+from services.payment.domain.errors import GatewayError, InvalidSignature, InvalidWebhookPayload, PaymentError
 from services.payment.gateways import Gateways
 from services.payment.texts import _
 from shared.clock import utcnow
@@ -124,7 +124,7 @@ def build_blueprint(ctx: ServiceContext, gateways: Gateways) -> Blueprint:
         duplicate changes nothing twice."""
         raw_body = request.get_data()
         with unit_of_work(ctx.sessions) as session:
-            gateway = gateways.named(gateway_name, session)
+            gateway = gateways.named(gateway_name)
             if gateway is None:
                 raise Problem(404, "unknown_gateway", _("No such gateway."),
                               _("There is no gateway named {name}.", name=gateway_name))
@@ -135,6 +135,9 @@ def build_blueprint(ctx: ServiceContext, gateways: Gateways) -> Blueprint:
                 if isinstance(answer, Exception):
                     raise answer from exc
                 return answer
+            except GatewayError as exc:  # what we trust about the gateway cannot be read now
+                raise Problem(503, "gateway_unavailable", _("This notification cannot be checked now."),
+                              _("Send it again later.")) from exc
             applied = handlers.gateway_event(session, gateway.name, event, raw_body)
         return received(gateway_name, applied.fresh)
 

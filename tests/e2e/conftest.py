@@ -15,14 +15,14 @@ from playwright.sync_api import Browser
 from deploy.check import run_checks
 from deploy.infra import Databases, delete_namespace, free_port, new_namespace
 from deploy.local import LocalSystem
-from shared.config import SERVICES, Settings
+from shared.config import SANDBOX, SERVICES, Settings
 from tests.e2e.browser import chromium
 from tests.e2e.frontend import Frontend
 
 
 def _settings(backend: str, tmp: Path, pg_server: str, amqp_url: str, dbs: Databases,
               overrides: dict[str, object]) -> Settings:
-    ports = {name: free_port() for name in SERVICES}
+    ports = {name: free_port() for name in (*SERVICES, SANDBOX)}
     payment = f"http://127.0.0.1:{ports['payment']}"
     common = dict(
         ports=ports, payment_public_url=payment, sandbox_webhook_url=f"{payment}/v1/webhooks/sandbox",
@@ -33,8 +33,8 @@ def _settings(backend: str, tmp: Path, pg_server: str, amqp_url: str, dbs: Datab
     )
     common.update(overrides)
     if backend == "postgres+rabbitmq":
-        return Settings(database_urls={n: dbs.create(n) for n in SERVICES}, amqp_url=amqp_url, **common)  # type: ignore[arg-type]
-    return Settings(database_urls={n: f"sqlite:///{tmp}/{n}.db" for n in SERVICES}, amqp_url="memory://",
+        return Settings(database_urls={n: dbs.create(n) for n in (*SERVICES, SANDBOX)}, amqp_url=amqp_url, **common)  # type: ignore[arg-type]
+    return Settings(database_urls={n: f"sqlite:///{tmp}/{n}.db" for n in (*SERVICES, SANDBOX)}, amqp_url="memory://",
                     **common)  # type: ignore[arg-type]
 
 

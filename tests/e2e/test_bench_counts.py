@@ -59,6 +59,13 @@ def test_the_bench_counts_what_a_top_up_costs_in_every_process(bench: BenchResul
     assert 0 < bench.provider_statements < bench.statements.total()
     assert 0 < bench.provider_commits < bench.commits
     assert {"PostgreSQL", "RabbitMQ"} <= set(bench.cpu_others)
+    # the provider runs apart (issue 13): its own processes and database, and no process of the
+    # payment service touches its tables
+    assert {"sandbox-web", "sandbox-worker"} <= set(bench.statements.by_process())
+    assert bench.provider_statements == bench.statements.by_service()["sandbox"]
+    assert not any("sandbox_" in text for (process, text) in bench.statements.statements
+                   if process.startswith("payment"))
+    assert bench.cpu_others["sandbox gateways"] > 0 and not any(name.startswith("sandbox") for name in bench.cpu_ours)
 
 
 @pytest.mark.xfail(strict=True, reason="issue 10: the targets are not met yet")

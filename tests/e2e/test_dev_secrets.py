@@ -1,8 +1,10 @@
 """A deployed service refuses the public development secrets: each service's gunicorn and
 worker, on RabbitMQ and PostgreSQL, exits at once naming them, unless ALLOW_DEV_SECRETS=true;
-real secrets start it. So does a gunicorn or worker started on the embedded default (SQLite,
-no broker): only `make run`, which sets the flag, starts with them (issue 8: a forged token
-read another customer's data, a forged webhook credited an unpaid order)."""
+real secrets start it. The sandbox gateways' gunicorn and worker, deployed beside them as
+docker-compose runs them, likewise (their API key and webhook signatures come from
+WEBHOOK_SECRET). So does a gunicorn or worker started on the embedded default (SQLite, no
+broker): only `make run`, which sets the flag, starts with them (issue 8: a forged token read
+another customer's data, a forged webhook credited an unpaid order)."""
 
 from __future__ import annotations
 
@@ -16,11 +18,13 @@ from pathlib import Path
 import pytest
 
 from deploy.infra import Databases, free_port
-from shared.config import DEV_SECRETS, SERVICES
+from shared.config import DEV_SECRETS, SANDBOX, SERVICES
 from tests.e2e.spawn import gunicorn, health, spawned, worker
 from tests.helpers import wait_for
 
 KINDS = ("web", "worker")
+#: what is deployed with its own gunicorn and worker: our four services and the sandbox gateways
+DEPLOYED = (*SERVICES, SANDBOX)
 
 
 def _env(tmp_path: Path, **variables: str) -> dict[str, str]:
@@ -59,7 +63,7 @@ def _starts(kind: str, service: str, env: Mapping[str, str], log: Path) -> str:
 
 
 @pytest.mark.parametrize("kind", KINDS)
-@pytest.mark.parametrize("service", SERVICES)
+@pytest.mark.parametrize("service", DEPLOYED)
 def test_a_deployed_service_refuses_to_start_with_the_development_secrets(
         service: str, kind: str, tmp_path: Path, databases: Databases, amqp_url: str, namespace: str) -> None:
     env = _deployed(tmp_path, databases, amqp_url, namespace, service)
@@ -100,10 +104,10 @@ def test_allow_dev_secrets_starts_a_deployed_service_and_says_so(
 
 
 @pytest.mark.parametrize("kind", KINDS)
-@pytest.mark.parametrize("service", ["order", "payment"])
+@pytest.mark.parametrize("service", ["order", "payment", SANDBOX])
 def test_real_secrets_start_a_deployed_service(
         service: str, kind: str, tmp_path: Path, databases: Databases, amqp_url: str, namespace: str) -> None:
-    # payment with its sandbox on, as docker-compose runs it
+    # payment with its sandbox on, and the sandbox gateways themselves, as docker-compose runs them
     env = _deployed(tmp_path, databases, amqp_url, namespace, service, SANDBOX_ENABLED="true",
                     **{name: secrets.token_urlsafe(32) for name in DEV_SECRETS})
     output = _starts(kind, service, env, tmp_path / "out.log")

@@ -13,7 +13,7 @@ import requests
 from deploy.infra import Databases, delete_namespace, free_port, new_namespace
 from deploy.processes import ProcessSystem, fresh_secrets
 from services.notify.sink import MailSink
-from shared.config import SERVICES
+from shared.config import SANDBOX, SERVICES
 from tests.e2e.frontend import Frontend
 from tests.helpers import wait_for
 
@@ -31,12 +31,12 @@ class _Deployed:
 @pytest.fixture
 def deployed(pg_server: str, amqp_url: str, tmp_path: Path) -> Iterator[_Deployed]:
     dbs = Databases(pg_server)
-    ports = {name: free_port() for name in SERVICES}
+    ports = {name: free_port() for name in (*SERVICES, SANDBOX)}  # the sandbox gateways as processes too
     namespace = new_namespace()
     sink = MailSink(tmp_path / "mail")
     sink.start()
     payment = f"http://127.0.0.1:{ports['payment']}"
-    env = {f"{name.upper()}_DATABASE_URL": dbs.create(name) for name in SERVICES}
+    env = {f"{name.upper()}_DATABASE_URL": dbs.create(name) for name in (*SERVICES, SANDBOX)}
     env.update({f"{name.upper()}_PORT": str(port) for name, port in ports.items()})
     secrets = fresh_secrets()
     env.update(AMQP_URL=amqp_url, AMQP_NAMESPACE=namespace, SANDBOX_ENABLED="true", PAYMENT_PUBLIC_URL=payment,

@@ -1,10 +1,10 @@
 """The money check on real PostgreSQL: a history written by the running system checks out
 clean; each deliberate corruption of it is reported in words, on the right order.
 
-The system runs once per module (RabbitMQ + PostgreSQL, a database per service): one
-approved top-up (receipt emailed), one declined card, one order left to expire. Every test
-then checks its own copy of those four databases (CREATE DATABASE ... TEMPLATE), corrupts
-it with SQL, and reads what the check says.
+The system runs once per module (RabbitMQ + PostgreSQL, a database per service, and the
+sandbox gateways' own): one approved top-up (receipt emailed), one declined card, one order
+left to expire. Every test then checks its own copy of our four databases (CREATE DATABASE
+... TEMPLATE), corrupts it with SQL, and reads what the check says.
 """
 
 from __future__ import annotations
@@ -33,15 +33,16 @@ from services.order.models import Customer, Order, Quote
 from services.payment.models import PaymentRow
 from services.wallet.models import AccountRow, CreditLotRow, JournalEntryRow, PostingRow
 from shared.clock import utcnow
-from shared.config import SERVICES, Settings
+from shared.config import SANDBOX, SERVICES, Settings
 from shared.db import make_engine
 from tests.e2e.frontend import APPROVED, Frontend
 from tests.helpers import wait_for
 
 
 def with_ports(settings: Settings) -> Settings:
-    """The whole system on free ports, quick to retry (as tests/e2e/conftest.py builds it)."""
-    ports = {name: free_port() for name in SERVICES}
+    """The whole system and its sandbox gateways on free ports, quick to retry (as
+    tests/e2e/conftest.py builds it)."""
+    ports = {name: free_port() for name in (*SERVICES, SANDBOX)}
     payment = f"http://127.0.0.1:{ports['payment']}"
     return settings.with_changes(ports=ports, payment_public_url=payment, sandbox_enabled=True,
                                  sandbox_webhook_url=f"{payment}/v1/webhooks/sandbox", retry_base_seconds=0.1,
@@ -100,8 +101,9 @@ def live_history(settings: Settings) -> History:
 @pytest.fixture(scope="module")
 def history(pg_server: str, amqp_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[History]:
     templates = Databases(pg_server)
-    settings = with_ports(Settings(database_urls={n: templates.create(n) for n in SERVICES}, amqp_url=amqp_url,
-                                   amqp_namespace=new_namespace(), var_dir=str(tmp_path_factory.mktemp("check"))))
+    settings = with_ports(Settings(database_urls={n: templates.create(n) for n in (*SERVICES, SANDBOX)},
+                                   amqp_url=amqp_url, amqp_namespace=new_namespace(),
+                                   var_dir=str(tmp_path_factory.mktemp("check"))))
     try:
         yield live_history(settings)
     finally:
@@ -111,7 +113,7 @@ def history(pg_server: str, amqp_url: str, tmp_path_factory: pytest.TempPathFact
 
 @pytest.fixture
 def copy(history: History, databases: Databases) -> Settings:
-    """This test's own copy of the four databases the system wrote."""
+    """This test's own copy of the four databases our services wrote (the check reads only ours)."""
     urls = {}
     with psycopg.connect(databases.server_url, autocommit=True) as admin:
         for service in SERVICES:

@@ -35,7 +35,7 @@ from services.wallet import app as wallet_app
 from services.wallet import handlers as wallet_handlers
 from services.wallet import spending
 from shared.clock import utcnow
-from shared.config import DEV_SECRETS, Settings
+from shared.config import DEV_SECRETS, SANDBOX, Settings
 from shared.contracts import load_payload
 from shared.db import unit_of_work
 from shared.messaging.envelope import Envelope
@@ -43,7 +43,7 @@ from shared.money import Money
 from shared.problems import Problem
 from shared.service import ServiceContext
 from shared.web import IDEMPOTENCY_KEY_HEADER, idempotency_key
-from tests.helpers import ServedApp
+from tests.helpers import SandboxServer, ServedApp
 
 APPS: dict[str, ModuleType] = {"order": order_app, "payment": payment_app, "wallet": wallet_app,
                                "notify": notify_app}
@@ -193,7 +193,7 @@ def payment_world(app: Flask, ctx: ServiceContext) -> World:
     with unit_of_work(ctx.sessions) as session:
         row = payments.new_payment({"order_id": "ord_schemathesis", "customer_id": "cus_schemathesis",
                                     "amount": 9000, "currency": "EUR", "method": "card"},
-                                   payments.new_payment_id(), 3, utcnow())
+                                   payments.new_payment_id("ord_schemathesis"), 3, utcnow())
         payments.insert_payment(session, row)
         payment_id = row.id
     return World("payment", known={"path.payment_id": [payment_id], "query.order_id": ["ord_schemathesis"]})
@@ -226,9 +226,12 @@ def settings(request: pytest.FixtureRequest) -> Settings:
 def served(request: pytest.FixtureRequest, settings: Settings) -> Iterator[tuple[ServedApp, World]]:
     module = APPS[request.param]
     port = free_port()
-    if request.param == "payment":  # its sandbox's API (the settlement reports) on its own port
+    sandbox: SandboxServer | None = None
+    if request.param == "payment":  # the sandbox beside it, whose API gives the settlement reports
         here = f"http://127.0.0.1:{port}"
-        settings = settings.with_changes(payment_public_url=here, sandbox_webhook_url=f"{here}/v1/webhooks/sandbox")
+        settings = settings.with_changes(payment_public_url=here, sandbox_webhook_url=f"{here}/v1/webhooks/sandbox",
+                                         ports={**settings.ports, SANDBOX: free_port()})
+        sandbox = SandboxServer(settings)
     ctx = module.start(settings)
     app = module.create_app(ctx=ctx)
     world = WORLDS[request.param](app, ctx)
@@ -236,6 +239,8 @@ def served(request: pytest.FixtureRequest, settings: Settings) -> Iterator[tuple
     yield server, world
     server.stop()
     ctx.stop()  # its threads too (the order watch's listener, once a request waited)
+    if sandbox is not None:
+        sandbox.close()
 
 
 def run_schemathesis(url: str, world: World) -> list[str]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -18,13 +17,13 @@ from services.payment import app as payment_app
 from services.payment.domain import signature
 from services.payment.gateways import Gateways
 from services.payment.models import Base, OutboxMessage, PaymentRow, WebhookEventRow
-from services.payment.sandbox.models import SandboxDeliveryRow, SandboxSessionRow
 from services.payment.settings import PaymentSettings
+from services.sandbox.models import Base as SandboxBase
+from services.sandbox.models import SandboxDeliveryRow, SandboxSessionRow
 from shared.config import Settings
 from shared.messaging.envelope import Envelope
 from shared.messaging.worker import declare_topology
-from shared.service import ServiceContext
-from tests.helpers import ServedApp, publish_raw, wait_for
+from tests.helpers import SandboxServer, ServedApp, publish_raw, wait_for
 
 AUTH = {"Authorization": "Bearer dev-operator-token"}
 APPROVED, DECLINED, NO_FUNDS = "4242424242424242", "4000000000000002", "4000000000009995"
@@ -32,29 +31,34 @@ UNSUPPORTED = "5555555555554444"  # valid, but not one of the sandbox's test car
 
 
 class PaymentSystem:
-    """The payment service as deployed: its web app on a real port and its worker.
+    """The payment service as deployed: its web app on a real port and its worker, and the
+    sandbox gateways beside it (their own app, worker and database), reached over HTTP.
 
     `webhook_url` sends the sandbox's webhooks elsewhere (e.g. nowhere, to lose them);
-    `gateways` replaces the gateways (e.g. by one that misbehaves)."""
+    `gateways` replaces the gateways (e.g. by one that misbehaves); `sandbox` changes the
+    sandbox's settings (SANDBOX_FAULTS...)."""
 
     def __init__(self, pg_settings: Settings, options: PaymentSettings | None = None,
                  webhook_url: str | None = None,
-                 gateways: Callable[[ServiceContext, PaymentSettings], Gateways] | None = None) -> None:
+                 gateways: Callable[[Settings], Gateways] | None = None, gateway_timeout: float = 2.0,
+                 **sandbox: Any) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.settings = pg_settings.with_changes(
-            payment_public_url=self.url, sandbox_webhook_url=webhook_url or f"{self.url}/v1/webhooks/sandbox")
-        options = options or PaymentSettings()
-        self.options = options if options.sandbox_api_url else replace(options, sandbox_api_url=self.url)
+            payment_public_url=self.url, sandbox_webhook_url=webhook_url or f"{self.url}/v1/webhooks/sandbox",
+            ports={**pg_settings.ports, "sandbox": free_port()}, gateway_timeout_seconds=gateway_timeout)
+        self.sandbox = SandboxServer(self.settings.with_changes(**sandbox))
+        self.sandbox_url = self.sandbox.url
+        self.options = options or PaymentSettings()
         self.ctx = payment_app.start(self.settings)
-        self.gateways = (gateways or Gateways.from_context)(self.ctx, self.options)
+        self.gateways = (gateways or Gateways.from_settings)(self.settings)
         declare_topology(self.settings)
         self.worker = payment_app.create_worker(ctx=self.ctx, options=self.options, gateways=self.gateways)
         self.worker.start()
         self.served: ServedApp | None = None
 
     def serve(self) -> None:
-        app = payment_app.create_app(ctx=self.ctx, options=self.options, gateways=self.gateways)
+        app = payment_app.create_app(ctx=self.ctx, gateways=self.gateways)
         self.served = ServedApp(app, port=self.port)
 
     def close(self) -> None:
@@ -63,6 +67,7 @@ class PaymentSystem:
             self.served.stop()
         self.worker.stop()
         self.ctx.engine.dispose()
+        self.sandbox.close()
 
     # -- driving it --------------------------------------------------------------------
     def publish(self, message_type: str, payload: dict[str, Any]) -> Envelope:
@@ -110,8 +115,13 @@ class PaymentSystem:
         with self.ctx.sessions() as s:
             return int(s.scalar(select(func.count()).select_from(model)) or 0)
 
+    def checkouts(self) -> list[SandboxSessionRow]:
+        """The sandbox's checkouts (its own books)."""
+        with self.sandbox.sessions() as s:
+            return list(s.scalars(select(SandboxSessionRow).order_by(SandboxSessionRow.created_at)))
+
     def deliveries(self) -> list[SandboxDeliveryRow]:
-        with self.ctx.sessions() as s:
+        with self.sandbox.sessions() as s:
             return list(s.scalars(select(SandboxDeliveryRow).order_by(SandboxDeliveryRow.created_at)))
 
 
@@ -134,7 +144,7 @@ def system_offline(pg_settings: Settings) -> Iterator[PaymentSystem]:
 @pytest.fixture
 def no_gateways(pg_settings: Settings) -> Iterator[PaymentSystem]:
     """A deployment where no gateway is configured (the sandbox off, no real connector)."""
-    running = PaymentSystem(pg_settings, gateways=lambda ctx, options: Gateways())
+    running = PaymentSystem(pg_settings, gateways=lambda settings: Gateways())
     yield running
     running.close()
 
@@ -160,7 +170,7 @@ def succeeded_event(row: PaymentRow, event_id: str = "evt_forged") -> bytes:
 def test_payment_create_answers_with_a_checkout_page_and_operators_see_it(system: PaymentSystem) -> None:
     url = system.checkout_url()
     created = system.sent("payment.created")[0]
-    assert url.startswith(f"{system.url}/sandbox/checkout/cs_")
+    assert url.startswith(f"{system.sandbox_url}/sandbox/checkout/cs_")
     assert created.correlation_id == "ord_1"
     assert created.payload["payment_id"] == system.payment().id
     page = requests.get(url, timeout=5)
@@ -179,8 +189,8 @@ def test_payment_create_answers_with_a_checkout_page_and_operators_see_it(system
     by_order = requests.get(f"{system.url}/v1/payments", params={"order_id": "nope"}, headers=AUTH, timeout=5)
     assert by_order.status_code == 404
     assert requests.get(f"{system.url}/v1/payments", headers=AUTH, timeout=5).status_code == 422
-    assert requests.get(f"{system.url}/sandbox/checkout/cs_nope", timeout=5).status_code == 404
-    assert requests.post(f"{system.url}/sandbox/checkout/cs_nope", json=card(), timeout=5).status_code == 404
+    assert requests.get(f"{system.sandbox_url}/sandbox/checkout/cs_nope", timeout=5).status_code == 404
+    assert requests.post(f"{system.sandbox_url}/sandbox/checkout/cs_nope", json=card(), timeout=5).status_code == 404
 
 
 def test_the_card_page_speaks_the_customers_language_from_form_to_result(system: PaymentSystem) -> None:
@@ -208,7 +218,7 @@ def test_payment_create_delivered_twice_makes_one_payment(system: PaymentSystem)
     answers = wait_for(lambda: system.sent_at_least("payment.created", 2), what="two answers")
     time.sleep(0.3)  # let the redelivery land too, if it were to do anything
     assert system.count(PaymentRow) == 1
-    assert system.count(SandboxSessionRow) == 1
+    assert len(system.checkouts()) == 1
     assert len(system.sent("payment.created")) == 2
     assert {(a.payload["payment_id"], a.payload["redirect_url"]) for a in answers} == {
         (answers[0].payload["payment_id"], answers[0].payload["redirect_url"])}
@@ -276,12 +286,14 @@ def test_the_customer_goes_back_to_the_shop_with_the_order_id(system: PaymentSys
 
 
 def assert_no_card_number_stored(system: PaymentSystem, number: str) -> None:
-    with system.ctx.sessions() as s:
-        for table in Base.metadata.sorted_tables:
-            for record in s.execute(select(table)).all():
-                text = " ".join(str(value) for value in record)
-                assert number not in text, f"card number stored in {table.name}"
-                assert number[:6] + "******" + number[-4:] not in text
+    """Neither our database nor the sandbox's keeps a card number, whole or masked."""
+    for sessions, metadata in ((system.ctx.sessions, Base.metadata), (system.sandbox.sessions, SandboxBase.metadata)):
+        with sessions() as s:
+            for table in metadata.sorted_tables:
+                for record in s.execute(select(table)).all():
+                    text = " ".join(str(value) for value in record)
+                    assert number not in text, f"card number stored in {table.name}"
+                    assert number[:6] + "******" + number[-4:] not in text
 
 
 def test_a_declined_card_may_be_tried_again_and_the_last_decline_fails_the_payment(system: PaymentSystem) -> None:
@@ -321,8 +333,7 @@ def test_invalid_card_input_is_refused_and_changes_nothing(system: PaymentSystem
     assert form.status_code == 422 and form.headers["Content-Type"].startswith("text/html")
     assert "not valid" in form.text and 'name="card_number"' in form.text
     assert "4242424242424241" not in form.text, "the number is never echoed back"
-    with system.ctx.sessions() as s:
-        assert s.scalars(select(SandboxSessionRow.status)).one() == "open"
+    assert [checkout.status for checkout in system.checkouts()] == ["open"]
     assert system.deliveries() == []
     assert system.payment().status == "created"
     assert requests.post(url, json=card(), timeout=5).status_code == 200, "the checkout is still payable"
@@ -378,8 +389,7 @@ def test_webhooks_are_retried_until_the_endpoint_answers(system_offline: Payment
     system = system_offline
     system.create()
     url = wait_for(lambda: system.sent("payment.created"))[0].payload["redirect_url"]
-    checkout = payment_app.create_app(ctx=system.ctx).test_client()
-    assert checkout.post(url.removeprefix(system.url), json=card()).status_code == 200
+    assert requests.post(url, json=card(), timeout=5).status_code == 200  # at the sandbox, which is up
     failing = wait_for(lambda: [d for d in system.deliveries() if d.attempts >= 2], timeout=5, what="retries")
     assert failing[0].last_error and "Connection" in failing[0].last_error
     assert failing[0].delivered_at is None
@@ -403,8 +413,8 @@ def test_a_captured_payment_is_refunded(system: PaymentSystem) -> None:
     assert (refunded.payload["payment_id"], refunded.payload["amount"], refunded.payload["currency"]) == (
         row.id, 1250, "EUR")
     assert system.payment().status == "refunded"
-    with system.ctx.sessions() as s:
-        assert s.scalars(select(SandboxSessionRow.refunded)).one() is True
+    [checkout] = system.checkouts()
+    assert checkout.refunded is True and checkout.refund_reference == "rf_" + row.id.removeprefix("pay_")
     # the sandbox's own refund notice arrives too, and changes nothing
     wait_for(lambda: len([d for d in system.deliveries() if d.delivered_at]) == 2, what="refund notice")
     assert system.count(WebhookEventRow) == 2
@@ -412,8 +422,7 @@ def test_a_captured_payment_is_refunded(system: PaymentSystem) -> None:
     # asked again: answered again, refunded once
     system.publish("payment.refund", {"order_id": "ord_1", "payment_id": row.id, "reason": "credit_failed"})
     wait_for(lambda: len(system.sent("payment.refunded")) == 2)
-    with system.ctx.sessions() as s:
-        assert s.scalar(select(func.count()).select_from(SandboxDeliveryRow)) == 2
+    assert len(system.deliveries()) == 2
 
 
 def test_an_unpaid_payment_is_not_refunded_but_can_be_cancelled(system: PaymentSystem) -> None:

@@ -12,19 +12,18 @@ from datetime import datetime
 import pytest
 import requests
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session
 
 from deploy.infra import free_port
 from services.payment.domain.errors import GatewayTimeout
 from services.payment.domain.gateway import Gateway, GatewayEvent
 from services.payment.domain.payment import Payment
+from services.payment.domain.refund import refund_reference
 from services.payment.gateways import Gateways
 from services.payment.models import OrderCancellationRow, PaymentRow, RefundRow, WebhookEventRow
-from services.payment.sandbox.models import SandboxSessionRow
 from services.payment.settings import PaymentSettings
+from services.sandbox.models import SandboxSessionRow
 from shared.config import Settings
 from shared.db import unit_of_work
-from shared.service import ServiceContext
 from tests.helpers import wait_for
 from tests.integration.test_payment import APPROVED, AUTH, DECLINED, PaymentSystem, signed
 
@@ -51,7 +50,8 @@ def deaf_system(pg_settings: Settings) -> Iterator[PaymentSystem]:
 
 
 class CountingGateway:
-    """The real sandbox gateway, whose first `failures` refunds get no answer in time."""
+    """Our real sandbox gateway (its connector, over HTTP), whose first `failures` refunds get
+    no answer in time."""
 
     def __init__(self, inner: Gateway, calls: list[str], failures: int) -> None:
         self.inner, self.calls, self.failures = inner, calls, failures
@@ -76,15 +76,15 @@ class CountingGateway:
         return self.inner.verify(headers, raw_body, now)
 
 
-def counting(calls: list[str], failures: int = 0) -> Callable[[ServiceContext, PaymentSettings], Gateways]:
-    def build(ctx: ServiceContext, options: PaymentSettings) -> Gateways:
-        real = Gateways.from_context(ctx, options)
+def counting(calls: list[str], failures: int = 0) -> Callable[[Settings], Gateways]:
+    def build(settings: Settings) -> Gateways:
+        real = Gateways.from_settings(settings)
         sandbox = real.factories["sandbox"]
 
-        def factory(session: Session) -> Gateway:
-            return CountingGateway(sandbox(session), calls, failures)
+        def factory() -> Gateway:
+            return CountingGateway(sandbox(), calls, failures)
 
-        return Gateways({**real.factories, "sandbox": factory}, real.by_method)
+        return Gateways({**real.factories, "sandbox": factory}, real.by_method, real.sandbox)
 
     return build
 
@@ -130,7 +130,7 @@ def test_an_operator_retry_starts_the_attempts_again(system: PaymentSystem) -> N
     refund(system, row, reason="refund_declined")  # the operator retries; still refused
     second = wait_for(lambda: system.sent_at_least("payment.refund_failed", 2), what="second refund_failed")
     assert second[1].payload["attempts"] == 3, "a fresh series of attempts, not one more"
-    with unit_of_work(system.ctx.sessions) as s:  # the operator sorts it out with the issuer
+    with unit_of_work(system.sandbox.ctx.sessions) as s:  # the operator sorts it out with the issuer
         s.execute(update(SandboxSessionRow).values(refund_failure=None))
     refund(system, row, reason="refund_declined")
     [refunded] = wait_for(lambda: system.sent("payment.refunded"), what="payment.refunded")
@@ -171,8 +171,8 @@ def test_duplicated_refund_commands_refund_once(pg_settings: Settings) -> None:
         wait_for(lambda: len([d for d in system.deliveries() if d.delivered_at]) == 2, what="the refund notice")
         time.sleep(0.5)
         assert calls == [row.id], "one call to the gateway"
-        with system.ctx.sessions() as s:
-            assert s.scalars(select(SandboxSessionRow.refunded)).one() is True
+        [checkout] = system.checkouts()
+        assert checkout.refunded is True and checkout.refund_reference == refund_reference(row.id)
         assert len(system.deliveries()) == 2, "the capture's notice and one refund notice"
         assert refund_row(system, row.id).attempts == 1
         assert system.sent("payment.refund_failed") == []
@@ -194,7 +194,7 @@ def test_a_cancel_before_the_create_fails_the_late_create(system: PaymentSystem)
     system.create()  # asked again: answered again, still no checkout
     wait_for(lambda: system.sent_at_least("payment.failed", 2), what="second answer")
     assert system.sent("payment.created") == []
-    assert system.count(SandboxSessionRow) == 0 and system.count(PaymentRow) == 1
+    assert system.checkouts() == [] and system.count(PaymentRow) == 1
 
 
 def test_a_cancel_after_the_create_still_closes_the_checkout(system: PaymentSystem) -> None:

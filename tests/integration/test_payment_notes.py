@@ -35,7 +35,7 @@ def captured(payment_id: str, event_id: str = "evt_1") -> GatewayEvent:
 
 def a_payment(ctx: ServiceContext) -> str:
     row = store.new_payment({"order_id": "ord_1", "customer_id": "cus_1", "amount": 1250, "currency": "EUR",
-                             "method": "card"}, store.new_payment_id(), 3, NOW)
+                             "method": "card"}, store.new_payment_id("ord_1"), 3, NOW)
     with unit_of_work(ctx.sessions) as session:
         store.insert_payment(session, row)
     return row.id

@@ -16,6 +16,7 @@ from sqlalchemy.exc import DBAPIError
 
 from services.order import app as order_app
 from services.payment import app as payment_app
+from services.sandbox import app as sandbox_app
 from services.wallet import app as wallet_app
 from shared.config import Settings
 from shared.db import database_unavailable, make_engine, normalize_url
@@ -96,16 +97,30 @@ def payment(settings: Settings) -> Iterator[Flask]:
     ctx.engine.dispose()
 
 
-def test_webhooks_may_be_larger_and_the_card_page_refuses_deep_json(payment: Flask) -> None:
+def test_webhooks_may_be_larger_than_other_requests(payment: Flask) -> None:
     client = payment.test_client()
     event = b'{"padding": "' + b"x" * (100 * 1024) + b'"}'
     webhook = client.post("/v1/webhooks/sandbox", data=event, content_type="application/json")
     assert webhook.status_code == 400 and problem(webhook)["code"] != "payload_too_large", "read, then refused unsigned"
     too_big = client.post("/v1/webhooks/sandbox", data=b"x" * (300 * 1024), content_type="application/json")
     assert too_big.status_code == 413
+
+
+@pytest.fixture
+def sandbox(settings: Settings) -> Iterator[Flask]:
+    """The sandbox gateways' own app (their card page is on their origin, not the payment service's)."""
+    ctx = sandbox_app.start(settings.with_changes(max_body_bytes=8 * 1024))
+    yield sandbox_app.create_app(ctx=ctx)
+    ctx.engine.dispose()
+
+
+def test_the_sandbox_card_page_refuses_deep_json_and_bodies_over_the_limit(sandbox: Flask) -> None:
+    client = sandbox.test_client()
+    unknown = client.post("/sandbox/checkout/chk_unknown", json={"card_number": "4242424242424242"})
+    assert unknown.status_code == 404 and problem(unknown)["code"] == "checkout_not_found", "the card page is here"
     page = client.post("/sandbox/checkout/chk_unknown", data=DEEP_OBJECT, content_type="application/json")
     assert page.status_code == 400 and problem(page)["code"] == "malformed_json"
-    assert client.post("/sandbox/checkout/chk_unknown", data=b"x" * (9 * 1024),
+    assert client.post("/sandbox/checkout/chk_unknown", data=b"x" * (9 * 1024),  # MAX_BODY_BYTES, 8 KiB here
                        content_type="application/x-www-form-urlencoded").status_code == 413
 
 

@@ -20,16 +20,19 @@ from services.payment.connectors import alipay, paypal, wechat
 from services.payment.connectors.alipay import AlipayConnector, AlipayTrust
 from services.payment.connectors.common import Connector
 from services.payment.connectors.paypal import PayPalConnector, PayPalTrust
+from services.payment.connectors.sandbox import wallet_connectors
 from services.payment.connectors.wechat import WechatConnector, WechatTrust
 from services.payment.domain.amounts import InvalidAmountText, from_major, to_major
 from services.payment.domain.errors import InvalidSignature, InvalidWebhookPayload
 from services.payment.domain.gateway import GatewayEvent, GatewayEventKind
-from services.payment.sandbox.alipay import AlipayNotifier
-from services.payment.sandbox.keys import SandboxKeys, cert_serial, self_signed
-from services.payment.sandbox.models import SandboxSessionRow
-from services.payment.sandbox.notifiers import Notifier
-from services.payment.sandbox.paypal import PayPalNotifier
-from services.payment.sandbox.wechat import WechatNotifier
+from services.sandbox.alipay import AlipayNotifier
+from services.sandbox.gateway import Sandbox
+from services.sandbox.keys import SandboxKeys, cert_serial, self_signed
+from services.sandbox.models import SandboxSessionRow
+from services.sandbox.notifiers import Notifier
+from services.sandbox.paypal import PayPalNotifier
+from services.sandbox.wechat import WechatNotifier
+from shared.config import Settings
 from shared.money import Money
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
@@ -359,6 +362,30 @@ def test_what_the_sandbox_providers_send_is_what_we_verify(keys: SandboxKeys, se
         event = connector.read(notifier.headers(notice.body, NOW), body, NOW)
         assert (event.kind, event.payment_id, event.amount, event.event_id) == (
             kind, "pay_1", Money(8880, "CNY"), notice.event_id), name
+
+
+@pytest.mark.parametrize("kind", [K.PAYMENT_SUCCEEDED, K.REFUND_SUCCEEDED])
+def test_what_the_sandbox_sends_verifies_with_what_its_merchant_page_says(keys: SandboxKeys,
+                                                                          session_row: SandboxSessionRow,
+                                                                          kind: GatewayEventKind) -> None:
+    """As deployed: the sandbox's own notifiers, and our connectors built the way the payment
+    service builds them, from its merchant page (`GET /sandbox/api/merchant`, JSON)."""
+    sandbox = Sandbox.start(Settings(database_urls={}), keys)
+    page = json.dumps(sandbox.merchant())
+    assert "PRIVATE KEY" not in page, "a merchant is shown public keys and certificates only"
+    connectors = wallet_connectors(json.loads(page), 300)
+    for name in ("paypal", "alipay", "wechat_pay"):
+        notifier = sandbox.notifiers.for_method(name)
+        notice = notifier.notice(kind, session_row, NOW)
+        assert notice is not None, name
+        event = connectors[name].read(notifier.headers(notice.body, NOW), notice.body.encode("utf-8"), NOW)
+        assert (event.kind, event.payment_id, event.amount, event.event_id) == (
+            kind, "pay_1", Money(8880, "CNY"), notice.event_id), name
+    other = Sandbox.start(Settings(database_urls={}), SandboxKeys.generate(NOW - timedelta(days=1)))
+    notice = other.notifiers.for_method("alipay").notice(kind, session_row, NOW)
+    assert notice is not None
+    with pytest.raises(InvalidSignature):  # another deployment's sandbox signs with other keys
+        connectors["alipay"].read({}, notice.body.encode("utf-8"), NOW)
 
 
 def test_qr_wallets_do_not_notify_failures_but_paypal_does(keys: SandboxKeys, session_row: SandboxSessionRow) -> None:

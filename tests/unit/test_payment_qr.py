@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.payment.sandbox import qr
+from services.sandbox import qr
 
 
 def test_reed_solomon_matches_the_standards_worked_example() -> None:

@@ -7,12 +7,11 @@ from datetime import UTC, datetime
 
 import pytest
 
+from services.payment.connectors.sandbox import event_from
 from services.payment.domain.errors import GatewayError, GatewayRefused, GatewayTimeout
 from services.payment.domain.gateway import GatewayEventKind, query_event_id
 from services.payment.domain.payment import Payment, PaymentStatus
 from services.payment.domain.refund import RefundCommand, RefundPolicy, RefundStatus, on_command
-from services.payment.sandbox.api import api_key
-from services.payment.sandbox.client import event_from
 from services.payment.settings import PaymentSettings
 from shared.config import Settings
 from shared.money import Money
@@ -50,23 +49,34 @@ def test_gateway_errors_carry_the_gateways_code() -> None:
 
 # -- settings ------------------------------------------------------------------------------
 def test_payment_settings_come_from_the_environment_with_the_others() -> None:
-    assert PaymentSettings.from_settings(Settings.from_env({})) == PaymentSettings(5, 60.0, 5.0, None)
+    assert PaymentSettings.from_settings(Settings.from_env({})) == PaymentSettings(5, 60.0, 5.0, 3)
     env = {"REFUND_MAX_ATTEMPTS": "3", "PAYMENT_QUERY_AFTER": "1.5", "PAYMENT_QUERY_EVERY": "0.5",
-           "SANDBOX_API_URL": "http://payment-web:8000/"}
-    assert PaymentSettings.from_settings(Settings.from_env(env)) == PaymentSettings(3, 1.5, 0.5,
-                                                                                    "http://payment-web:8000/")
+           "PAYMENT_ATTEMPTS": "2", "SANDBOX_API_URL": "http://sandbox-web:8000/", "GATEWAY_TIMEOUT": "2.5",
+           "GATEWAY_ATTEMPTS": "4"}
+    settings = Settings.from_env(env)
+    assert PaymentSettings.from_settings(settings) == PaymentSettings(3, 1.5, 0.5, 2)
+    assert (settings.sandbox_api, settings.gateway_timeout_seconds, settings.gateway_attempts) == (
+        "http://sandbox-web:8000", 2.5, 4)
+    defaults = Settings.from_env({})
+    assert (defaults.gateway_timeout_seconds, defaults.gateway_attempts) == (10.0, 3)
 
 
-def test_the_sandbox_api_is_where_the_webhooks_go_unless_told_otherwise() -> None:
-    settings = Settings.from_env({"SANDBOX_WEBHOOK_URL": "http://payment-web:8000/v1/webhooks/sandbox",
+def test_the_sandbox_api_is_where_browsers_reach_the_sandbox_unless_told_otherwise() -> None:
+    settings = Settings.from_env({"SANDBOX_PUBLIC_URL": "http://localhost:8005/",
+                                  "SANDBOX_WEBHOOK_URL": "http://payment-web:8000/v1/webhooks/sandbox",
                                   "PAYMENT_PUBLIC_URL": "http://localhost:8002"})
-    assert PaymentSettings().sandbox_base_url(settings) == "http://payment-web:8000"
-    assert PaymentSettings(sandbox_api_url="http://x:1/").sandbox_base_url(settings) == "http://x:1"
-    odd = settings.with_changes(sandbox_webhook_url="http://hooks.example/in")
-    assert PaymentSettings().sandbox_base_url(odd) == "http://localhost:8002"
+    assert settings.sandbox_api == "http://localhost:8005", "not the payment service's host any more"
+    assert settings.with_changes(sandbox_api_url="http://x:1/").sandbox_api == "http://x:1"
+    unset = Settings.from_env({"HOST": "10.0.0.7", "SANDBOX_PORT": "9005"})
+    assert unset.sandbox_public == unset.sandbox_api == "http://10.0.0.7:9005"
+    assert Settings.from_env({}).sandbox_api == "http://127.0.0.1:8005"
 
 
 # -- the sandbox API -----------------------------------------------------------------------
+def api_key(webhook_secret: str) -> str:
+    return Settings.from_env({"WEBHOOK_SECRET": webhook_secret}).sandbox_api_key
+
+
 def test_the_sandbox_api_key_is_stable_and_not_the_webhook_secret() -> None:
     assert api_key("s3cret") == api_key("s3cret")
     assert api_key("s3cret") != api_key("other") and "s3cret" not in api_key("s3cret")
@@ -93,6 +103,13 @@ def test_a_declined_session_reads_as_a_failure_with_its_code() -> None:
     event = event_from(PAYMENT, session("declined", failure_code="card_declined", card=None))
     assert event is not None and event.kind is GatewayEventKind.PAYMENT_FAILED
     assert event.failure_code == "card_declined" and event.event_id == query_event_id("pay_1", event.kind)
+
+
+def test_a_declined_try_of_a_session_still_open_reads_as_that_try() -> None:
+    event = event_from(PAYMENT, session("open", attempts_failed=2, failure_code="insufficient_funds", card=None))
+    assert event is not None and event.kind is GatewayEventKind.PAYMENT_ATTEMPT_FAILED
+    assert (event.attempt, event.failure_code) == (2, "insufficient_funds")
+    assert event.event_id == query_event_id("pay_1", event.kind, 2) == "query:pay_1:attempt:2"
 
 
 @pytest.mark.parametrize("status", ["open", "cancelled"])

@@ -12,7 +12,7 @@ import pytest
 
 from services.payment.connectors import settlement as connectors
 from services.payment.domain.settlement import DifferenceKind, LineKind, OurPayment, reconcile, summary
-from services.payment.sandbox import settlement as sandbox
+from services.sandbox import settlement as sandbox
 from shared.money import Money
 
 DAY = date(2026, 11, 28)

@@ -20,6 +20,13 @@ from shared.loops import backoff
 CAP_SECONDS = 300.0
 
 
+def refund_reference(payment_id: str) -> str:
+    """Our id of a payment's refund, sent to the gateway as its idempotency key (Alipay's
+    out_request_no, WeChat Pay's out_refund_no): one refund per payment, so it is derived
+    from the payment's id, and every attempt, by any worker, after any crash, sends the same."""
+    return "rf_" + payment_id.removeprefix("pay_")
+
+
 class RefundStatus(StrEnum):
     PENDING = "pending"
     SUCCEEDED = "succeeded"

@@ -1,6 +1,7 @@
-"""The sandbox gateways' tables: their checkout sessions, their outgoing webhooks and their keys.
-
-Prefixed `sandbox_` so that nobody mistakes them for the payment service's own records.
+"""The sandbox gateways' tables, in the sandbox's own database (SANDBOX_DATABASE_URL): their
+checkout sessions, the answers they owe to a repeated request (idempotency keys), their
+outgoing webhooks and their keys. The payment service never reads them: it asks the
+sandbox's API, as it would a real provider's.
 """
 
 from __future__ import annotations
@@ -9,18 +10,23 @@ from datetime import datetime
 
 from sqlalchemy import BigInteger, Boolean, Index, Integer, String, Text, text
 from sqlalchemy import false as sa_false
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from services.payment.models import Base
 from shared.clock import utcnow
-from shared.db import UTCDateTime
+from shared.db import UTCDateTime, new_metadata
+
+
+class Base(DeclarativeBase):
+    metadata = new_metadata()
 
 
 class SandboxSessionRow(Base):
     __tablename__ = "sandbox_sessions"
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    payment_reference: Mapped[str] = mapped_column(String(64), index=True)
+    #: the merchant's payment id (Alipay's out_trade_no): one checkout per payment, so a
+    #: repeated create finds the first one
+    payment_reference: Mapped[str] = mapped_column(String(64), unique=True)
     amount: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
     method: Mapped[str] = mapped_column(String(16))
@@ -32,6 +38,8 @@ class SandboxSessionRow(Base):
     failure_code: Mapped[str | None] = mapped_column(String(64))
     provider_ref: Mapped[str | None] = mapped_column(String(40))  # e.g. PayPal's capture id
     refunded: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: the merchant's id of the refund (Alipay's out_request_no, WeChat Pay's out_refund_no)
+    refund_reference: Mapped[str | None] = mapped_column(String(64))
     # Test switches, set from the card when it is paid: refuse refunds with this code;
     # never send a webhook for this session.
     refund_failure: Mapped[str | None] = mapped_column(String(64))
@@ -80,4 +88,20 @@ class SandboxKeyRow(Base):
 
     name: Mapped[str] = mapped_column(String(32), primary_key=True)
     material: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SandboxRequestRow(Base):
+    """A merchant's request the sandbox answered, under the idempotency key it came with
+    (Stripe's Idempotency-Key, PayPal-Request-Id): the same key again gets the same answer,
+    and the work is never done twice. Stored in the transaction that did the work."""
+
+    __tablename__ = "sandbox_requests"
+
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    operation: Mapped[str] = mapped_column(String(16), primary_key=True)
+    #: what was asked (a digest of the request): the same key with other parameters is refused
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    status: Mapped[int] = mapped_column(Integer)
+    body: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -2,12 +2,13 @@
 WeChat Pay's platform key and certificate and the merchant's API v3 key, plus the ids the
 providers give a merchant (PayPal webhook id, Alipay app id, WeChat Pay mchid and appid).
 
-Made locally, never committed. The web processes (several gunicorn workers) sign and
-verify, the worker signs the webhooks it sends, so all processes of one deployment must
-hold the same keys: the first process to start generates them and stores them in the
-payment database (`sandbox_keys`, insert-if-absent: a process that loses the race reads
-the winner's), every later start reads them. Loaded at start-up, before any request or
-message, so that no request ever waits on key generation or writes in another
+Made locally, never committed. The sandbox's web processes (several gunicorn workers) sign
+and serve them, its worker signs the webhooks it sends, so all its processes must hold the
+same keys: the first process to start generates them and stores them in the sandbox's own
+database (`sandbox_keys`, insert-if-absent: a process that loses the race reads the
+winner's), every later start reads them. The payment service learns only the public half
+(and the ids), from the sandbox's merchant page, as a merchant from a provider's dashboard.
+Loaded at start-up, before any request or message, so that no request ever waits on key generation or writes in another
 transaction than its own (on SQLite that would wait on itself). Deriving RSA keys from
 WEBHOOK_SECRET instead would need a deterministic key generation that `cryptography` does
 not offer, and would make a leaked webhook secret a leaked signing key.
@@ -28,7 +29,7 @@ from cryptography.x509.oid import NameOID
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from services.payment.sandbox.models import SandboxKeyRow
+from services.sandbox.models import SandboxKeyRow
 from shared.clock import utcnow
 from shared.db import unit_of_work
 

@@ -16,9 +16,9 @@ from services.payment.connectors import alipay
 from services.payment.connectors.common import sign_sha256_rsa
 from services.payment.domain.amounts import to_major
 from services.payment.domain.gateway import GatewayEventKind
-from services.payment.sandbox.keys import SandboxKeys, random_text
-from services.payment.sandbox.models import SandboxSessionRow
-from services.payment.sandbox.notifiers import Notice
+from services.sandbox.keys import SandboxKeys, random_text
+from services.sandbox.models import SandboxSessionRow
+from services.sandbox.notifiers import Notice
 from shared.money import Money
 
 
@@ -59,7 +59,7 @@ class AlipayNotifier:
                           gmt_payment=beijing(now))
         else:
             params.update(trade_status="TRADE_CLOSED", refund_fee=total, gmt_refund=beijing(now),
-                          gmt_close=beijing(now), out_biz_no=f"RF{row.payment_reference}"[:64])
+                          gmt_close=beijing(now), out_biz_no=row.refund_reference or f"RF{row.payment_reference}"[:64])
         params["sign"] = sign_sha256_rsa(self.keys.alipay_key, alipay.signing_string(params).encode("utf-8"))
         return Notice(notify_id, urlencode(params))
 

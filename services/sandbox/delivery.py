@@ -1,4 +1,4 @@
-"""The sandbox gateways' webhook sender: a loop in the payment worker that POSTs queued
+"""The sandbox gateways' webhook sender: a loop in the sandbox's worker that POSTs queued
 notices over real HTTP, each transmission signed at send time the way its provider signs
 (see notifiers.py), and retries like real gateways do until the answer is the one that
 provider takes as "received" (2xx; Alipay: the text `success`; WeChat Pay: 200 or 204).
@@ -12,6 +12,9 @@ is one UPDATE ... RETURNING of the rows a locking subquery picks (FOR UPDATE SKI
 PostgreSQL; SQLite, one writer at a time, needs no row locks), and a batch's outcomes are
 one UPDATE for every notice taken and one for each that was not, recorded together (early,
 if sending the batch takes half its lease).
+
+With SANDBOX_FAULTS, a notice may be held back before its first sending (`reorder`: later
+ones overtake it) or sent twice (`duplicate`), as real providers' notifications are.
 """
 
 from __future__ import annotations
@@ -25,8 +28,9 @@ import structlog
 from sqlalchemy import Table, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from services.payment.sandbox.models import SandboxDeliveryRow
-from services.payment.sandbox.notifiers import Notifiers
+from services.sandbox.faults import Fault, Faults
+from services.sandbox.models import SandboxDeliveryRow
+from services.sandbox.notifiers import Notifiers
 from shared.clock import utcnow
 from shared.db import unit_of_work
 from shared.loops import PollLoop, backoff
@@ -51,9 +55,11 @@ class Claimed:
 
 
 class WebhookSender:
-    def __init__(self, sessions: sessionmaker[Session], notifiers: Notifiers, idle_seconds: float) -> None:
+    def __init__(self, sessions: sessionmaker[Session], notifiers: Notifiers, idle_seconds: float,
+                 faults: Faults | None = None) -> None:
         self.sessions = sessions
         self.notifiers = notifiers
+        self.faults = faults or Faults({})
         self.idle_seconds = idle_seconds
         self.http = requests.Session()
 
@@ -74,6 +80,13 @@ class WebhookSender:
 
     def send(self, delivery: Claimed) -> str | None:
         """POST one notice; None when the receiver took it, else what went wrong."""
+        error = self.transmit(delivery)
+        if error is None and self.faults.hits(Fault.DUPLICATE):
+            log.info("sandbox_fault", fault=Fault.DUPLICATE.value, event_id=delivery.event_id)
+            self.transmit(delivery)
+        return error
+
+    def transmit(self, delivery: Claimed) -> str | None:
         notifier = self.notifiers.named(delivery.provider)
         headers = notifier.headers(delivery.body, utcnow())
         try:
@@ -105,6 +118,13 @@ class WebhookSender:
             log.info("sandbox_webhook_delivered", event_id=claimed.event_id, provider=claimed.provider,
                      attempts=claimed.attempts + 1)
 
+    def hold(self, delivery: Claimed, seconds: float) -> None:
+        """Send this notice later than it is due (a fault on purpose), as a retry would be."""
+        with unit_of_work(self.sessions) as session:
+            session.execute(update(DELIVERIES).where(DELIVERIES.c.event_id == delivery.event_id).values(
+                attempts=1, last_error="held back (SANDBOX_FAULTS reorder)",
+                next_attempt_at=utcnow() + timedelta(seconds=seconds)))
+
     @staticmethod
     def _retry_at(claimed: Claimed, error: str, now: datetime) -> datetime | None:
         attempts = claimed.attempts + 1
@@ -125,6 +145,10 @@ class WebhookSender:
         began, outcomes = time.monotonic(), list[tuple[Claimed, str | None]]()
         try:
             for delivery in claimed:
+                if delivery.attempts == 0 and (held := self.faults.reorder_delay()):
+                    log.info("sandbox_fault", fault=Fault.REORDER.value, event_id=delivery.event_id, held=held)
+                    self.hold(delivery, held)
+                    continue
                 outcomes.append((delivery, self.send(delivery)))
                 if time.monotonic() - began > LEASE.total_seconds() / 2:
                     done, outcomes = outcomes, []
@@ -134,5 +158,5 @@ class WebhookSender:
         return len(claimed) if len(claimed) == BATCH else 0
 
     def loop(self) -> PollLoop:
-        return PollLoop("payment.sandbox_webhooks", self.deliver_due, self.idle_seconds,
+        return PollLoop("sandbox.webhooks", self.deliver_due, self.idle_seconds,
                         wakes_on=SandboxDeliveryRow.__tablename__)

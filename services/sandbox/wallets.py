@@ -22,10 +22,10 @@ from cryptography.hazmat.primitives import serialization
 from flask import Blueprint, Response, request
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from services.payment.sandbox import bank, qr
-from services.payment.sandbox.checkout import closed, decided, not_found, page, wants_json
-from services.payment.sandbox.gateway import Sandbox
-from services.payment.texts import _
+from services.sandbox import bank, qr
+from services.sandbox.checkout import closed, decided, not_found, page, wants_json
+from services.sandbox.gateway import Sandbox
+from services.sandbox.texts import _
 from shared.clock import utcnow
 from shared.db import unit_of_work
 from shared.i18n import Text

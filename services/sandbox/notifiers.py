@@ -18,7 +18,7 @@ from typing import Protocol
 
 from services.payment.domain import signature
 from services.payment.domain.gateway import GatewayEventKind
-from services.payment.sandbox.models import SandboxSessionRow
+from services.sandbox.models import SandboxSessionRow
 from shared.config import Settings
 
 CARD = "sandbox"

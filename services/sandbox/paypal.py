@@ -14,9 +14,9 @@ from services.payment.connectors import paypal
 from services.payment.connectors.common import sign_sha256_rsa
 from services.payment.domain.amounts import to_major
 from services.payment.domain.gateway import GatewayEventKind
-from services.payment.sandbox.keys import ALNUM_UPPER, SandboxKeys, random_text
-from services.payment.sandbox.models import SandboxSessionRow
-from services.payment.sandbox.notifiers import Notice
+from services.sandbox.keys import ALNUM_UPPER, SandboxKeys, random_text
+from services.sandbox.models import SandboxSessionRow
+from services.sandbox.notifiers import Notice
 from shared.money import Money
 
 API = "https://api-m.sandbox.paypal.com"

@@ -21,10 +21,10 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 
 from services.payment.domain.cards import validate_card
 from services.payment.domain.errors import InvalidCardDetails
-from services.payment.sandbox import bank
-from services.payment.sandbox.gateway import Sandbox
-from services.payment.sandbox.models import SandboxSessionRow
-from services.payment.texts import CATALOG, _
+from services.sandbox import bank
+from services.sandbox.gateway import Sandbox
+from services.sandbox.models import SandboxSessionRow
+from services.sandbox.texts import CATALOG, _
 from shared.clock import utcnow
 from shared.db import unit_of_work
 from shared.i18n import Text, format_money, localize

@@ -41,10 +41,10 @@ from sqlalchemy.orm import Session
 from services.payment.domain.cards import CardDetails
 from services.payment.domain.errors import GatewayRefused
 from services.payment.domain.gateway import GatewayEventKind
-from services.payment.sandbox import alipay, paypal, wechat
-from services.payment.sandbox.models import SandboxDeliveryRow, SandboxSessionRow
-from services.payment.sandbox.notifiers import Notifier
-from services.payment.sandbox.settlement import SettledEntry
+from services.sandbox import alipay, paypal, wechat
+from services.sandbox.models import SandboxDeliveryRow, SandboxSessionRow
+from services.sandbox.notifiers import Notifier
+from services.sandbox.settlement import SettledEntry
 from shared.money import Money
 
 # Card number -> failure code (None: approved). Every other valid number is not supported.
@@ -156,9 +156,11 @@ def cancel(row: SandboxSessionRow) -> bool:
     return True
 
 
-def refund(session: Session, row: SandboxSessionRow, notifier: Notifier, now: datetime) -> None:
+def refund(session: Session, row: SandboxSessionRow, refund_reference: str, notifier: Notifier,
+           now: datetime) -> None:
     """Sandbox refunds succeed at once (unless the test card says otherwise); the notice
-    follows like any other event. Refunding twice is one refund."""
+    follows like any other event. A checkout is refunded in full, once: asking again, with
+    any refund id, is that one refund (the merchant's first id is the one it keeps)."""
     if row.status != SessionStatus.APPROVED:
         raise GatewayRefused(f"sandbox session {row.id} is {row.status}, nothing to refund", "charge_not_captured")
     if row.refunded:
@@ -167,16 +169,24 @@ def refund(session: Session, row: SandboxSessionRow, notifier: Notifier, now: da
         raise GatewayRefused(f"the issuer refused the refund of sandbox session {row.id}", row.refund_failure)
     row.refunded = True
     row.refunded_at = now
+    row.refund_reference = refund_reference
     queue_webhook(session, row, notifier, GatewayEventKind.REFUND_SUCCEEDED, now)
 
 
-def describe(row: SandboxSessionRow) -> dict[str, object]:
-    """A session as the sandbox's API shows it (what a real gateway's 'retrieve' returns)."""
+def find_by_reference(session: Session, payment_reference: str) -> SandboxSessionRow | None:
+    """The checkout opened for the merchant's payment (Alipay's query by out_trade_no)."""
+    return session.scalars(select(SandboxSessionRow).where(
+        SandboxSessionRow.payment_reference == payment_reference)).one_or_none()
+
+
+def describe(row: SandboxSessionRow, url: str) -> dict[str, object]:
+    """A session as the sandbox's API shows it (what a real gateway's 'retrieve' returns),
+    with `url`, where the customer pays it."""
     card = {"brand": row.card_brand, "last4": row.card_last4} if row.card_last4 else None
     return {
         "id": row.id, "object": "checkout_session", "status": row.status, "payment_reference": row.payment_reference,
-        "amount": row.amount, "currency": row.currency, "method": row.method, "card": card,
-        "failure_code": row.failure_code, "refunded": row.refunded,
+        "url": url, "amount": row.amount, "currency": row.currency, "method": row.method, "card": card,
+        "failure_code": row.failure_code, "refunded": row.refunded, "refund_reference": row.refund_reference,
         "attempts_failed": row.failed_attempts or 0, "attempts_allowed": row.attempts_allowed,
         "updated": int(row.updated_at.timestamp()) if row.updated_at else None,
     }
@@ -206,5 +216,6 @@ def settled_between(session: Session, methods: list[str], start: datetime, end: 
         if row.approved_at is not None and start <= row.approved_at < end:
             entries.append(SettledEntry("capture", ref, row.payment_reference, None, amount, row.approved_at))
         if row.refunded_at is not None and start <= row.refunded_at < end:
-            entries.append(SettledEntry("refund", f"{ref}R", row.payment_reference, None, amount, row.refunded_at))
+            entries.append(SettledEntry("refund", f"{ref}R", row.payment_reference, row.refund_reference, amount,
+                                       row.refunded_at))
     return sorted(entries, key=lambda entry: (entry.at, entry.kind))

@@ -20,9 +20,9 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from services.payment.connectors import wechat
 from services.payment.connectors.common import sign_sha256_rsa
 from services.payment.domain.gateway import GatewayEventKind
-from services.payment.sandbox.keys import ALNUM, SandboxKeys, random_text
-from services.payment.sandbox.models import SandboxSessionRow
-from services.payment.sandbox.notifiers import Notice
+from services.sandbox.keys import ALNUM, SandboxKeys, random_text
+from services.sandbox.models import SandboxSessionRow
+from services.sandbox.notifiers import Notice
 
 SIGNATURE_TYPE = "WECHATPAY2-SHA256-RSA2048"
 CHINA = timezone(timedelta(hours=8))
@@ -65,7 +65,8 @@ class WechatNotifier:
     def refund(self, row: SandboxSessionRow, now: datetime) -> dict[str, Any]:
         return {
             "mchid": self.keys.wechat_mchid, "out_trade_no": row.payment_reference, "transaction_id": row.id,
-            "out_refund_no": f"RF{row.payment_reference}"[:64], "refund_id": "50" + random_text(string.digits, 27),
+            "out_refund_no": row.refund_reference or f"RF{row.payment_reference}"[:64],
+            "refund_id": "50" + random_text(string.digits, 27),
             "refund_status": "SUCCESS", "success_time": rfc3339(now), "user_received_account": "支付用户零钱",
             "amount": {"total": row.amount, "refund": row.amount, "payer_total": row.amount,
                        "payer_refund": row.amount, "currency": row.currency},
