@@ -3,14 +3,16 @@ process commits work for it, and never for work that was rolled back."""
 
 from __future__ import annotations
 
+import importlib
 import time
 from collections.abc import Iterator
 
 import pytest
+from sqlalchemy import text
 
 from services.wallet import app as wallet_app
 from services.wallet.models import OutboxMessage
-from shared.config import Settings
+from shared.config import SANDBOX, SERVICES, Settings
 from shared.loops import PollLoop
 from shared.messaging.envelope import Envelope
 from shared.messaging.outbox import put
@@ -78,3 +80,22 @@ def test_only_postgresql_and_loops_that_wait_for_rows_get_a_doorbell(ctx: Servic
     assert Worker("wallet", [waits_for_rows], url).doorbell() is not None
     assert Worker("wallet", [waits_for_rows], "sqlite:///x.db").doorbell() is None
     assert Worker("wallet", [PollLoop("watched", lambda: 0, 60)], url).doorbell() is None
+
+
+@pytest.mark.parametrize("service", [*SERVICES, SANDBOX])
+def test_every_loop_that_waits_for_rows_has_its_doorbell(pg_settings: Settings, service: str) -> None:
+    """Each loop of a service's worker that waits for another process's rows (`wakes_on`)
+    finds a trigger ringing for that table in the service's own database: without it the
+    loop would only poll (the sandbox's webhook sender, once it had its own database, did)."""
+    module = importlib.import_module(f"services.{service}.app")
+    context = module.start(pg_settings)
+    worker = module.create_worker(ctx=context)
+    try:
+        tables = {loop.wakes_on for loop in worker.loops if getattr(loop, "wakes_on", None)}
+        with context.engine.connect() as conn:
+            triggers = set(conn.execute(text("SELECT tgname FROM pg_trigger WHERE NOT tgisinternal")).scalars())
+        if service == SANDBOX:
+            assert tables == {"sandbox_webhook_deliveries"}
+        assert {f"{table}_doorbell" for table in tables} <= triggers
+    finally:
+        context.stop()

@@ -9,6 +9,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from shared import doorbell
+
 revision: str = 'c085d8e6bbf4'
 down_revision: str | None = '8dc3bbf4d672'
 branch_labels: str | Sequence[str] | None = None
@@ -78,4 +80,5 @@ def downgrade() -> None:
                               postgresql_where=sa.text('delivered_at IS NULL'),
                               sqlite_where=sa.text('delivered_at IS NULL'))
 
+    doorbell.install('sandbox_webhook_deliveries')
     # ### end Alembic commands ###
