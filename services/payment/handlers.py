@@ -10,17 +10,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 from sqlalchemy.orm import Session
 
 from services.payment import store
 from services.payment.domain.errors import GatewayError, GatewayRefused, MethodUnavailable, PaymentError
-from services.payment.domain.gateway import GatewayEvent
+from services.payment.domain.gateway import Gateway, GatewayEvent
 from services.payment.domain.payment import (
     GENERIC_FAILURE,
     ORDER_CANCELLED,
+    Payment,
     PaymentEvent,
     PaymentStatus,
     failure_reason,
@@ -53,14 +54,16 @@ class Applied:
     payment: PaymentRecord | None = None
 
 
-def create_payment(session: Session, msg: Envelope, gateways: Gateways, terms: CheckoutTerms) -> None:
+def create_payment(session: Session, msg: Envelope, gateways: Gateways, terms: CheckoutTerms,
+                   opener: Opener | None = None) -> None:
     """Open the payment at its gateway, once per order: a repeated command is answered
     again from what was stored, and never opens a second checkout. An order cancelled
     before this command arrived gets no checkout at all. The checkout takes `terms`' tries
     and sends the customer back to our return endpoint after each decision.
 
     The payment is stored once, as it ends up: its id is chosen first, so the gateway's
-    checkout can name it before our row exists."""
+    checkout can name it before our row exists. `opener` gives the checkout a batch's
+    consumer opened ahead (checkouts.py); without one the gateway is called here."""
     p = msg.payload
     store.lock_order(session, p["order_id"])
     standing = store.order_standing(session, p["order_id"])
@@ -68,13 +71,13 @@ def create_payment(session: Session, msg: Envelope, gateways: Gateways, terms: C
         store.emit(session, _creation_answer(standing.payment, msg))
         return
     row = store.new_payment(p, store.new_payment_id(p["order_id"]), terms.attempts_allowed, utcnow())
-    row, answer = _opened(session, row, standing.cancelled, msg, gateways, terms)
+    row, answer = _opened(session, row, standing.cancelled, msg, gateways, terms, opener)
     store.insert_payment(session, row)
     store.emit(session, answer)
 
 
 def _opened(session: Session, row: PaymentRecord, cancelled: bool, msg: Envelope, gateways: Gateways,
-            terms: CheckoutTerms) -> tuple[PaymentRecord, Envelope]:
+            terms: CheckoutTerms, opener: Opener | None) -> tuple[PaymentRecord, Envelope]:
     """The new payment as it is to be stored, and the saga's answer: a checkout opened, or
     why none was (the order was cancelled first, the amount or the method is refused)."""
     if cancelled:
@@ -92,7 +95,8 @@ def _opened(session: Session, row: PaymentRecord, cancelled: bool, msg: Envelope
         log.info("payment_refused", payment_id=row.id, order_id=row.order_id, reason=refusal.code)
         return row, _failed(row, msg)
     try:
-        gateway_ref, redirect_url = gateway.create_session(payment, terms.return_url(row.id))
+        open_checkout = opener.open if opener is not None else _create_session
+        gateway_ref, redirect_url = open_checkout(gateway, payment, terms.return_url(row.id))
     except GatewayError as exc:
         # The gateway said no, or could not be reached within GATEWAY_ATTEMPTS calls (each
         # unknown outcome asked about first): no customer has its page, so nothing can be
@@ -104,6 +108,15 @@ def _opened(session: Session, row: PaymentRecord, cancelled: bool, msg: Envelope
     row = replace(row, gateway=gateway.name, gateway_ref=gateway_ref, redirect_url=redirect_url)
     log.info("payment_created", payment_id=row.id, order_id=row.order_id, gateway=row.gateway)
     return row, _event("payment.created", row, msg, method=row.method, redirect_url=row.redirect_url)
+
+
+class Opener(Protocol):
+    def open(self, gateway: Gateway, payment: Payment, return_url: str) -> tuple[str, str]:
+        ...
+
+
+def _create_session(gateway: Gateway, payment: Payment, return_url: str) -> tuple[str, str]:
+    return gateway.create_session(payment, return_url)
 
 
 def _creation_answer(row: PaymentRecord, msg: Envelope) -> Envelope:

@@ -125,6 +125,7 @@ class ConsumerRunner:
             for delivery in batch:
                 self._handle_one(delivery)
             return
+        self._prepare(batch)
         try:
             with unit_of_work(self.sessions) as session:
                 fresh = self._apply(session, batch)
@@ -135,6 +136,22 @@ class ConsumerRunner:
         for delivery in batch:
             delivery.message.ack()
         self._after_commit(batch, fresh)
+
+    def _prepare(self, batch: list[Delivery]) -> None:
+        """Let a handler that can do part of its work ahead, outside the transaction, do it
+        for all of the batch's messages at once (`prepare`: the payment service opens a
+        batch's checkouts at the gateways together). What it prepares must be safe to do
+        for a message that turns out to be a duplicate; its failure only loses the head start."""
+        by_handler: dict[str, list[Envelope]] = {}
+        for delivery in batch:
+            by_handler.setdefault(delivery.sub.handler, []).append(delivery.envelope)
+        for name, envelopes in by_handler.items():
+            prepare = getattr(self.handlers[name], "prepare", None)
+            if prepare is not None:
+                try:
+                    prepare(envelopes)
+                except Exception:
+                    log.exception("prepare_failed", handler=name, messages=len(envelopes))
 
     def _read(self, sub: Subscription, message: Message) -> Delivery | None:
         """The message as a delivery to handle. One that cannot be read is parked at once,
