@@ -27,7 +27,7 @@ TERMINAL = {"completed", "failed", "cancelled", "expired", "refunded"}
 def test_every_top_up_ends_as_decided_while_the_gateways_misbehave(system: LocalSystem, frontend: Frontend) -> None:
     driver = Driver(system.url("order"), 0.1, long_poll=True)
     who = driver.customer()
-    endings = [ending for ending in ENDINGS for _ in range(2)]  # each method and ending, twice
+    endings = [ending for ending in ENDINGS for _ in range(3)]  # each method and ending, three times
     with ThreadPoolExecutor(max_workers=4) as threads:
         order_ids = list(threads.map(lambda ending: driver.top_up(who, ending), endings))
     assert None not in order_ids, dict(driver.errors)
@@ -43,7 +43,8 @@ def test_every_top_up_ends_as_decided_while_the_gateways_misbehave(system: Local
 
     sandbox = next(server.app.extensions["sandbox"] for server, _ in system.servers
                    if "sandbox" in getattr(server.app, "extensions", {}))
-    assert sandbox.faults.drawn >= 3, "the sandbox's API met its faults"
+    # about 40 calls, a quarter of them faulted: none at all would be a 1-in-100,000 chance
+    assert sandbox.faults.drawn >= 1, "the sandbox's API met its faults"
 
     today = datetime.now(UTC).date().isoformat()
     for provider in PROVIDERS:
