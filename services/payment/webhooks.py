@@ -18,18 +18,24 @@ from __future__ import annotations
 
 from typing import Any
 
+import structlog
 from flask import Response, json, request
 from marshmallow import Schema, fields
 
 from services.payment import handlers
 from services.payment.domain.errors import GatewayError, InvalidSignature, InvalidWebhookPayload, PaymentError
 from services.payment.gateways import Gateways
+from services.payment.handlers import GATEWAY_UNAVAILABLE
 from services.payment.texts import _
 from shared.clock import utcnow
 from shared.db import unit_of_work
 from shared.openapi import MALFORMED_JSON, PAYLOAD_TOO_LARGE, Blueprint, problem_responses, refusal
-from shared.problems import Problem
+from shared.problems import Problem, problem_response
 from shared.service import ServiceContext
+
+log = structlog.get_logger(__name__)
+#: when a provider whose keys could not be read yet is asked to notify again
+RETRY_SECONDS = 30
 
 
 class ReceivedSchema(Schema):
@@ -52,6 +58,9 @@ def webhook_responses() -> dict[int, Any]:
         refusal(400, InvalidWebhookPayload.code, _("Unreadable webhook event."),
                 note="sandbox, paypal: a correctly signed event we cannot read."),
         refusal(404, "unknown_gateway", _("No such gateway."), note="No gateway has this name here."),
+        refusal(503, GATEWAY_UNAVAILABLE, _("This notification cannot be checked now."),
+                note="paypal, alipay, wechat_pay: what we trust about the provider (its keys and certificates) "
+                     "could not be read from it yet; it sends the notification again.", retry_after=True),
     ]))
     failure = {"schema": {"type": "string", "enum": ["failure"]}, "example": "failure"}
     wechat = {"schema": WECHAT_FAIL, "example": {"code": "FAIL", "message": "签名错误"}}
@@ -135,9 +144,10 @@ def build_blueprint(ctx: ServiceContext, gateways: Gateways) -> Blueprint:
                 if isinstance(answer, Exception):
                     raise answer from exc
                 return answer
-            except GatewayError as exc:  # what we trust about the gateway cannot be read now
-                raise Problem(503, "gateway_unavailable", _("This notification cannot be checked now."),
-                              _("Send it again later.")) from exc
+            except GatewayError:  # what we trust about the gateway cannot be read now: it sends again
+                log.warning("webhook_not_checked", gateway=gateway_name, reason="trust unreadable")
+                return problem_response(503, GATEWAY_UNAVAILABLE, _("This notification cannot be checked now."),
+                                        _("Send it again later."), headers={"Retry-After": str(RETRY_SECONDS)})
             applied = handlers.gateway_event(session, gateway.name, event, raw_body)
         return received(gateway_name, applied.fresh)
 

@@ -167,27 +167,23 @@ def build_blueprint(ctx: ServiceContext, sandbox: Sandbox) -> Blueprint:
                     return described(row), 200
         return faulted("create", work)
 
-    @blp.get("/payments/<session_id>")
-    def retrieve(session_id: str) -> Response:
+    def shown(lookup: Callable[[Session], SandboxSessionRow | None], named: str) -> Response:
         def work() -> Answer:
             with ctx.sessions() as session:
-                row = bank.get_session(session, session_id)
+                row = lookup(session)
                 if row is None:
-                    raise no_payment(session_id)
+                    raise no_payment(named)
                 return described(row), 200
         return faulted("retrieve", work)
+
+    @blp.get("/payments/<session_id>")
+    def retrieve(session_id: str) -> Response:
+        return shown(lambda session: bank.get_session(session, session_id), session_id)
 
     @blp.get("/payments")
     def find() -> Response:
         reference = request.args.get("reference", "")
-
-        def work() -> Answer:
-            with ctx.sessions() as session:
-                row = bank.find_by_reference(session, reference)
-                if row is None:
-                    raise no_payment(reference)
-                return described(row), 200
-        return faulted("retrieve", work)
+        return shown(lambda session: bank.find_by_reference(session, reference), reference)
 
     @blp.post("/payments/<session_id>/refunds")
     def refund(session_id: str) -> Response:

@@ -185,3 +185,24 @@ def test_notifications_overtaken_by_later_ones_end_the_payment_as_it_ended(fault
     assert len(system.sent("payment.failed")) == 0
     kinds = sorted(json.loads(d.body)["type"] for d in system.deliveries())
     assert kinds == ["payment.attempt_failed", "payment.succeeded"]
+
+
+def test_a_wallet_notification_waits_while_the_providers_keys_cannot_be_read(pg_settings: Settings) -> None:
+    """The sandbox's merchant page out of reach: a PayPal notice cannot be checked, so it is
+    answered 503 with Retry-After (PayPal sends it again) and changes nothing."""
+    from deploy.infra import free_port
+    from services.payment import app as payment_app
+
+    settings = pg_settings.with_changes(sandbox_api_url=f"http://127.0.0.1:{free_port()}", gateway_timeout_seconds=0.5)
+    ctx = payment_app.start(settings)
+    try:
+        client = payment_app.create_app(ctx=ctx).test_client()
+        answer = client.post("/v1/webhooks/paypal", json={"id": "WH-1", "event_type": "PAYMENT.CAPTURE.COMPLETED"},
+                             headers={"Accept-Language": "zh-CN"})
+        assert answer.status_code == 503 and answer.headers["Retry-After"] == "30"
+        problem = answer.get_json()
+        assert problem["code"] == "gateway_unavailable" and problem["title"] == "暂时无法核验此通知。"
+        with ctx.sessions() as s:
+            assert s.scalar(select(func.count()).select_from(WebhookEventRow)) == 0
+    finally:
+        ctx.stop()
