@@ -65,6 +65,11 @@ GATEWAY_FAULTS = "timeout=0.1,error=0.1,slow=0.1,duplicate=0.1,reorder=0.1,hang=
 #: answer on a machine this busy can take a second)
 GATEWAY_TIMEOUT = "2"
 PROVIDERS = ("sandbox", "paypal", "alipay", "wechat_pay")
+#: a killed mailer's claim on an email runs out this soon here (the sink answers at once; the
+#: default, 300 s, is for a real mail server's slowest conversation)
+MAIL_CLAIM_LEASE = "15"
+#: how long the receipts of completed top-ups may take to leave, once every order has ended
+RECEIPTS_WITHIN = 60.0
 AMQP_PORT = 5672
 #: the statuses an order may not be left in
 UNENDED = ("pending", "awaiting_payment", "paid")
@@ -210,7 +215,8 @@ def run(n: int, rate: float, concurrency: int, kill_every: float, drop_every: fl
         sink.start()
         env = deployed_env({**urls, SANDBOX: dbs.create(SANDBOX)}, ports, amqp, namespace, sink.port,
                            PAYMENT_QUERY_AFTER="3", PAYMENT_QUERY_EVERY="1", ORDER_PAYMENT_TIMEOUT="20",
-                           RETRY_BASE_SECONDS="0.2", SANDBOX_FAULTS=gateway_faults, GATEWAY_TIMEOUT=GATEWAY_TIMEOUT)
+                           RETRY_BASE_SECONDS="0.2", SANDBOX_FAULTS=gateway_faults, GATEWAY_TIMEOUT=GATEWAY_TIMEOUT,
+                           MAIL_CLAIM_LEASE=MAIL_CLAIM_LEASE)
         system = ProcessSystem(env, ports, web_workers=1, log_dir=Path(tmp) / "logs").start()
         result = ChaosResult(gateway_faults=gateway_faults)
         began = datetime.now(UTC).date()
@@ -218,6 +224,7 @@ def run(n: int, rate: float, concurrency: int, kill_every: float, drop_every: fl
             drive(system, urls, n, rate, concurrency, (kill_every, drop_every, cut_every), seed, parse_mix(mix),
                   result)
             settled(urls, settle, result)
+            receipts_sent(urls["notify"], RECEIPTS_WITHIN)
             inspect(urls, sink, Settings(database_urls=urls, amqp_url=amqp, amqp_namespace=namespace), result)
             reconciled(system.url("payment"), env["OPERATOR_TOKEN"], {began, datetime.now(UTC).date()}, result)
         finally:
@@ -287,6 +294,22 @@ def settled(urls: dict[str, str], timeout: float, result: ChaosResult) -> None:
     finally:
         engine.dispose()
     result.placed = sum(result.statuses.values())
+
+
+def receipts_sent(notify_url: str, timeout: float) -> None:
+    """Wait (at most `timeout` seconds) until no receipt email is left unsent: one a killed
+    mailer had claimed waits for its claim to run out (MAIL_CLAIM_LEASE)."""
+    engine = create_engine(normalize_url(notify_url))
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            with engine.connect() as conn:
+                if not conn.execute(text("SELECT count(*) FROM emails WHERE kind = 'receipt' AND status <> 'sent'")
+                                    ).scalar_one():
+                    return
+            time.sleep(0.5)
+    finally:
+        engine.dispose()
 
 
 def inspect(urls: dict[str, str], sink: MailSink, settings: Settings, result: ChaosResult) -> None:

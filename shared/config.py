@@ -169,6 +169,9 @@ class Settings:
     smtp_host: str | None = None
     smtp_port: int = 25
     smtp_from: str = "receipts@topup.example"
+    #: how long a mailer's claim on an email keeps other mailers away (services/notify/mailer.py):
+    #: a mailer that dies holding one delays that email this long
+    mail_claim_lease_seconds: float = 300.0
     #: None: 1 s (the doorbell wakes the loops: PostgreSQL's notifications, or on SQLite the
     #: commits of the process itself, shared/localbell.py)
     outbox_poll_seconds: float | None = None
@@ -272,6 +275,7 @@ class Settings:
             smtp_host=env.get("SMTP_HOST") or None,
             smtp_port=_int(env, "SMTP_PORT", 25),
             smtp_from=env.get("SMTP_FROM", "receipts@topup.example"),
+            mail_claim_lease_seconds=_float(env, "MAIL_CLAIM_LEASE", 300.0),
             outbox_poll_seconds=float(env["OUTBOX_POLL_SECONDS"]) if env.get("OUTBOX_POLL_SECONDS") else None,
             retry_max_attempts=_int(env, "RETRY_MAX_ATTEMPTS", 5),
             retry_base_seconds=_float(env, "RETRY_BASE_SECONDS", 1.0),

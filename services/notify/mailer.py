@@ -56,8 +56,10 @@ from shared.loops import PollLoop, backoff
 log = structlog.get_logger(__name__)
 
 SMTP_TIMEOUT_SECONDS = 10.0
-#: how long a claim keeps other mailers away: far longer than an SMTP conversation (each of
-#: its steps times out after SMTP_TIMEOUT_SECONDS), so only an abandoned claim runs out
+#: how long a claim keeps other mailers away (MAIL_CLAIM_LEASE): far longer than an SMTP
+#: conversation (each of its steps times out after SMTP_TIMEOUT_SECONDS), so only an abandoned
+#: claim runs out; a mailer killed holding one (it claims the next email while recording the
+#: last) delays that email this long
 CLAIM_LEASE_SECONDS = 300.0
 #: attempts at recording "sent" before the round gives up (and the next round tries again)
 RECORD_ATTEMPTS = 5
@@ -196,7 +198,8 @@ class Mailer:
     @classmethod
     def from_settings(cls, settings: Settings, sessions: sessionmaker[Session]) -> Mailer:
         server = SmtpServer(settings.smtp_host, settings.smtp_port) if settings.smtp_host else None
-        return cls(sessions, server, settings.smtp_from, retry_base_seconds=settings.retry_base_seconds)
+        return cls(sessions, server, settings.smtp_from, retry_base_seconds=settings.retry_base_seconds,
+                   lease_seconds=settings.mail_claim_lease_seconds)
 
     def send_due(self) -> int:
         """One round: send what is due, up to a batch. Returns how many emails were tried."""
