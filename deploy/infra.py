@@ -125,18 +125,38 @@ def free_port() -> int:
     ephemeral range: a port from that range can be taken, between this answer and the
     server's bind, by any outgoing connection (a database or broker client picking its local
     port), which failed a whole test module's system once ("Address already in use")."""
-    low = _ephemeral_low()
+    lo, hi = _lane(max(1024, _ephemeral_low() - 12000), _ephemeral_low())
     for _ in range(200):
-        port = random.randrange(max(1024, low - 12000), low)
+        port = random.randrange(lo, hi)
+        if port in _GIVEN:
+            continue
         with socket.socket() as s:
             try:
                 s.bind(("127.0.0.1", port))
             except OSError:
                 continue
+            _GIVEN.add(port)
             return port
     with socket.socket() as s:  # the range below is crowded: any port the kernel gives
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+#: the ports this process has handed out: a system picks its ports seconds before it binds
+#: them (each service migrates first), and must not be handed one of its own twice
+_GIVEN: set[int] = set()
+
+
+def _lane(lo: int, hi: int) -> tuple[int, int]:
+    """This test worker's own part of [lo, hi) when pytest-xdist runs several side by side
+    (PYTEST_XDIST_WORKER gwN of PYTEST_XDIST_WORKER_COUNT): two workers picking the same free
+    port before either bound it failed a whole module's system once; apart, they cannot."""
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT") or 1)
+    worker = int("".join(c for c in os.environ.get("PYTEST_XDIST_WORKER", "") if c.isdigit()) or 0)
+    if count <= 1 or not 0 <= worker < count:
+        return lo, hi
+    width = (hi - lo) // count
+    return lo + worker * width, lo + (worker + 1) * width
 
 
 def _ephemeral_low() -> int:
