@@ -32,7 +32,7 @@ import psycopg
 from sqlalchemy import create_engine, func, select, text
 
 from deploy.bench_client import ENDINGS, Customer, Driver, describe
-from deploy.bench_result import BenchResult, render
+from deploy.bench_result import PROVIDER, BenchResult, render
 from deploy.check import run_checks
 from deploy.infra import Databases, delete_namespace, free_port, new_namespace, postgres_server, rabbitmq_server
 from deploy.processes import SERVERS, ProcessSystem, cpu_by_command, fresh_secrets, machine_cpu, own_cpu
@@ -46,9 +46,6 @@ from shared.sqlcount import read_counts
 TERMINAL = ("completed", "failed", "expired", "refunded", "cancelled")
 
 
-#: the sandbox gateways' processes and database (a literal: the A/B runs this file on commits
-#: whose shared/config.py does not name them)
-PROVIDER = "sandbox"
 #: their CPU, shown with PostgreSQL's and RabbitMQ's: the provider's servers, not ours
 PROVIDER_CPU = "sandbox gateways"
 

@@ -19,7 +19,8 @@ from shared.sqlcount import COMMIT, KINDS, PROVIDER_COMMIT, PROVIDER_TABLES, TRA
 FLOOR_FILE = ROOT / "var" / "floor.json"
 #: the routes of the sandbox gateways' pages: the customer's browser at the provider
 PROVIDER_ROUTES = ("/sandbox/",)
-#: the sandbox gateways' service name (their processes, their database)
+#: the sandbox gateways' service name (their processes, their database; a literal: the A/B
+#: runs the bench on commits whose shared/config.py does not name them)
 PROVIDER = "sandbox"
 
 

@@ -59,17 +59,21 @@ class ProviderApi:
             http.trust_env = False
         return http
 
-    def call(self, method: str, path: str, *, json: dict[str, Any] | None = None,
-             idempotency_key: str | None = None, timeout: float | None = None) -> Reply:
-        """One call: its reply when the provider answered (2xx or 4xx), else OutcomeUnknown."""
-        headers = {"Authorization": f"Bearer {self.secret_key}", "Accept": "application/json"}
-        if idempotency_key is not None:
-            headers["Idempotency-Key"] = idempotency_key
+    def _send(self, method: str, path: str, headers: dict[str, str], **kwargs: Any) -> requests.Response:
+        """One request with our key; OutcomeUnknown when no answer came."""
         try:
-            response = self._http().request(method, f"{self.base_url}{path}", json=json, headers=headers,
-                                            timeout=timeout or self.timeout)
+            return self._http().request(method, f"{self.base_url}{path}", timeout=self.timeout,
+                                        headers={"Authorization": f"Bearer {self.secret_key}", **headers}, **kwargs)
         except requests.RequestException as exc:
             raise OutcomeUnknown(f"{method} {path}: {type(exc).__name__}") from exc
+
+    def call(self, method: str, path: str, *, json: dict[str, Any] | None = None,
+             idempotency_key: str | None = None) -> Reply:
+        """One call: its reply when the provider answered (2xx or 4xx), else OutcomeUnknown."""
+        headers = {"Accept": "application/json"}
+        if idempotency_key is not None:
+            headers["Idempotency-Key"] = idempotency_key
+        response = self._send(method, path, headers, json=json)
         if response.status_code >= 500:
             raise OutcomeUnknown(f"{method} {path}: HTTP {response.status_code}")
         try:
@@ -80,11 +84,7 @@ class ProviderApi:
 
     def download(self, path: str) -> bytes:
         """A file the provider gives (a settlement report), as it gives it."""
-        try:
-            response = self._http().get(f"{self.base_url}{path}", timeout=self.timeout,
-                                        headers={"Authorization": f"Bearer {self.secret_key}"})
-        except requests.RequestException as exc:
-            raise OutcomeUnknown(f"GET {path}: {type(exc).__name__}") from exc
+        response = self._send("GET", path, {})
         if response.status_code != 200:
             raise GatewayError(f"GET {path}: HTTP {response.status_code}")
         return response.content
